@@ -1,0 +1,46 @@
+# Two commands matter: `make run` and `make test`. Everything else is a step they call.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+DATA   ?= $(HOME)/.infiniscale
+
+# Debian packages the test suite drives (real clients) and the benchmark compares against.
+TEST_DEBS  := litmus rclone cadaver curl
+BENCH_DEBS := apache2 apache2-utils rclone curl
+
+.PHONY: run test bench lint setup debs-test debs-bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+debs-test:
+	@bash scripts/ensure-debs.sh $(TEST_DEBS)
+
+debs-bench:
+	@bash scripts/ensure-debs.sh $(BENCH_DEBS)
+
+run: setup
+	@test -f "$${OCIS_CONFIG_DIR:-$(DATA)/config}/infiniscale.yaml" || \
+	  IDM_CREATE_DEMO_USERS=true $(VENV)/bin/infiniscale init
+	IDM_CREATE_DEMO_USERS=true $(VENV)/bin/infiniscale server
+
+test: setup debs-test
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/lint-imports
+	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+bench: setup debs-bench
+	$(PY) bench/run.py $(BENCH_ARGS)
+
+lint: setup
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/lint-imports
+
+clean:
+	rm -rf $(VENV) build src/*.egg-info

@@ -1,0 +1,147 @@
+"""Process plumbing: free ports, child servers in their own process group, /proc sampling."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    """Ask the kernel for an unused loopback port (tiny race until the server binds it; fine here)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def spawn(argv: list[str], log: Path, env: dict[str, str] | None = None,
+          cwd: Path | None = None) -> subprocess.Popen[bytes]:
+    """Start a server as the leader of a new session so its whole process tree can be signalled at once."""
+    with open(log, "ab") as out:
+        return subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                env=env, cwd=cwd, start_new_session=True)
+
+
+def stop(proc: subprocess.Popen[bytes], grace: float = 15.0) -> None:
+    """SIGTERM the process group, then SIGKILL whatever is left of it after `grace` seconds."""
+    pgid = proc.pid  # start_new_session made the child its own group leader
+    if proc.poll() is None:
+        _killpg(pgid, signal.SIGTERM)
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            _killpg(pgid, signal.SIGKILL)
+            proc.wait()
+    # workers may outlive a leader that exited on its own
+    if _group_alive(pgid):
+        _killpg(pgid, signal.SIGKILL)
+
+
+def _killpg(pgid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
+@dataclass
+class ProcStat:
+    ppid: int
+    rss_bytes: int
+    cpu_s: float  # own user+sys plus that of reaped children, so exited workers are still counted
+
+
+def snapshot() -> dict[int, ProcStat]:
+    """One pass over /proc/*/stat: parent links, RSS and CPU for every process on the machine."""
+    out: dict[int, ProcStat] = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                raw = f.read()
+        except OSError:
+            continue  # exited meanwhile
+        # the command name may contain spaces and ')', so split after its last ')'
+        fields = raw.rsplit(b")", 1)[1].split()
+        ticks = sum(int(x) for x in fields[11:15])  # utime stime cutime cstime
+        out[int(name)] = ProcStat(int(fields[1]), int(fields[21]) * PAGE_SIZE, ticks / CLK_TCK)
+    return out
+
+
+def tree(root: int, snap: dict[int, ProcStat]) -> list[int]:
+    """PIDs of root and all of its descendants present in snap."""
+    children: dict[int, list[int]] = {}
+    for pid, st in snap.items():
+        children.setdefault(st.ppid, []).append(pid)
+    found, todo = [], [root] if root in snap else []
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(children.get(pid, ()))
+    return found
+
+
+def tree_cpu_seconds(root: int) -> float:
+    snap = snapshot()
+    return sum(snap[p].cpu_s for p in tree(root, snap))
+
+
+@dataclass
+class RssSampler:
+    """Background thread recording the peak summed RSS of each watched process tree."""
+
+    interval: float = 0.1
+    roots: dict[str, int] = field(default_factory=dict)
+    peak: dict[str, int] = field(default_factory=dict)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def watch(self, name: str, pid: int) -> None:
+        with self._lock:
+            self.roots[name] = pid
+            self.peak.setdefault(name, 0)
+
+    def unwatch(self, names: Iterable[str]) -> None:
+        with self._lock:
+            for n in names:
+                self.roots.pop(n, None)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join()
+
+    def sample(self) -> None:
+        snap = snapshot()
+        with self._lock:
+            for name, root in self.roots.items():
+                rss = sum(snap[p].rss_bytes for p in tree(root, snap))
+                self.peak[name] = max(self.peak[name], rss)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            t0 = time.monotonic()
+            self.sample()
+            self._stop.wait(max(0.0, self.interval - (time.monotonic() - t0)))

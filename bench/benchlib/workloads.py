@@ -1,0 +1,272 @@
+"""The workload groups. Each one fills rec[metric_key] with a Result for a single server."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import httpx
+
+from benchlib.dav import (
+    DELETE_OK,
+    MOVE_OK,
+    PUT_OK,
+    Dav,
+    DavError,
+    Job,
+    Pattern,
+    check_listing,
+    random_blobs,
+    run_async,
+    run_pool,
+    run_sync,
+)
+from benchlib.measure import Result, Stopwatch
+from benchlib.servers import Server
+
+MIB = 1 << 20
+SMALL_SIZE = 4096
+TINY = b"x" * 64  # content of the files that only populate folders
+
+
+@dataclass(frozen=True)
+class Config:
+    n_small: int = 1000
+    conc: int = 16
+    propfind_sizes: tuple[int, int] = (1000, 10_000)
+    propfind_reps: int = 5
+    big_size: int = 1 << 30
+    tree_sizes: tuple[int, int] = (10, 1000)
+    tree_reps: int = 5
+
+
+FULL = Config()
+QUICK = Config(n_small=200, propfind_sizes=(200, 2000), propfind_reps=3, big_size=64 * MIB,
+               tree_sizes=(10, 200), tree_reps=3)
+
+
+@dataclass(frozen=True)
+class Metric:
+    key: str
+    label: str
+    unit: str
+    higher_is_better: bool
+
+
+def metrics(cfg: Config) -> dict[str, list[Metric]]:
+    """Metrics per workload group, in table order; labels carry the sizes actually used."""
+    n, c = cfg.n_small, cfg.conc
+    p1, p2 = cfg.propfind_sizes
+    t1, t2 = cfg.tree_sizes
+    big = _size_label(cfg.big_size)
+    return {
+        "small": [Metric("put_c1", f"PUT {n}x4KiB c=1", "files/s", True),
+                  Metric("put_cN", f"PUT {n}x4KiB c={c}", "files/s", True),
+                  Metric("get_c1", f"GET {n}x4KiB c=1", "files/s", True),
+                  Metric("get_cN", f"GET {n}x4KiB c={c}", "files/s", True)],
+        "propfind": [Metric("propfind_small", f"PROPFIND d1 {p1} entries", "ms", False),
+                     Metric("propfind_large", f"PROPFIND d1 {p2} entries", "ms", False)],
+        "big": [Metric("put_big", f"PUT {big} stream", "MB/s", True),
+                Metric("get_big", f"GET {big} stream", "MB/s", True)],
+        "tree": [Metric("move_small", f"MOVE folder of {t1}", "ms", False),
+                 Metric("move_large", f"MOVE folder of {t2}", "ms", False),
+                 Metric("delete_small", f"DELETE folder of {t1}", "ms", False),
+                 Metric("delete_large", f"DELETE folder of {t2}", "ms", False)],
+    }
+
+
+def _size_label(size: int) -> str:
+    return f"{size >> 30} GiB" if size >= 1 << 30 else f"{size >> 20} MiB"
+
+
+@dataclass
+class Target:
+    """Everything a workload needs to drive one server."""
+
+    server: Server
+    dav: Dav
+    base: str  # folder (relative to the DAV root, trailing slash) holding this run's data
+
+    @property
+    def name(self) -> str:
+        return self.server.name
+
+    def stopwatch(self) -> Stopwatch:
+        return Stopwatch(self.server.pid)
+
+    def path(self, rel: str) -> str:
+        return self.base + rel
+
+
+def quiesce() -> None:
+    """Flush dirty pages so one server's writeback does not land in the next one's timing."""
+    os.sync()
+
+
+def populate(t: Target, folder: str, names: list[str], conc: int) -> None:
+    """Untimed setup: create folder and fill it with tiny files over concurrent PUTs."""
+    t.dav.mkcol(t.path(folder))
+    jobs = [Job("PUT", t.path(f"{folder}/{n}"), TINY) for n in names]
+    failures = run_async(run_pool(t.dav.root, t.dav.headers, jobs, conc))
+    if failures:
+        raise DavError(f"setup of {folder}: {len(failures)} PUTs failed, e.g. {failures[0]}")
+
+
+def transfer(t: Target, jobs: list[Job], conc: int) -> tuple[Stopwatch, list[str]]:
+    """Run jobs at the given concurrency (1 = plain sequential client), timing only the requests."""
+    sw = t.stopwatch()
+    if conc == 1:
+        sw.start()
+        failures = run_sync(t.dav, jobs)
+        sw.stop()
+    else:
+        failures = run_async(run_pool(t.dav.root, t.dav.headers, jobs, conc, sw))
+    return sw, failures
+
+
+def _rate(sw: Stopwatch, count: float) -> Result:
+    res = Result(value=count / sw.wall)
+    res.add(sw)
+    return res
+
+
+def _failed(failures: list[str]) -> Result:
+    return Result.failed(f"{len(failures)} requests wrong, e.g. {failures[0]}")
+
+
+def warm_up(t: Target, conc: int) -> None:
+    """Untimed: create the run's base folder and touch every code path once (imports, caches, pools)."""
+    t.dav.mkcol(t.base)
+    names = [f"w{i:03d}.bin" for i in range(64)]
+    populate(t, "warmup", names, conc)
+    jobs = [Job("GET", t.path(f"warmup/{n}"), TINY) for n in names]
+    failures = run_sync(t.dav, jobs) + run_async(run_pool(t.dav.root, t.dav.headers, jobs, conc))
+    if failures:
+        raise DavError(f"warm-up: {failures[0]}")
+    check_listing(t.dav.propfind(t.path("warmup"), "1"), "warmup", names)
+
+
+# --- small files -------------------------------------------------------------------------------
+
+def run_small(t: Target, cfg: Config, rec: dict[str, Result]) -> None:
+    """PUT then GET n distinct 4 KiB files at c=1 and c=N; a PUT figure counts only if GET reads it back."""
+    for conc, put_key, get_key in ((1, "put_c1", "get_c1"), (cfg.conc, "put_cN", "get_cN")):
+        folder = f"small-c{conc}"
+        t.dav.mkcol(t.path(folder))
+        blobs = random_blobs(cfg.n_small, SMALL_SIZE, seed=conc)
+        paths = [t.path(f"{folder}/f{i:05d}.bin") for i in range(cfg.n_small)]
+        quiesce()
+        sw, failures = transfer(t, [Job("PUT", p, b) for p, b in zip(paths, blobs, strict=True)], conc)
+        rec[put_key] = _failed(failures) if failures else _rate(sw, cfg.n_small)
+        quiesce()
+        sw, failures = transfer(t, [Job("GET", p, b) for p, b in zip(paths, blobs, strict=True)], conc)
+        if failures:
+            rec[get_key] = _failed(failures)
+            if rec[put_key].value is not None:
+                rec[put_key] = Result.failed(f"read-back failed: {failures[0]}")
+        else:
+            rec[get_key] = _rate(sw, cfg.n_small)
+
+
+# --- PROPFIND ----------------------------------------------------------------------------------
+
+def run_propfind(t: Target, cfg: Config, rec: dict[str, Result]) -> None:
+    """Median time of Depth-1 PROPFINDs on folders of n entries; each answer must list all of them."""
+    for n, key in zip(cfg.propfind_sizes, ("propfind_small", "propfind_large"), strict=True):
+        rec[key] = _propfind_one(t, cfg, n)
+
+
+def _propfind_one(t: Target, cfg: Config, n: int) -> Result:
+    folder = f"listing-{n}"
+    names = [f"e{i:05d}.txt" for i in range(n)]
+    populate(t, folder, names, cfg.conc)
+    quiesce()
+    check_listing(t.dav.propfind(t.path(folder), "1"), folder, names)  # warm-up, untimed
+    res = Result()
+    for _ in range(cfg.propfind_reps):
+        sw = t.stopwatch()
+        sw.start()
+        r = t.dav.propfind(t.path(folder), "1")
+        sw.stop()
+        check_listing(r, folder, names)
+        res.add(sw)
+    return res.median_ms()
+
+
+# --- one big file ------------------------------------------------------------------------------
+
+def run_big(t: Target, cfg: Config, rec: dict[str, Result], pattern: Pattern, sha1: str) -> None:
+    """Stream a big file up and down; both figures count only if the download hashes to the upload."""
+    path = t.path("big.bin")
+    headers = {"Content-Length": str(pattern.size)}  # explicit length: no chunked encoding
+    if t.server.sends_oc_checksum:
+        headers["OC-Checksum"] = f"SHA1:{sha1}"
+    quiesce()
+    sw_put = t.stopwatch()
+    sw_put.start()
+    r = t.dav.client.put(t.dav.url(path), content=pattern.chunks(), headers=headers)
+    sw_put.stop()
+    if r.status_code not in PUT_OK:
+        raise DavError(f"PUT big.bin: HTTP {r.status_code}: {r.text[:200]}")
+    quiesce()
+    sw_get, got_size, got_sha1 = _download_sha1(t, path)
+    if (got_size, got_sha1) != (pattern.size, sha1):
+        raise DavError(f"GET big.bin: {got_size} bytes sha1 {got_sha1}, sent {pattern.size} sha1 {sha1}")
+    mb = pattern.size / 1e6
+    rec["put_big"], rec["get_big"] = _rate(sw_put, mb), _rate(sw_get, mb)
+    t.dav.delete(path)  # free the disk before the next server writes its copy
+
+
+def _download_sha1(t: Target, path: str) -> tuple[Stopwatch, int, str]:
+    sw = t.stopwatch()
+    h, size = hashlib.sha1(), 0
+    sw.start()
+    with t.dav.client.stream("GET", t.dav.url(path), headers={"Accept-Encoding": "identity"}) as r:
+        if r.status_code != 200:
+            raise DavError(f"GET big.bin: HTTP {r.status_code}")
+        for chunk in r.iter_raw():
+            h.update(chunk)
+            size += len(chunk)
+    sw.stop()
+    return sw, size, h.hexdigest()
+
+
+# --- MOVE / DELETE of folders ------------------------------------------------------------------
+
+def run_tree(t: Target, cfg: Config, rec: dict[str, Result]) -> None:
+    """Time MOVE and DELETE of folders of two sizes, to show whether their cost grows with content."""
+    for n, suffix in zip(cfg.tree_sizes, ("small", "large"), strict=True):
+        moves, deletes = Result(), Result()
+        for rep in range(cfg.tree_reps):
+            _move_delete_once(t, cfg, n, rep, moves, deletes)
+        rec[f"move_{suffix}"], rec[f"delete_{suffix}"] = moves.median_ms(), deletes.median_ms()
+
+
+def _move_delete_once(t: Target, cfg: Config, n: int, rep: int, moves: Result, deletes: Result) -> None:
+    src, dst = f"tree-{n}-{rep}", f"tree-{n}-{rep}-moved"
+    names = [f"m{i:05d}.dat" for i in range(n)]
+    populate(t, src, names, cfg.conc)
+    quiesce()
+    r = _timed(t, moves, lambda: t.dav.move(t.path(src), t.path(dst)))
+    if r.status_code not in MOVE_OK:
+        raise DavError(f"MOVE {src}: HTTP {r.status_code}")
+    check_listing(t.dav.propfind(t.path(dst), "1"), dst, names)
+    if (code := t.dav.propfind(t.path(src), "0").status_code) != 404:
+        raise DavError(f"PROPFIND {src} after MOVE: HTTP {code}, expected 404")
+    quiesce()
+    r = _timed(t, deletes, lambda: t.dav.delete(t.path(dst)))
+    if r.status_code not in DELETE_OK:
+        raise DavError(f"DELETE {dst}: HTTP {r.status_code}")
+    if (code := t.dav.propfind(t.path(dst), "0").status_code) != 404:
+        raise DavError(f"PROPFIND {dst} after DELETE: HTTP {code}, expected 404")
+
+
+def _timed(t: Target, into: Result, request: Callable[[], httpx.Response]) -> httpx.Response:
+    sw = t.stopwatch()
+    sw.start()
+    out = request()
+    sw.stop()
+    into.add(sw)
+    return out

@@ -1,0 +1,182 @@
+"""Benchmark infiniscale against Apache mod_dav_fs and rclone serve webdav, all on loopback.
+
+Usage: python bench/run.py [--quick] [--only infiniscale,apache] [--workloads small,propfind,big,tree]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import platform
+import shutil
+import signal
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+# benchlib is found because Python puts this script's directory first on sys.path
+from benchlib import report, servers, workloads
+from benchlib.dav import Dav, DavError, Pattern, basic_auth
+from benchlib.measure import Result
+from benchlib.procs import RssSampler
+from benchlib.workloads import Config, Metric, Target
+
+SERVERS = ["infiniscale", "apache", "rclone"]
+GROUPS = ["small", "propfind", "big", "tree"]
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+RSS = Metric("peak_rss", "peak RSS (process tree)", "MiB", False)
+
+Runner = Callable[[Target, Config, dict[str, Result]], None]
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--only", default=",".join(SERVERS), help="comma-separated servers to run")
+    p.add_argument("--workloads", default=",".join(GROUPS), help=f"comma-separated subset of {GROUPS}")
+    p.add_argument("--quick", action="store_true", help="small sizes for a smoke run (about a minute)")
+    p.add_argument("--tmpdir", type=Path, default=None, help="where the temp dir goes (default: system tmp)")
+    p.add_argument("--keep-tmp", action="store_true", help="keep data and server logs for debugging")
+    p.add_argument("--infiniscale-bin", type=Path, default=servers.default_infiniscale_bin())
+    args = p.parse_args(argv)
+    args.only = _pick(p, args.only, SERVERS, "--only")
+    args.workloads = _pick(p, args.workloads, GROUPS, "--workloads")
+    return args
+
+
+def _pick(p: argparse.ArgumentParser, value: str, allowed: list[str], flag: str) -> list[str]:
+    chosen = [v.strip() for v in value.split(",") if v.strip()]
+    if bad := [v for v in chosen if v not in allowed]:
+        p.error(f"{flag}: unknown {bad}; choose from {allowed}")
+    return [a for a in allowed if a in chosen]  # canonical order keeps table columns stable
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # unwinds through the finally blocks that stop servers and remove data
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    cfg = workloads.QUICK if args.quick else workloads.FULL
+    groups = workloads.metrics(cfg)
+    tmp = Path(tempfile.mkdtemp(prefix="infiniscale-bench-", dir=args.tmpdir))
+    results: report.Results = {}
+    started = time.time()
+    try:
+        run_all(args, cfg, tmp, results)
+    finally:
+        if args.keep_tmp:
+            print(f"kept {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    shown = [m for g in args.workloads for m in groups[g]] + [RSS]
+    print("\nratio > 1 means infiniscale is better: throughput ours/apache; ms and MiB apache/ours\n")
+    print(report.table(shown, results, args.only))
+    print("\n" + report.cpu_table(shown, results, args.only))
+    for line in report.failures(results):
+        print(f"FAILED {line}")
+    out = RESULTS_DIR / time.strftime("%Y%m%d-%H%M%S.json", time.localtime(started))
+    report.write_json(out, _meta(args, cfg, started), shown, results)
+    print(f"\nresults: {out}  ({time.time() - started:.0f}s)")
+    return 1 if report.failures(results) else 0
+
+
+def run_all(args: argparse.Namespace, cfg: Config, tmp: Path, results: report.Results) -> None:
+    """Start the servers, run the workload groups with rotating server order, stop everything."""
+    sampler = RssSampler()
+    targets: list[Target] = []
+    try:
+        sampler.start()
+        for name in args.only:
+            if t := _start_target(name, tmp, args.infiniscale_bin, cfg, sampler, results):
+                targets.append(t)
+        runners = _runners(args.workloads, cfg)
+        for i, group in enumerate(args.workloads):
+            # rotate who goes first so no server always profits from (or pays for) its position
+            order = targets[i % len(targets):] + targets[:i % len(targets)] if targets else []
+            for t in order:
+                _run_group(group, runners[group], t, cfg, results)
+    finally:
+        sampler.close()
+        for t in targets:
+            t.dav.close()
+            t.server.stop()
+    for t in targets:
+        results.setdefault(RSS.key, {})[t.name] = Result(value=sampler.peak[t.name] / 2**20)
+
+
+def _start_target(name: str, tmp: Path, bin_: Path, cfg: Config, sampler: RssSampler,
+                  results: report.Results) -> Target | None:
+    print(f"starting {name} ...", flush=True)
+    try:
+        srv = servers.start(name, tmp / name, bin_)
+    except (servers.ServerError, OSError) as e:
+        print(f"  {name} did not start: {e}", flush=True)
+        results.setdefault(RSS.key, {})[name] = Result.failed(f"did not start: {str(e)[:300]}")
+        return None
+    sampler.watch(name, srv.pid)
+    t = Target(srv, Dav(srv.dav_root, basic_auth(servers.USER, servers.PASSWORD)), base="bench/")
+    try:
+        workloads.warm_up(t, cfg.conc)
+    except Exception as e:  # a server that cannot even warm up still appears, as FAILED everywhere
+        print(f"  {name} warm-up failed: {e}", flush=True)
+    print(f"  {name} ready at {srv.dav_root} (pid {srv.pid})", flush=True)
+    return t
+
+
+def _runners(groups: list[str], cfg: Config) -> dict[str, Runner]:
+    runners: dict[str, Runner] = {"small": workloads.run_small, "propfind": workloads.run_propfind,
+                                  "tree": workloads.run_tree}
+    if "big" in groups:
+        pattern = Pattern(cfg.big_size)
+        t0 = time.perf_counter()
+        sha1 = pattern.sha1()  # the stream is regenerated for each PUT, so the hash is known up front
+        print(f"big file: {cfg.big_size >> 20} MiB, sha1 {sha1} ({time.perf_counter() - t0:.1f}s)")
+        runners["big"] = lambda t, c, rec: workloads.run_big(t, c, rec, pattern, sha1)
+    return runners
+
+
+def _run_group(group: str, run: Runner, t: Target, cfg: Config, results: report.Results) -> None:
+    """Run one group on one server; anything it could not produce is recorded as FAILED with the reason."""
+    print(f"[{group}] {t.name} ...", flush=True)
+    rec: dict[str, Result] = {}
+    error = None
+    t0 = time.perf_counter()
+    try:
+        run(t, cfg, rec)
+    except DavError as e:
+        error = str(e)
+    except Exception as e:  # transport errors, crashed server, malformed XML: all mean "no figure"
+        error = f"{type(e).__name__}: {e}"
+        if os.environ.get("BENCH_DEBUG"):
+            traceback.print_exc()
+    if error and t.server.proc.poll() is not None:
+        error += f" (server exited with {t.server.proc.returncode})"
+    for m in workloads.metrics(cfg)[group]:
+        res = rec.get(m.key) or Result.failed(error or "not measured")
+        results.setdefault(m.key, {})[t.name] = res
+        shown = report.fmt(res.value) if res.value is not None else f"FAILED ({res.error})"
+        print(f"    {m.label:<28} {shown} {m.unit if res.value is not None else ''}", flush=True)
+    print(f"    ({time.perf_counter() - t0:.1f}s)", flush=True)
+
+
+def _meta(args: argparse.Namespace, cfg: Config, started: float) -> dict[str, object]:
+    return {
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
+        "duration_s": round(time.time() - started, 1),
+        "host": platform.node(), "cpus": os.cpu_count(), "python": platform.python_version(),
+        "kernel": platform.release(), "quick": args.quick, "servers": args.only,
+        "workloads": args.workloads, "config": dataclasses.asdict(cfg),
+        "versions": servers.versions(args.only, args.infiniscale_bin),
+    }
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,3 @@
+from infiniscale.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,131 @@
+"""The root ASGI app: request id and logging outermost, then authentication, then the protocol
+mounted at the path oCIS serves it on."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from typing import Any
+
+import orjson
+
+from infiniscale.observability import request_id
+from infiniscale.protocols import ocs
+from infiniscale.protocols.auth import BasicAuthenticator
+from infiniscale.protocols.http import Request, respond
+from infiniscale.protocols.status import capabilities, status_document
+from infiniscale.protocols.webdav import xml
+from infiniscale.protocols.webdav.app import WebDavApp
+
+log = logging.getLogger("infiniscale.http")
+access_log = logging.getLogger("infiniscale.access")
+
+JSON = [("content-type", "application/json; charset=utf-8")]
+# OCS paths that answer without credentials (oCIS: the proxy lets them through)
+ANONYMOUS_OCS = ("/ocs/v1.php/cloud/capabilities", "/ocs/v2.php/cloud/capabilities", "/ocs/v1.php/config",
+                 "/ocs/v2.php/config")
+
+
+class App:
+    def __init__(self, webdav: WebDavApp, authenticator: BasicAuthenticator, *, base_url: str,
+                 max_chunk_size: int, depth_infinity: bool, ready: Any = None) -> None:
+        self.webdav = webdav
+        self.auth = authenticator
+        self.base_url = base_url
+        self.capabilities = capabilities(max_chunk_size)
+        self.capabilities["capabilities"]["dav"]["propfind"]["depth_infinity"] = depth_infinity
+        self.status_body = orjson.dumps(status_document())
+        self.ready = ready
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        rid = ""
+        for key, value in scope["headers"]:
+            if key == b"x-request-id":
+                rid = value.decode("latin-1")[:128]
+                break
+        rid = rid or uuid.uuid4().hex
+        token = request_id.set(rid)
+        status_holder = [0]
+
+        async def send_with_id(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                status_holder[0] = message["status"]
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode())]
+            await send(message)
+
+        started = time.perf_counter()
+        req = Request(scope, receive, send_with_id)
+        try:
+            await self.route(req)
+        except Exception:
+            log.exception("unhandled error")
+            if not status_holder[0]:
+                await respond(send_with_id, 500, [("content-type", "application/xml; charset=utf-8")],
+                              xml.sabre_error("Sabre\\DAV\\Exception", "internal server error"))
+        finally:
+            if access_log.isEnabledFor(logging.INFO):
+                access_log.info("request", extra={
+                    "method": req.method, "path": scope.get("path", ""), "status": status_holder[0],
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    "user": req.user.username if req.user else ""})
+            request_id.reset(token)
+
+    async def _lifespan(self, receive: Any, send: Any) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def route(self, req: Request) -> None:
+        path: str = req.scope["path"]
+        if path in ("/healthz", "/readyz"):
+            await respond(req.send, 200, [("content-type", "text/plain")], b"OK")
+            return
+        if path in ("/status.php", "/status"):
+            await respond(req.send, 200, JSON, self.status_body, head_only=req.method == "HEAD")
+            return
+        if path.startswith(("/ocs/v1.php/", "/ocs/v2.php/")):
+            await self.ocs(req, path)
+            return
+        if WebDavApp.handles(req.raw_path):
+            req.user = await self.auth.authenticate(req.header("authorization"))
+            if req.user is None:
+                await req.drain()
+                await respond(req.send, 401, [("content-type", "application/xml; charset=utf-8"),
+                                              ("www-authenticate", 'Basic realm="infiniscale", charset="UTF-8"')],
+                              xml.sabre_error("Sabre\\DAV\\Exception\\NotAuthenticated",
+                                              "No 'Authorization: Basic' header found."),
+                              head_only=req.method == "HEAD")
+                return
+            await self.webdav(req)
+            return
+        await respond(req.send, 404, [("content-type", "text/plain")], b"not found")
+
+    async def ocs(self, req: Request, path: str) -> None:
+        endpoint = path.split(".php/", 1)[1].rstrip("/")
+        if path in ANONYMOUS_OCS or path.rstrip("/") in ANONYMOUS_OCS:
+            if endpoint == "cloud/capabilities":
+                await ocs.reply(req, self.capabilities)
+            else:
+                await ocs.reply(req, ocs.config_document(self.base_url))
+            return
+        req.user = await self.auth.authenticate(req.header("authorization"))
+        if req.user is None:
+            await respond(req.send, 401, [("content-type", "application/json; charset=utf-8"),
+                                          ("www-authenticate", 'Basic realm="infiniscale", charset="UTF-8"')],
+                          orjson.dumps({"ocs": {"meta": {"status": "failure", "statuscode": 997,
+                                                         "message": "Unauthorised"}, "data": None}}))
+            return
+        if endpoint == "cloud/user":
+            await ocs.reply(req, ocs.user_document(req.user))
+            return
+        await ocs.reply(req, None, 404, "Not found")

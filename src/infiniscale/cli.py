@@ -1,0 +1,205 @@
+"""Command line: init, server, health, version, storage check."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import ipaddress
+import os
+import secrets
+import signal
+import string
+import sys
+import uuid
+from pathlib import Path
+
+from infiniscale import __version__
+from infiniscale.settings import CONFIG_FILE_NAME, Settings, SettingsError, help_text, resolve
+
+
+def _secret(length: int = 32) -> str:
+    alphabet = string.ascii_letters + string.digits
+    return "".join(secrets.choice(alphabet) for _ in range(length))
+
+
+def write_certificate(cert_path: Path, key_path: Path) -> None:
+    """A self-signed certificate for localhost, valid for a year."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost"),
+                      x509.NameAttribute(NameOID.ORGANIZATION_NAME, "infiniscale")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=365))
+        .add_extension(x509.SubjectAlternativeName([
+            x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    os.chmod(key_path, 0o600)
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    import yaml
+
+    from infiniscale.runtime import build_directory
+
+    settings = resolve()
+    config_dir = Path(settings.config_dir)
+    config_path = config_dir / CONFIG_FILE_NAME
+    if config_path.exists() and not args.force_overwrite:
+        print(f"config file {config_path} exists already; use --force-overwrite to replace it", file=sys.stderr)
+        return 1
+    password = args.admin_password or os.environ.get("IDM_ADMIN_PASSWORD") or ""
+    generated = not password
+    if generated:
+        password = _secret(24)
+    admin_id = str(uuid.uuid4())
+    config = {
+        "storage_mount_id": str(uuid.uuid4()),
+        "admin_user_id": admin_id,
+        "jwt_secret": _secret(),
+        "transfer_secret": _secret(),
+        "machine_auth_api_key": _secret(),
+    }
+    if args.insecure:
+        config["insecure"] = True
+    config_dir.mkdir(parents=True, exist_ok=True)
+    tmp = config_path.with_suffix(".tmp")
+    tmp.write_text("# infiniscale configuration, written by `infiniscale init`\n" +
+                   yaml.safe_dump(config, sort_keys=False))
+    os.chmod(tmp, 0o600)
+    tmp.replace(config_path)
+    write_certificate(Path(settings.tls_cert), Path(settings.tls_key))
+    settings = resolve()
+    directory = build_directory(settings)
+    directory.put_user(admin_id, "admin", password, "Admin", "admin@example.org", role="admin")
+    if settings.create_demo_users:
+        directory.ensure_demo_users()
+    print(f"config written to {config_path}")
+    print("=========================================")
+    print(" generated admin password" if generated else " admin password")
+    print(f" user: admin  password: {password}")
+    print("=========================================")
+    return 0
+
+
+def _granian_server(settings: Settings):
+    from granian import Granian
+    from granian.constants import Interfaces, Loops
+
+    from infiniscale.runtime import SETTINGS_ENV
+
+    os.environ[SETTINGS_ENV] = settings.to_json()
+    workers = settings.workers or os.cpu_count() or 1
+    kwargs = {}
+    if settings.tls:
+        kwargs = {"ssl_cert": Path(settings.tls_cert), "ssl_key": Path(settings.tls_key),
+                  "ssl_protocol_min": "tls1.2"}
+    return Granian("infiniscale.runtime:create_app", address=settings.listen_host, port=settings.listen_port,
+                   interface=Interfaces.ASGI, workers=workers, loop=Loops.uvloop, factory=True,
+                   log_enabled=settings.log_level in ("debug", "trace"), respawn_failed_workers=True,
+                   backlog=2048, **kwargs)
+
+
+def cmd_server(args: argparse.Namespace) -> int:
+    from infiniscale.observability import setup_logging
+    from infiniscale.runtime import build_directory, mark_clean_shutdown, recover
+
+    flags = {"workers": args.workers}
+    settings = resolve(flags=flags)
+    setup_logging(settings.log_level, settings.log_pretty)
+    if not settings.config_path.exists():
+        print(f"no config at {settings.config_path}: run `infiniscale init` first", file=sys.stderr)
+        return 1
+    if not settings.storage_mount_id:
+        raise SettingsError(f"setting storage_mount_id is empty (config file {settings.config_path})")
+    if settings.tls and not (Path(settings.tls_cert).exists() and Path(settings.tls_key).exists()):
+        raise SettingsError(f"setting tls is on but the certificate {settings.tls_cert} or key "
+                            f"{settings.tls_key} is missing (from {settings.sources['tls_cert']})")
+    if settings.create_demo_users:
+        build_directory(settings).ensure_demo_users()
+    recover(settings)
+    server = _granian_server(settings)
+    scheme = "https" if settings.tls else "http"
+    print(f"infiniscale {__version__} serving {scheme}://{settings.http_addr} (public URL {settings.url})",
+          file=sys.stderr, flush=True)
+    try:
+        server.serve()
+    finally:
+        mark_clean_shutdown(settings)
+    return 0
+
+
+def cmd_health(args: argparse.Namespace) -> int:
+    import ssl
+    import urllib.request
+
+    settings = resolve()
+    host = settings.listen_host
+    host = "127.0.0.1" if host in ("0.0.0.0", "") else host
+    scheme = "https" if settings.tls else "http"
+    url = args.url or f"{scheme}://{host}:{settings.listen_port}/healthz"
+    context = ssl._create_unverified_context() if scheme == "https" else None
+    try:
+        with urllib.request.urlopen(url, timeout=5, context=context) as response:
+            ok = response.status == 200
+    except OSError as exc:
+        print(f"unhealthy: {exc}")
+        return 1
+    print("healthy" if ok else "unhealthy")
+    return 0 if ok else 1
+
+
+def cmd_storage_check(args: argparse.Namespace) -> int:
+    from infiniscale.drivers.decomposed.check import check
+    from infiniscale.runtime import build_storage
+
+    settings = resolve()
+    report = check(build_storage(settings), repair=args.repair)
+    print(report.summary())
+    return 0 if report.clean else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="infiniscale", description="ownCloud Infinite Scale compatible server",
+                                     epilog=help_text(), formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_init = sub.add_parser("init", help="write the config file with generated secrets and a TLS certificate")
+    p_init.add_argument("--admin-password", help="password of the admin user (else IDM_ADMIN_PASSWORD or generated)")
+    p_init.add_argument("--force-overwrite", action="store_true", help="replace an existing config")
+    p_init.add_argument("--insecure", action="store_true", help="accept self-signed certificates of peers")
+    p_init.set_defaults(func=cmd_init)
+    p_server = sub.add_parser("server", help="serve everything on one port", epilog=help_text(),
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    p_server.add_argument("--workers", type=int, help="HTTP worker processes (default: one per core)")
+    p_server.set_defaults(func=cmd_server)
+    p_health = sub.add_parser("health", help="ask a running server whether it is healthy")
+    p_health.add_argument("--url", help="health URL (default from the settings)")
+    p_health.set_defaults(func=cmd_health)
+    p_version = sub.add_parser("version", help="print the version")
+    p_version.set_defaults(func=lambda _args: print(f"infiniscale {__version__}") or 0)
+    p_storage = sub.add_parser("storage", help="storage maintenance")
+    storage_sub = p_storage.add_subparsers(dest="storage_command", required=True)
+    p_check = storage_sub.add_parser("check", help="verify the whole storage tree (server stopped for --repair)")
+    p_check.add_argument("--repair", action="store_true", help="fix what can be fixed, reclaim garbage")
+    p_check.set_defaults(func=cmd_storage_check)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except SettingsError as exc:
+        print(f"infiniscale: {exc}", file=sys.stderr)
+        return 2

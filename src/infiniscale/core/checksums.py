@@ -1,0 +1,56 @@
+"""Content checksums computed while streaming: SHA1, MD5 and Adler-32, as oCIS stores them."""
+
+from __future__ import annotations
+
+import hashlib
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+
+from infiniscale.core.model.errors import InvalidArgument
+
+ALGORITHMS = ("sha1", "md5", "adler32")
+# hashlib and zlib release the GIL on large buffers, so the three run truly in parallel.
+_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="checksum")
+
+
+class MultiHasher:
+    def __init__(self) -> None:
+        self._sha1 = hashlib.sha1(usedforsecurity=False)
+        self._md5 = hashlib.md5(usedforsecurity=False)
+        self._adler = 1
+
+    def _adler_update(self, data: bytes | memoryview) -> None:
+        self._adler = zlib.adler32(data, self._adler)
+
+    def update(self, data: bytes | memoryview) -> None:
+        """Hashes one buffer; large ones are split across threads."""
+        if len(data) < 256 * 1024:
+            self._sha1.update(data)
+            self._md5.update(data)
+            self._adler_update(data)
+            return
+        md5 = _pool.submit(self._md5.update, data)
+        adler = _pool.submit(self._adler_update, data)
+        self._sha1.update(data)
+        md5.result()
+        adler.result()
+
+    def hexdigests(self) -> dict[str, str]:
+        return {
+            "sha1": self._sha1.hexdigest(),
+            "md5": self._md5.hexdigest(),
+            "adler32": f"{self._adler & 0xFFFFFFFF:08x}",
+        }
+
+
+def parse_checksum_header(value: str) -> tuple[str, str]:
+    """Parses `SHA1:<hex>` (OC-Checksum) or `sha1 <hex>` (TUS metadata) into (algorithm, hex)."""
+    for sep in (":", " "):
+        algo, found, digest = value.strip().partition(sep)
+        if found:
+            algo = algo.strip().lower()
+            digest = digest.strip().lower()
+            if algo in ALGORITHMS and digest and all(c in "0123456789abcdef" for c in digest):
+                return algo, digest
+            break
+    raise InvalidArgument(f"invalid checksum {value!r}: expected one of SHA1, MD5, ADLER32 and a hex value")

@@ -1,0 +1,387 @@
+"""FileService: every file operation a protocol can ask for. It checks access and preconditions,
+calls the storage driver (in worker threads: drivers block), and publishes an event after each
+durable change. It knows nothing of HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from functools import partial
+from typing import Any, TypeVar
+
+from infiniscale.core import locks as locking
+from infiniscale.core.checksums import MultiHasher
+from infiniscale.core.model import events
+from infiniscale.core.model.errors import (
+    AlreadyExists,
+    ChecksumMismatch,
+    Conflict,
+    Forbidden,
+    InvalidArgument,
+    Locked,
+    NotFound,
+    PreconditionFailed,
+)
+from infiniscale.core.model.identity import User
+from infiniscale.core.model.ids import ResourceId
+from infiniscale.core.model.nodes import LockInfo, NodeInfo, validate_name
+from infiniscale.core.ports.events import EventBus
+from infiniscale.core.ports.storage import Precondition, StorageDriver
+
+T = TypeVar("T")
+Chain = list[NodeInfo]
+UPLOAD_BUFFER = 1 << 20
+
+
+class FileService:
+    def __init__(self, driver: StorageDriver, bus: EventBus, storage_id: str, max_name_length: int = 255):
+        self.driver = driver
+        self.bus = bus
+        self.storage_id = storage_id
+        self.max_name_length = max_name_length
+        self._space_owner: dict[str, str] = {}
+        # drivers block: many concurrent uploads must not queue their fsyncs behind a few threads
+        self._executor = ThreadPoolExecutor(max_workers=64, thread_name_prefix="storage")
+
+    async def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, partial(fn, *args, **kwargs))
+
+    def resource_id(self, node: NodeInfo) -> str:
+        return f"{self.storage_id}${node.space_id}!{node.id}"
+
+    def space_ref(self, space_id: str) -> str:
+        return f"{self.storage_id}${space_id}"
+
+    def name(self, name: str) -> str:
+        return validate_name(name, self.max_name_length)
+
+    # ------------------------------------------------------------------ spaces and access
+
+    async def ensure_personal_space(self, user: User) -> str:
+        """The user's personal space id (= user id); created on first use."""
+        if self._space_owner.get(user.id) == user.id:
+            return user.id
+        exists = await self._run(self.driver.space_exists, user.id)
+        if not exists:
+            await self._run(self.driver.create_space, user.id, "personal", user.display_name, user.id)
+            await self.bus.publish(events.SpaceCreated(executant=user.id, space_id=user.id,
+                                                       space_type="personal", owner_id=user.id))
+        self._space_owner[user.id] = user.id
+        return user.id
+
+    async def _check_access(self, user: User, space_id: str) -> None:
+        owner = self._space_owner.get(space_id)
+        if owner is None:
+            try:
+                info = await self._run(self.driver.space_info, space_id)
+            except (NotFound, InvalidArgument):
+                raise NotFound("resource not found") from None
+            owner = info["owner"]
+            self._space_owner[space_id] = owner
+        if owner != user.id:
+            # existence is not revealed to somebody without access
+            raise NotFound("resource not found")
+
+    async def resolve(self, user: User, space_id: str, names: list[str]) -> Chain:
+        await self._check_access(user, space_id)
+        return await self._run(self.driver.resolve, space_id, names)
+
+    async def resolve_id(self, user: User, rid: ResourceId, names: list[str]) -> Chain:
+        """Resolves `names` below the node `rid` addresses; the chain starts at the space root."""
+        if rid.storage_id != self.storage_id:
+            raise NotFound("resource not found")
+        await self._check_access(user, rid.space_id)
+
+        def walk() -> Chain:
+            start = self.driver.stat(rid.space_id, rid.node_id)
+            base = self.driver.ancestors(rid.space_id, start)
+            return base[:-1] + self.driver.resolve(rid.space_id, names, start=start)
+
+        return await self._run(walk)
+
+    async def children(self, space_id: str, folder: NodeInfo, batch: int = 256) -> AsyncIterator[list[NodeInfo]]:
+        """Yields the folder's children in batches, so memory stays flat for huge folders."""
+        iterator = self.driver.iter_children(space_id, folder.id)
+
+        def take() -> list[NodeInfo]:
+            out = []
+            for node in iterator:
+                out.append(node)
+                if len(out) >= batch:
+                    break
+            return out
+
+        try:
+            while True:
+                chunk = await self._run(take)
+                if not chunk:
+                    return
+                yield chunk
+                if len(chunk) < batch:
+                    return
+        finally:
+            with contextlib.suppress(Exception):
+                iterator.close()  # type: ignore[attr-defined]
+
+    def blob_path(self, node: NodeInfo) -> str:
+        return self.driver.blob_path(node.space_id, node)
+
+    def path_names(self, chain: Chain) -> list[str]:
+        return [node.name for node in chain[1:]]
+
+    # ------------------------------------------------------------------ writes
+
+    def _writable(self, chain: Chain, user: User, tokens: frozenset[str]) -> None:
+        locking.require_unlocked(chain, tokens, user.id)
+
+    async def mkdir(self, user: User, parent_chain: Chain, name: str, tokens: frozenset[str]) -> NodeInfo:
+        name = self.name(name)
+        parent = parent_chain[-1]
+        if not parent.is_folder:
+            raise Conflict("parent is not a folder")
+        self._writable(parent_chain, user, tokens)
+        node = await self._run(self.driver.make_folder, parent.space_id, parent, name, user.id)
+        await self.bus.publish(events.ContainerCreated(executant=user.id, space_id=parent.space_id,
+                                                       node_id=node.id, parent_id=parent.id, name=name))
+        return node
+
+    async def upload(
+        self,
+        user: User,
+        parent_chain: Chain,
+        name: str,
+        body: AsyncIterator[bytes],
+        *,
+        expected: tuple[str, str] | None = None,
+        mtime_ns: int | None = None,
+        precondition: Precondition | None = None,
+        tokens: frozenset[str] = frozenset(),
+        existing: Chain | None = None,
+    ) -> tuple[NodeInfo, bool]:
+        """Streams `body` into a temp file while hashing, then commits it as `parent/name`."""
+        name = self.name(name)
+        parent = parent_chain[-1]
+        if not parent.is_folder:
+            raise Conflict("parent is not a folder")
+        self._writable(existing or parent_chain, user, tokens)
+        space_id = parent.space_id
+        path = self.driver.new_upload_path(space_id)
+        writer = _BlobWriter(path)
+        try:
+            await writer.receive(body, self._run)
+
+            def finish() -> tuple[NodeInfo, bool]:
+                size, sums = writer.finish()
+                if expected is not None and sums.get(expected[0]) != expected[1]:
+                    raise ChecksumMismatch(
+                        f"The computed checksum does not match the one received from the client. "
+                        f"{expected[0].upper()}:{sums.get(expected[0])}")
+                return self.driver.commit_upload(space_id, parent, name, path, size, sums, mtime_ns, user.id,
+                                                 precondition)
+
+            node, created = await self._run(finish)
+        finally:
+            writer.discard()
+        await self.bus.publish(events.FileUploaded(executant=user.id, space_id=space_id, node_id=node.id,
+                                                   parent_id=parent.id, name=name, size=node.size,
+                                                   new=created))
+        return node, created
+
+    async def set_mtime(self, node: NodeInfo, mtime_ns: int) -> NodeInfo:
+        return await self._run(self.driver.update_node, node.space_id, node.id,
+                               lambda n: replace(n, mtime_ns=mtime_ns), False)
+
+    async def delete(self, user: User, chain: Chain, tokens: frozenset[str]) -> None:
+        node = chain[-1]
+        if node.is_root:
+            raise Forbidden("the space root cannot be deleted")
+        self._writable(chain, user, tokens)
+        await self._run(self.driver.delete, node.space_id, node)
+        await self.bus.publish(events.ItemTrashed(executant=user.id, space_id=node.space_id, node_id=node.id,
+                                                  parent_id=node.parent_id, name=node.name))
+
+    async def move(self, user: User, src: Chain, dst_parent: Chain, dst_name: str, overwrite: bool,
+                   tokens: frozenset[str], precondition: Precondition | None = None) -> tuple[NodeInfo, bool]:
+        dst_name = self.name(dst_name)
+        node = src[-1]
+        if node.is_root:
+            raise Forbidden("the space root cannot be moved")
+        if dst_parent[-1].space_id != node.space_id:
+            raise InvalidArgument("cross-space move")
+        if not dst_parent[-1].is_folder:
+            raise Conflict("destination parent is not a folder")
+        self._writable(src, user, tokens)
+        self._writable(dst_parent, user, tokens)
+        moved, replaced = await self._run(self.driver.move, node.space_id, node, dst_parent[-1], dst_name,
+                                          overwrite, precondition)
+        if moved.locks:
+            # locks belong to the resource's old URL, they do not travel with it
+            moved = await self._run(self.driver.update_node, node.space_id, node.id,
+                                    lambda n: replace(n, locks=()), False)
+        await self.bus.publish(events.ItemMoved(executant=user.id, space_id=node.space_id, node_id=node.id,
+                                                old_parent_id=node.parent_id, old_name=node.name,
+                                                parent_id=dst_parent[-1].id, name=dst_name))
+        return moved, replaced
+
+    async def copy(self, user: User, src: Chain, dst_parent: Chain, dst_name: str, overwrite: bool,
+                   depth_infinity: bool, tokens: frozenset[str],
+                   precondition: Precondition | None = None) -> tuple[NodeInfo, bool]:
+        dst_name = self.name(dst_name)
+        node = src[-1]
+        if dst_parent[-1].space_id != node.space_id:
+            raise InvalidArgument("cross-space copy")
+        if not dst_parent[-1].is_folder:
+            raise Conflict("destination parent is not a folder")
+        self._writable(dst_parent, user, tokens)
+        copied, replaced = await self._run(self.driver.copy, node.space_id, node, dst_parent[-1], dst_name,
+                                           overwrite, depth_infinity, user.id, precondition)
+        await self.bus.publish(events.ItemCopied(executant=user.id, space_id=node.space_id, source_id=node.id,
+                                                 node_id=copied.id, parent_id=dst_parent[-1].id, name=dst_name))
+        return copied, replaced
+
+    async def update_properties(self, user: User, chain: Chain, set_props: dict[str, str],
+                                remove: list[str], tokens: frozenset[str]) -> NodeInfo:
+        node = chain[-1]
+        self._writable(chain, user, tokens)
+
+        def change(current: NodeInfo) -> NodeInfo:
+            props = dict(current.props)
+            props.update(set_props)
+            for key in remove:
+                props.pop(key, None)
+            return replace(current, props=props)
+
+        updated = await self._run(self.driver.update_node, node.space_id, node.id, change, True)
+        await self.bus.publish(events.PropertiesUpdated(executant=user.id, space_id=node.space_id,
+                                                        node_id=node.id))
+        return updated
+
+    # ------------------------------------------------------------------ locks
+
+    async def lock(self, user: User, chain: Chain, scope: str, depth: str, owner_xml: str,
+                   timeout_s: int) -> LockInfo:
+        node = chain[-1]
+        if locking.conflicts(chain, scope):
+            raise Locked("the resource is locked")
+        lock = locking.new_lock(scope, depth, owner_xml, timeout_s, user.id, node.id)
+
+        def add(current: NodeInfo) -> NodeInfo:
+            if locking.conflicts([*chain[:-1], current], scope):
+                raise Locked("the resource is locked")
+            return replace(current, locks=(*locking.live_locks(current), lock))
+
+        await self._run(self.driver.update_node, node.space_id, node.id, add, False)
+        await self.bus.publish(events.FileLocked(executant=user.id, space_id=node.space_id, node_id=node.id))
+        return lock
+
+    async def refresh_lock(self, user: User, chain: Chain, tokens: frozenset[str], timeout_s: int) -> LockInfo:
+        for holder in reversed(chain):
+            for lock in locking.live_locks(holder):
+                if lock.token in tokens and lock.user_id == user.id:
+                    fresh = locking.refreshed(lock, timeout_s)
+
+                    def swap(current: NodeInfo, token: str = lock.token, new: LockInfo = fresh) -> NodeInfo:
+                        return replace(current, locks=tuple(new if lk.token == token else lk
+                                                            for lk in current.locks))
+
+                    await self._run(self.driver.update_node, holder.space_id, holder.id, swap, False)
+                    return fresh
+        raise PreconditionFailed("no matching lock token")
+
+    async def unlock(self, user: User, chain: Chain, token: str) -> None:
+        for holder in reversed(chain):
+            for lock in locking.live_locks(holder):
+                if lock.token != token:
+                    continue
+                if holder is not chain[-1] and lock.depth != "infinity":
+                    continue
+                if lock.user_id != user.id:
+                    raise Forbidden("the lock belongs to somebody else")
+
+                def drop(current: NodeInfo, token: str = token) -> NodeInfo:
+                    return replace(current, locks=tuple(lk for lk in locking.live_locks(current)
+                                                        if lk.token != token))
+
+                await self._run(self.driver.update_node, holder.space_id, holder.id, drop, False)
+                await self.bus.publish(events.FileUnlocked(executant=user.id, space_id=holder.space_id,
+                                                           node_id=holder.id))
+                return
+        raise Conflict("the lock token does not match")
+
+    async def create_empty_locked(self, user: User, parent_chain: Chain, name: str) -> NodeInfo:
+        """LOCK on an unmapped URL creates an empty file."""
+
+        async def nothing() -> AsyncIterator[bytes]:
+            return
+            yield b""
+
+        def must_not_exist(current: NodeInfo | None) -> None:
+            if current is not None:
+                raise AlreadyExists("the resource exists")
+
+        node, _ = await self.upload(user, parent_chain, name, nothing(), precondition=must_not_exist)
+        return node
+
+
+class _BlobWriter:
+    """Writes an upload to its temp file in 1 MiB steps, hashing as it goes. While one buffer is
+    written and hashed in a thread, the next one is received."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.hasher = MultiHasher()
+        self.size = 0
+        self.fd: int | None = None
+        self.pending = bytearray()
+
+    def _open(self) -> int:
+        if self.fd is None:
+            try:
+                self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileNotFoundError:
+                os.makedirs(os.path.dirname(self.path), exist_ok=True)
+                self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        return self.fd
+
+    def _consume(self, data: bytes | bytearray) -> None:
+        fd = self._open()
+        self.hasher.update(data)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        self.size += len(data)
+
+    async def receive(self, body: AsyncIterator[bytes], run: Callable[..., Any]) -> None:
+        in_flight: asyncio.Future | None = None
+        async for chunk in body:
+            self.pending += chunk
+            if len(self.pending) >= UPLOAD_BUFFER:
+                data, self.pending = bytes(self.pending), bytearray()
+                if in_flight is not None:
+                    await in_flight
+                in_flight = asyncio.ensure_future(run(self._consume, data))
+        if in_flight is not None:
+            await in_flight
+
+    def finish(self) -> tuple[int, dict[str, str]]:
+        """Writes what is left, fsyncs and closes. Runs in a worker thread."""
+        if self.pending or self.fd is None:
+            self._consume(bytes(self.pending))
+            self.pending = bytearray()
+        assert self.fd is not None
+        os.fsync(self.fd)
+        os.close(self.fd)
+        self.fd = None
+        return self.size, self.hasher.hexdigests()
+
+    def discard(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+        with contextlib.suppress(OSError):
+            os.unlink(self.path)

@@ -1,0 +1,96 @@
+"""Events the core publishes after each durable change. `type` is stable on the wire."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, ClassVar
+
+
+@dataclass(frozen=True, kw_only=True)
+class Event:
+    type: ClassVar[str] = "Event"
+    executant: str
+    space_id: str
+    timestamp_ns: int = field(default_factory=time.time_ns)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.type, **asdict(self)}
+
+
+@dataclass(frozen=True, kw_only=True)
+class ContainerCreated(Event):
+    type: ClassVar[str] = "ContainerCreated"
+    node_id: str
+    parent_id: str
+    name: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class FileUploaded(Event):
+    type: ClassVar[str] = "FileUploaded"
+    node_id: str
+    parent_id: str
+    name: str
+    size: int
+    new: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class FileTouched(Event):
+    type: ClassVar[str] = "FileTouched"
+    node_id: str
+    parent_id: str
+    name: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ItemMoved(Event):
+    type: ClassVar[str] = "ItemMoved"
+    node_id: str
+    old_parent_id: str
+    old_name: str
+    parent_id: str
+    name: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ItemCopied(Event):
+    type: ClassVar[str] = "ItemCopied"
+    source_id: str
+    node_id: str
+    parent_id: str
+    name: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ItemTrashed(Event):
+    type: ClassVar[str] = "ItemTrashed"
+    node_id: str
+    parent_id: str
+    name: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class PropertiesUpdated(Event):
+    type: ClassVar[str] = "PropertiesUpdated"
+    node_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class FileLocked(Event):
+    type: ClassVar[str] = "FileLocked"
+    node_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class FileUnlocked(Event):
+    type: ClassVar[str] = "FileUnlocked"
+    node_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class SpaceCreated(Event):
+    type: ClassVar[str] = "SpaceCreated"
+    space_type: str
+    owner_id: str

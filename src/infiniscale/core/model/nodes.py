@@ -1,0 +1,95 @@
+"""Value types for nodes and spaces, and the rules for names and etags."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from infiniscale.core.model.errors import InvalidName
+
+FILE = "file"
+FOLDER = "folder"
+
+
+@dataclass(frozen=True, slots=True)
+class LockInfo:
+    """A WebDAV write lock held on a node."""
+
+    token: str
+    scope: str  # "exclusive" | "shared"
+    depth: str  # "0" | "infinity"
+    owner_xml: str
+    timeout_s: int  # 0 = infinite
+    expires_ns: int  # 0 = never
+    user_id: str
+    root_node_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class NodeInfo:
+    """Everything known about one node, as stored in its metadata sidecar."""
+
+    space_id: str
+    id: str
+    parent_id: str
+    name: str
+    type: str
+    mtime_ns: int
+    tmtime_ns: int
+    size: int = 0  # file: content length; folder: tree size
+    blob_id: str = ""
+    checksums: dict[str, str] = field(default_factory=dict)
+    props: dict[str, str] = field(default_factory=dict)
+    locks: tuple[LockInfo, ...] = ()
+    owner_id: str = ""
+
+    @property
+    def is_folder(self) -> bool:
+        return self.type == FOLDER
+
+    @property
+    def is_root(self) -> bool:
+        return self.id == self.space_id
+
+    @property
+    def etag(self) -> str:
+        """Quoted etag; changes whenever the node or anything below it changes."""
+        return '"' + etag_hash(self.id, self.tmtime_ns) + '"'
+
+
+def etag_hash(node_id: str, tmtime_ns: int) -> str:
+    return hashlib.md5(f"{node_id}:{tmtime_ns}".encode(), usedforsecurity=False).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class SpaceInfo:
+    id: str
+    type: str  # "personal" | "project"
+    name: str
+    owner_id: str
+    root: NodeInfo
+    quota: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+RESERVED_NAMES = frozenset({"", ".", ".."})
+
+
+def validate_name(name: str, max_length: int = 255) -> str:
+    """Returns the name if it may name a file or folder, else raises InvalidName."""
+    if name in RESERVED_NAMES:
+        raise InvalidName(f"name {name!r} is reserved")
+    if "/" in name or "\\" in name:
+        raise InvalidName("name must not contain / or \\")
+    if "\x00" in name:
+        raise InvalidName("name must not contain NUL")
+    if name != name.strip() and name.strip() == "":
+        raise InvalidName("name must not be blank")
+    try:
+        encoded = name.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidName("name is not valid UTF-8") from None
+    if len(encoded) > max_length:
+        raise InvalidName(f"name is longer than {max_length} bytes")
+    return name

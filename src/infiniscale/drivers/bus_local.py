@@ -1,0 +1,34 @@
+"""In-process EventBus: consumer groups over asyncio queues, with a bounded backlog per group."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+
+from infiniscale.core.model.events import Event
+
+log = logging.getLogger("infiniscale.events")
+
+
+class LocalEventBus:
+    def __init__(self, backlog: int = 10_000) -> None:
+        self.backlog = backlog
+        self._groups: dict[str, tuple[asyncio.Queue[Event], frozenset[str] | None]] = {}
+        self.published = 0
+
+    async def publish(self, event: Event) -> None:
+        self.published += 1
+        log.debug("event %s", event.type, extra={"event": event.to_dict()})
+        for name, (queue, types) in self._groups.items():
+            if types is not None and event.type not in types:
+                continue
+            if queue.full():
+                log.warning("event backlog of group %s is full, dropping the oldest event", name)
+                queue.get_nowait()
+            queue.put_nowait(event)
+
+    async def subscribe(self, group: str, types: frozenset[str] | None = None) -> AsyncIterator[Event]:
+        queue, _ = self._groups.setdefault(group, (asyncio.Queue(self.backlog), types))
+        while True:
+            yield await queue.get()

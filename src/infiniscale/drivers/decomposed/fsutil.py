@@ -1,0 +1,62 @@
+"""Small filesystem primitives: atomic durable writes and cross-process locks.
+
+Every write that can be observed goes through a temp file in the same directory, is fsynced, renamed
+into place and its directory fsynced: a crash leaves the old or the new file, never a mix.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import uuid
+from collections.abc import Iterator
+
+# Names that can never come from a user: user-supplied names are valid UTF-8, this byte never is.
+TEMP_PREFIX = b"\xff.tmp-"
+
+
+def fsync_dir(path: str | bytes) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_atomic(path: str, data: bytes, durable: bool = True) -> None:
+    """Replaces `path` with `data` atomically; with `durable` the new content survives power loss."""
+    tmp = f"{path}.{uuid.uuid4().hex}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        view = memoryview(data)
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
+        if durable:
+            os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    os.close(fd)
+    os.rename(tmp, path)
+    if durable:
+        fsync_dir(os.path.dirname(path))
+
+
+def makedirs(path: str) -> None:
+    os.makedirs(path, exist_ok=True)
+
+
+@contextlib.contextmanager
+def flocked(path: str, shared: bool = False) -> Iterator[None]:
+    """Holds a flock on `path` (created if missing). Works across processes and threads alike,
+    because each acquisition opens its own file description."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock

@@ -1,0 +1,565 @@
+"""The decomposed storage driver: a tree of nodes with stable ids, metadata beside each node,
+content in immutable blobs. Every method is synchronous and may block: callers run it in a thread.
+
+Consistency rules, relied upon by `check.py` and the crash tests:
+- A node's metadata sidecar is the truth about it (parent, name, sizes, checksums, locks).
+- A child link `nodes/<parent>/<name> -> <child id>` is the index that makes lookup by name O(1);
+  an entry counts only when the child's metadata agrees (same parent and name, not trashed).
+- New nodes are written completely (blob, metadata, folder dir) before the link that makes them
+  visible is created; that link is the commit point.
+- Structure changes (move, delete, copy) hold the space's namespace lock exclusively; creations and
+  overwrites hold it shared. A move writes a journal intent first, so a crash is rolled forward.
+- Tree size and tree mtime propagate to the space root on every change, one ancestor at a time
+  under that ancestor's lock stripe.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+
+import msgpack
+
+from infiniscale.core.model.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
+from infiniscale.core.model.ids import new_id
+from infiniscale.core.model.nodes import FILE, FOLDER, NodeInfo
+from infiniscale.drivers.decomposed.fsutil import (
+    TEMP_PREFIX,
+    flocked,
+    fsync_dir,
+    makedirs,
+    write_atomic,
+)
+from infiniscale.drivers.decomposed.layout import SpaceLayout, check_id, decode_node, encode_node
+
+Precondition = Callable[[NodeInfo | None], None]
+
+
+def _now_ns() -> int:
+    return time.time_ns()
+
+
+class DecomposedStorage:
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self._layouts: dict[str, SpaceLayout] = {}
+
+    # ---------------------------------------------------------------- spaces
+
+    def layout(self, space_id: str) -> SpaceLayout:
+        layout = self._layouts.get(space_id)
+        if layout is None:
+            layout = SpaceLayout(self.root, space_id)
+            self._layouts[space_id] = layout
+        return layout
+
+    def space_exists(self, space_id: str) -> bool:
+        return os.path.exists(self.layout(space_id).marker)
+
+    def list_space_ids(self) -> list[str]:
+        base = os.path.join(self.root, "spaces")
+        found = []
+        if not os.path.isdir(base):
+            return found
+        for head in os.listdir(base):
+            for tail in os.listdir(os.path.join(base, head)):
+                if os.path.exists(os.path.join(base, head, tail, "space.mpk")):
+                    found.append(head + tail)
+        return sorted(found)
+
+    def space_info(self, space_id: str) -> dict:
+        try:
+            with open(self.layout(space_id).marker, "rb") as fh:
+                return msgpack.unpackb(fh.read(), raw=False)
+        except FileNotFoundError:
+            raise NotFound("space not found") from None
+
+    def create_space(self, space_id: str, space_type: str, name: str, owner_id: str) -> NodeInfo:
+        """Creates the space with its root folder; a no-op when it exists."""
+        layout = self.layout(space_id)
+        if os.path.exists(layout.marker):
+            return self.stat(space_id, space_id)
+        for path in layout.all_dirs():
+            makedirs(path)
+        now = _now_ns()
+        root = NodeInfo(space_id=space_id, id=space_id, parent_id="", name="", type=FOLDER,
+                        mtime_ns=now, tmtime_ns=now, owner_id=owner_id)
+        with flocked(layout.ns_lock):
+            if os.path.exists(layout.marker):
+                return self.stat(space_id, space_id)
+            self._write_node(layout, root)
+            makedirs(layout.node_dir(space_id))
+            fsync_dir(os.path.dirname(layout.node_dir(space_id)))
+            info = {"id": space_id, "type": space_type, "name": name, "owner": owner_id, "created": now}
+            write_atomic(layout.marker, msgpack.packb(info))
+        return root
+
+    # ---------------------------------------------------------------- reading
+
+    def _read_node(self, layout: SpaceLayout, node_id: str) -> tuple[NodeInfo, dict | None]:
+        try:
+            with open(layout.meta_path(node_id), "rb") as fh:
+                raw = fh.read()
+        except FileNotFoundError:
+            raise NotFound("resource not found") from None
+        return decode_node(layout.space_id, raw)
+
+    def stat(self, space_id: str, node_id: str) -> NodeInfo:
+        """The node by id, wherever it is in the tree (not if trashed)."""
+        check_id(node_id)
+        node, trashed = self._read_node(self.layout(space_id), node_id)
+        if trashed:
+            raise NotFound("resource not found")
+        return node
+
+    def child(self, space_id: str, parent_id: str, name: str) -> NodeInfo | None:
+        layout = self.layout(space_id)
+        return self._child(layout, parent_id, name)
+
+    def _child(self, layout: SpaceLayout, parent_id: str, name: str) -> NodeInfo | None:
+        try:
+            child_id = os.readlink(os.path.join(layout.node_dir(parent_id), name))
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except OSError as exc:
+            if exc.errno in (errno.EINVAL, errno.ENAMETOOLONG):
+                return None
+            raise
+        try:
+            node, trashed = self._read_node(layout, child_id)
+        except NotFound:
+            return None
+        if trashed or node.parent_id != parent_id or node.name != name:
+            return None
+        return node
+
+    def resolve(self, space_id: str, names: list[str], start: NodeInfo | None = None) -> list[NodeInfo]:
+        """Walks `names` from `start` (default: the space root); returns the chain, root first."""
+        layout = self.layout(space_id)
+        node = start or self.stat(space_id, space_id)
+        chain = [node]
+        for name in names:
+            if not node.is_folder:
+                raise NotFound("resource not found")
+            child = self._child(layout, node.id, name)
+            if child is None:
+                raise NotFound("resource not found")
+            chain.append(child)
+            node = child
+        return chain
+
+    def ancestors(self, space_id: str, node: NodeInfo) -> list[NodeInfo]:
+        """The chain from the space root down to `node` (inclusive), by following parent ids."""
+        layout = self.layout(space_id)
+        chain = [node]
+        seen = {node.id}
+        while chain[-1].parent_id:
+            parent, trashed = self._read_node(layout, chain[-1].parent_id)
+            if trashed or parent.id in seen:
+                raise NotFound("resource not found")
+            seen.add(parent.id)
+            chain.append(parent)
+        if chain[-1].id != space_id:
+            raise NotFound("resource not found")
+        chain.reverse()
+        return chain
+
+    def iter_children(self, space_id: str, parent_id: str) -> Iterator[NodeInfo]:
+        layout = self.layout(space_id)
+        try:
+            entries = os.scandir(os.fsencode(layout.node_dir(parent_id)))
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        with entries:
+            for entry in entries:
+                if entry.name.startswith(TEMP_PREFIX):
+                    continue
+                try:
+                    name = entry.name.decode("utf-8")
+                    child_id = os.readlink(entry.path).decode()
+                    node, trashed = self._read_node(layout, child_id)
+                except (OSError, UnicodeDecodeError, NotFound):
+                    continue
+                if trashed or node.parent_id != parent_id or node.name != name:
+                    continue
+                yield node
+
+    def blob_path(self, space_id: str, node: NodeInfo) -> str:
+        return self.layout(space_id).blob_path(node.blob_id)
+
+    # ---------------------------------------------------------------- writing helpers
+
+    def _write_node(self, layout: SpaceLayout, node: NodeInfo, durable: bool = True,
+                    trashed: dict | None = None) -> None:
+        path = layout.meta_path(node.id)
+        try:
+            write_atomic(path, encode_node(node, trashed), durable=durable)
+        except FileNotFoundError:
+            makedirs(os.path.dirname(path))
+            write_atomic(path, encode_node(node, trashed), durable=durable)
+
+    def _link(self, layout: SpaceLayout, parent_id: str, name: str, child_id: str) -> None:
+        """Creates the child link; raises AlreadyExists when the name is taken."""
+        path = os.path.join(layout.node_dir(parent_id), name)
+        try:
+            os.symlink(child_id, path)
+        except FileExistsError:
+            if self._child(layout, parent_id, name) is not None:
+                raise AlreadyExists("the name is already taken") from None
+            # a stale link left by an interrupted operation: the name is free
+            self._replace_link(layout, parent_id, name, child_id)
+            return
+        except FileNotFoundError:
+            raise Conflict("parent folder does not exist") from None
+        fsync_dir(layout.node_dir(parent_id))
+
+    def _replace_link(self, layout: SpaceLayout, parent_id: str, name: str, child_id: str) -> None:
+        """Points `name` at `child_id`, atomically replacing whatever it pointed to."""
+        folder = layout.node_dir(parent_id)
+        tmp = os.path.join(os.fsencode(folder), TEMP_PREFIX + uuid.uuid4().hex.encode())
+        os.symlink(child_id.encode(), tmp)
+        os.rename(tmp, os.path.join(os.fsencode(folder), name.encode()))
+        fsync_dir(folder)
+
+    def _unlink(self, layout: SpaceLayout, parent_id: str, name: str, child_id: str) -> None:
+        path = os.path.join(layout.node_dir(parent_id), name)
+        try:
+            if os.readlink(path) == child_id:
+                os.unlink(path)
+                fsync_dir(layout.node_dir(parent_id))
+        except FileNotFoundError:
+            pass
+
+    def propagate(self, space_id: str, start_id: str, size_delta: int) -> None:
+        """Adds `size_delta` to the tree size of `start_id` and every ancestor and moves their tree
+        mtime forward, so every ancestor etag changes. Stops at the root or at a trashed node."""
+        layout = self.layout(space_id)
+        node_id = start_id
+        now = _now_ns()
+        while node_id:
+            with flocked(layout.stripe(node_id)):
+                try:
+                    node, trashed = self._read_node(layout, node_id)
+                except NotFound:
+                    return
+                if trashed:
+                    return
+                updated = replace(node, size=max(0, node.size + size_delta),
+                                  tmtime_ns=max(now, node.tmtime_ns + 1))
+                # Derived data: a crash loses at most this update, and recovery recomputes it.
+                self._write_node(layout, updated, durable=False)
+            node_id = node.parent_id
+
+    # ---------------------------------------------------------------- folders
+
+    def make_folder(self, space_id: str, parent: NodeInfo, name: str, owner_id: str) -> NodeInfo:
+        layout = self.layout(space_id)
+        now = _now_ns()
+        node = NodeInfo(space_id=space_id, id=new_id(), parent_id=parent.id, name=name, type=FOLDER,
+                        mtime_ns=now, tmtime_ns=now, owner_id=owner_id)
+        with flocked(layout.ns_lock, shared=True):
+            if self._child(layout, parent.id, name) is not None:
+                raise AlreadyExists("the resource already exists")
+            self._require_live_folder(layout, parent.id)
+            self._write_node(layout, node)
+            makedirs(layout.node_dir(node.id))
+            try:
+                self._link(layout, parent.id, name, node.id)
+            except BaseException:
+                self._discard_node(layout, node)
+                raise
+        self.propagate(space_id, parent.id, 0)
+        return node
+
+    def _require_live_folder(self, layout: SpaceLayout, folder_id: str) -> None:
+        try:
+            folder, trashed = self._read_node(layout, folder_id)
+        except NotFound:
+            raise Conflict("parent folder does not exist") from None
+        if trashed or not folder.is_folder:
+            raise Conflict("parent folder does not exist")
+
+    def _discard_node(self, layout: SpaceLayout, node: NodeInfo) -> None:
+        with contextlib.suppress(OSError):
+            os.unlink(layout.meta_path(node.id))
+        if node.is_folder:
+            with contextlib.suppress(OSError):
+                os.rmdir(layout.node_dir(node.id))
+
+    # ---------------------------------------------------------------- files
+
+    def new_upload_path(self, space_id: str) -> str:
+        """A fresh temp path in the space (same filesystem as the blobs, so it can be renamed in)."""
+        layout = self.layout(space_id)
+        return os.path.join(layout.tmp, uuid.uuid4().hex)
+
+    def commit_upload(
+        self,
+        space_id: str,
+        parent: NodeInfo,
+        name: str,
+        upload_path: str,
+        size: int,
+        checksums: dict[str, str],
+        mtime_ns: int | None,
+        owner_id: str,
+        precondition: Precondition | None = None,
+    ) -> tuple[NodeInfo, bool]:
+        """Turns a fully written, fsynced upload into the content of `parent/name`.
+        Returns the node and whether it was created. `precondition` sees the current node (or None)
+        under the lock and may raise to refuse the write."""
+        layout = self.layout(space_id)
+        blob_id = new_id()
+        blob = layout.blob_path(blob_id)
+        try:
+            os.rename(upload_path, blob)
+        except FileNotFoundError:
+            makedirs(os.path.dirname(blob))
+            os.rename(upload_path, blob)
+        fsync_dir(os.path.dirname(blob))
+        try:
+            node, created, old_blob, delta = self._commit_blob(
+                layout, parent, name, blob_id, size, checksums, mtime_ns, owner_id, precondition)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(blob)
+            raise
+        if old_blob:
+            with contextlib.suppress(OSError):
+                os.unlink(layout.blob_path(old_blob))
+        self.propagate(space_id, parent.id, delta)
+        return node, created
+
+    def _commit_blob(self, layout, parent, name, blob_id, size, checksums, mtime_ns, owner_id,
+                     precondition):
+        now = _now_ns()
+        with flocked(layout.ns_lock, shared=True):
+            for _attempt in range(3):
+                current = self._child(layout, parent.id, name)
+                if current is not None and current.is_folder:
+                    raise Conflict("a folder exists with this name")
+                if current is None:
+                    if precondition:
+                        precondition(None)
+                    self._require_live_folder(layout, parent.id)
+                    node = NodeInfo(space_id=layout.space_id, id=new_id(), parent_id=parent.id, name=name,
+                                    type=FILE, mtime_ns=mtime_ns or now, tmtime_ns=now, size=size,
+                                    blob_id=blob_id, checksums=checksums, owner_id=owner_id)
+                    self._write_node(layout, node)
+                    try:
+                        self._link(layout, parent.id, name, node.id)
+                    except AlreadyExists:
+                        self._discard_node(layout, node)
+                        continue  # somebody created it meanwhile: overwrite theirs
+                    return node, True, "", size
+                with flocked(layout.stripe(current.id)):
+                    fresh, trashed = self._read_node(layout, current.id)
+                    if trashed or fresh.parent_id != parent.id or fresh.name != name:
+                        continue
+                    if precondition:
+                        precondition(fresh)
+                    node = replace(fresh, blob_id=blob_id, size=size, checksums=checksums,
+                                   mtime_ns=mtime_ns or now, tmtime_ns=max(now, fresh.tmtime_ns + 1))
+                    self._write_node(layout, node)
+                return node, False, fresh.blob_id, size - fresh.size
+        raise Conflict("the resource changed concurrently, try again")
+
+    def set_mtime(self, space_id: str, node_id: str, mtime_ns: int) -> NodeInfo:
+        return self.update_node(space_id, node_id, lambda n: replace(n, mtime_ns=mtime_ns))
+
+    def update_node(self, space_id: str, node_id: str, change: Callable[[NodeInfo], NodeInfo],
+                    propagate: bool = True) -> NodeInfo:
+        """Read-modify-write of one node's metadata under its lock (properties, locks, mtime)."""
+        layout = self.layout(space_id)
+        with flocked(layout.stripe(node_id)):
+            node, trashed = self._read_node(layout, node_id)
+            if trashed:
+                raise NotFound("resource not found")
+            updated = change(node)
+            if updated is node:
+                return node
+            if propagate:
+                updated = replace(updated, tmtime_ns=max(_now_ns(), node.tmtime_ns + 1))
+            self._write_node(layout, updated)
+        if propagate and updated.parent_id:
+            self.propagate(space_id, updated.parent_id, 0)
+        return updated
+
+    # ---------------------------------------------------------------- structure changes
+
+    def move(self, space_id: str, node: NodeInfo, dst_parent: NodeInfo, dst_name: str,
+             overwrite: bool, precondition: Precondition | None = None) -> tuple[NodeInfo, bool]:
+        """Moves or renames `node` in O(1), whatever its size. Returns (node, replaced)."""
+        layout = self.layout(space_id)
+        with flocked(layout.ns_lock):
+            node = self._fresh(layout, node)
+            dst_parent = self._fresh(layout, dst_parent)
+            self._refuse_cycle(layout, node, dst_parent)
+            existing = self._child(layout, dst_parent.id, dst_name)
+            if precondition:
+                precondition(existing)
+            if existing is not None and existing.id == node.id:
+                return node, False
+            if existing is not None and not overwrite:
+                raise AlreadyExists("the destination already exists")
+            op = {"op": "move", "node": node.id, "from": [node.parent_id, node.name],
+                  "to": [dst_parent.id, dst_name], "replaced": existing.id if existing else ""}
+            journal = self._journal_begin(layout, op)
+            self._replace_link(layout, dst_parent.id, dst_name, node.id)
+            moved = replace(node, parent_id=dst_parent.id, name=dst_name)
+            self._write_node(layout, moved)
+            self._unlink(layout, node.parent_id, node.name, node.id)
+            if existing is not None:
+                self._mark_trashed(layout, existing, dst_parent.id, dst_name)
+            self._journal_end(journal)
+        self.propagate(space_id, node.parent_id, -node.size)
+        self.propagate(space_id, dst_parent.id, node.size - (existing.size if existing else 0))
+        return moved, existing is not None
+
+    def _fresh(self, layout: SpaceLayout, node: NodeInfo) -> NodeInfo:
+        current, trashed = self._read_node(layout, node.id)
+        if trashed:
+            raise NotFound("resource not found")
+        return current
+
+    def _refuse_cycle(self, layout: SpaceLayout, node: NodeInfo, dst_parent: NodeInfo) -> None:
+        cursor: NodeInfo | None = dst_parent
+        while cursor is not None:
+            if cursor.id == node.id:
+                raise Conflict("cannot move a folder into itself")
+            if not cursor.parent_id:
+                break
+            cursor, _ = self._read_node(layout, cursor.parent_id)
+
+    def delete(self, space_id: str, node: NodeInfo) -> None:
+        """Moves the node (and so its subtree) to the space's trash in O(1)."""
+        if node.is_root:
+            raise InvalidArgument("the space root cannot be deleted")
+        layout = self.layout(space_id)
+        with flocked(layout.ns_lock):
+            node = self._fresh(layout, node)
+            self._mark_trashed(layout, node, node.parent_id, node.name)
+            self._unlink(layout, node.parent_id, node.name, node.id)
+        self.propagate(space_id, node.parent_id, -node.size)
+
+    def _mark_trashed(self, layout: SpaceLayout, node: NodeInfo, parent_id: str, name: str) -> None:
+        with flocked(layout.stripe(node.id)):
+            current, trashed = self._read_node(layout, node.id)
+            if trashed:
+                return
+            origin = {"parent": parent_id, "name": name, "time": _now_ns()}
+            self._write_node(layout, current, trashed=origin)
+        trash_link = os.path.join(layout.trash, node.id)
+        with contextlib.suppress(FileExistsError):
+            os.symlink(node.id, trash_link)
+        fsync_dir(layout.trash)
+
+    def copy(self, space_id: str, node: NodeInfo, dst_parent: NodeInfo, dst_name: str, overwrite: bool,
+             depth_infinity: bool, owner_id: str,
+             precondition: Precondition | None = None) -> tuple[NodeInfo, bool]:
+        """Copies `node` (its subtree with `depth_infinity`) to `dst_parent/dst_name`. The copy is
+        built unlinked and becomes visible in one step. Blobs are shared by hard link."""
+        layout = self.layout(space_id)
+        with flocked(layout.ns_lock):
+            node = self._fresh(layout, node)
+            dst_parent = self._fresh(layout, dst_parent)
+            if node.is_folder:
+                self._refuse_cycle(layout, node, dst_parent)
+            existing = self._child(layout, dst_parent.id, dst_name)
+            if precondition:
+                precondition(existing)
+            if existing is not None and not overwrite:
+                raise AlreadyExists("the destination already exists")
+            top = self._copy_tree(layout, node, dst_parent.id, dst_name, depth_infinity, owner_id)
+            if existing is not None:
+                self._replace_link(layout, dst_parent.id, dst_name, top.id)
+                self._mark_trashed(layout, existing, dst_parent.id, dst_name)
+            else:
+                self._link(layout, dst_parent.id, dst_name, top.id)
+        self.propagate(space_id, dst_parent.id, top.size - (existing.size if existing else 0))
+        return top, existing is not None
+
+    def _copy_tree(self, layout: SpaceLayout, src: NodeInfo, parent_id: str, name: str,
+                   recursive: bool, owner_id: str) -> NodeInfo:
+        now = _now_ns()
+        copy_id = new_id()
+        if not src.is_folder:
+            blob_id = new_id()
+            target = layout.blob_path(blob_id)
+            makedirs(os.path.dirname(target))
+            os.link(layout.blob_path(src.blob_id), target)
+            fsync_dir(os.path.dirname(target))
+            node = replace(src, id=copy_id, parent_id=parent_id, name=name, blob_id=blob_id, locks=(),
+                           tmtime_ns=now, owner_id=owner_id)
+            self._write_node(layout, node)
+            return node
+        makedirs(layout.node_dir(copy_id))
+        total = 0
+        if recursive:
+            for child in list(self.iter_children(layout.space_id, src.id)):
+                copied = self._copy_tree(layout, child, copy_id, child.name, True, owner_id)
+                os.symlink(copied.id, os.path.join(layout.node_dir(copy_id), child.name))
+                total += copied.size
+            fsync_dir(layout.node_dir(copy_id))
+        node = replace(src, id=copy_id, parent_id=parent_id, name=name, size=total, locks=(),
+                       tmtime_ns=now, mtime_ns=src.mtime_ns, owner_id=owner_id)
+        self._write_node(layout, node)
+        return node
+
+    # ---------------------------------------------------------------- journal
+
+    def _journal_begin(self, layout: SpaceLayout, op: dict) -> str:
+        path = os.path.join(layout.journal, f"{time.time_ns()}-{uuid.uuid4().hex}.mpk")
+        write_atomic(path, msgpack.packb(op))
+        return path
+
+    def _journal_end(self, path: str) -> None:
+        os.unlink(path)
+
+    def replay_journal(self, space_id: str) -> int:
+        """Finishes or abandons operations a crash interrupted. Returns how many it found.
+        Only call while no other process writes to the space."""
+        layout = self.layout(space_id)
+        found = 0
+        try:
+            names = sorted(os.listdir(layout.journal))
+        except FileNotFoundError:
+            return 0
+        for fname in names:
+            path = os.path.join(layout.journal, fname)
+            if fname.endswith(".tmp"):
+                os.unlink(path)
+                continue
+            with open(path, "rb") as fh:
+                op = msgpack.unpackb(fh.read(), raw=False)
+            found += 1
+            if op["op"] == "move":
+                self._finish_move(layout, op)
+            os.unlink(path)
+        if found:
+            fsync_dir(layout.journal)
+        return found
+
+    def _finish_move(self, layout: SpaceLayout, op: dict) -> None:
+        node_id = op["node"]
+        (src_parent, src_name), (dst_parent, dst_name) = op["from"], op["to"]
+        dst_link = os.path.join(layout.node_dir(dst_parent), dst_name)
+        try:
+            linked = os.readlink(dst_link) == node_id
+        except OSError:
+            linked = False
+        if not linked:
+            return  # the commit point was never reached: the old state stands
+        node, trashed = self._read_node(layout, node_id)
+        if node.parent_id != dst_parent or node.name != dst_name:
+            self._write_node(layout, replace(node, parent_id=dst_parent, name=dst_name), trashed=trashed)
+        self._unlink(layout, src_parent, src_name, node_id)
+        if op["replaced"]:
+            with contextlib.suppress(NotFound):
+                replaced, _ = self._read_node(layout, op["replaced"])
+                self._mark_trashed(layout, replaced, dst_parent, dst_name)

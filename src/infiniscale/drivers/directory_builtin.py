@@ -1,0 +1,147 @@
+"""The built-in user directory: users and groups in one file in the data directory, with argon2id
+password hashes. Written atomically; re-read when the file changes (other processes may write)."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import msgpack
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from infiniscale.core.model.identity import Group, User
+from infiniscale.drivers.decomposed.fsutil import write_atomic
+
+DEMO_USERS = (
+    # username, password, display name, mail, role
+    ("einstein", "relativity", "Albert Einstein", "einstein@example.org", "user"),
+    ("marie", "radioactivity", "Marie Curie", "marie@example.org", "user"),
+    ("richard", "superfluidity", "Richard Feynman", "richard@example.org", "user"),
+    ("moss", "vista", "Maurice Moss", "moss@example.org", "spaceadmin"),
+    ("katherine", "gemini", "Katherine Johnson", "katherine@example.org", "spaceadmin"),
+)
+# fixed ids, so that demo data is recognisable across installations (as in oCIS)
+DEMO_IDS = {
+    "einstein": "4c510ada-c86b-4815-8820-42cdf82c3d51",
+    "marie": "f7fbf8c8-139b-4376-b307-cf0a8c2d0d9c",
+    "richard": "932b4540-8d16-481e-8ef4-588e4b6b151c",
+    "moss": "058bff95-6708-4fe5-91e4-9ea3d377588b",
+    "katherine": "534bb038-6f9d-4093-946f-133be61fa4e7",
+}
+DEMO_GROUPS = {
+    "users": ["einstein", "marie", "richard", "moss", "katherine"],
+    "philosophy-haters": ["einstein"],
+    "physics-lovers": ["einstein", "marie", "richard"],
+    "sailing-lovers": ["einstein"],
+    "violin-haters": ["einstein"],
+    "polonium-lovers": ["marie"],
+    "radium-lovers": ["marie"],
+    "quantum-lovers": ["richard"],
+}
+
+# memory_cost 64 MiB per concurrent login is too much for a small server: 19 MiB, t=2 (OWASP).
+_hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+class BuiltinDirectory:
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._stamp: tuple[int, int] | None = None
+        self._users: dict[str, dict] = {}
+        self._groups: dict[str, dict] = {}
+
+    # ------------------------------------------------------------ file
+
+    def _load(self) -> None:
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            self._users, self._groups, self._stamp = {}, {}, None
+            return
+        stamp = (st.st_mtime_ns, st.st_ino)
+        if stamp == self._stamp:
+            return
+        with open(self.path, "rb") as fh:
+            data = msgpack.unpackb(fh.read(), raw=False)
+        self._users = {u["username"]: u for u in data.get("users", [])}
+        self._groups = {g["name"]: g for g in data.get("groups", [])}
+        self._stamp = stamp
+
+    def _save(self) -> None:
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        data = {"users": list(self._users.values()), "groups": list(self._groups.values())}
+        write_atomic(self.path, msgpack.packb(data))
+        self._stamp = None
+
+    # ------------------------------------------------------------ reading
+
+    def _user(self, record: dict) -> User:
+        groups = tuple(g["id"] for g in self._groups.values() if record["username"] in g["members"])
+        return User(id=record["id"], username=record["username"], display_name=record["display_name"],
+                    email=record.get("email", ""), groups=groups, role=record.get("role", "user"))
+
+    def get_by_name(self, username: str) -> User | None:
+        with self._lock:
+            self._load()
+            record = self._users.get(username)
+            return self._user(record) if record else None
+
+    def get_by_id(self, user_id: str) -> User | None:
+        with self._lock:
+            self._load()
+            for record in self._users.values():
+                if record["id"] == user_id:
+                    return self._user(record)
+            return None
+
+    def authenticate(self, username: str, password: str) -> User | None:
+        """Checks the password; None when the user is unknown or the password wrong."""
+        with self._lock:
+            self._load()
+            record = self._users.get(username)
+        if record is None:
+            return None
+        try:
+            _hasher.verify(record["password"], password)
+        except (VerificationError, InvalidHashError):
+            return None
+        with self._lock:
+            return self._user(record)
+
+    def groups(self) -> list[Group]:
+        with self._lock:
+            self._load()
+            return [Group(id=g["id"], name=g["name"], members=tuple(g["members"])) for g in self._groups.values()]
+
+    # ------------------------------------------------------------ writing
+
+    def put_user(self, user_id: str, username: str, password: str, display_name: str, email: str,
+                 role: str = "user") -> None:
+        with self._lock:
+            self._load()
+            self._users[username] = {"id": user_id, "username": username, "display_name": display_name,
+                                     "email": email, "role": role, "password": hash_password(password)}
+            self._save()
+
+    def put_group(self, group_id: str, name: str, members: list[str]) -> None:
+        with self._lock:
+            self._load()
+            self._groups[name] = {"id": group_id, "name": name, "members": members}
+            self._save()
+
+    def ensure_demo_users(self) -> None:
+        import uuid
+
+        for username, password, display, mail, role in DEMO_USERS:
+            if self.get_by_name(username) is None:
+                self.put_user(DEMO_IDS[username], username, password, display, mail, role)
+        existing = {g.name for g in self.groups()}
+        for name, members in DEMO_GROUPS.items():
+            if name not in existing:
+                self.put_group(str(uuid.uuid5(uuid.NAMESPACE_URL, f"infiniscale-group:{name}")), name, members)

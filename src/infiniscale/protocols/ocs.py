@@ -1,0 +1,73 @@
+"""OCS API envelope (v1/v2, XML or JSON) and the endpoints this stage serves:
+cloud/capabilities, cloud/user, config."""
+
+from __future__ import annotations
+
+from typing import Any
+from xml.sax.saxutils import escape
+
+import orjson
+
+from infiniscale.core.model.identity import User
+from infiniscale.protocols.http import Request, respond
+
+JSON_TYPE = "application/json; charset=utf-8"
+XML_TYPE = "text/xml; charset=UTF-8"
+
+
+def _xml_value(value: Any) -> str:
+    if isinstance(value, dict):
+        return "".join(f"<{k}>{_xml_value(v)}</{k}>" for k, v in value.items())
+    if isinstance(value, list):
+        return "".join(f"<element>{_xml_value(v)}</element>" for v in value)
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if value is None:
+        return ""
+    return escape(str(value))
+
+
+def wants_json(req: Request) -> bool:
+    query = req.query_string
+    if "format=json" in query:
+        return True
+    if "format=xml" in query:
+        return False
+    return "application/json" in (req.header("accept") or "")
+
+
+def version_of(path: str) -> int:
+    return 2 if path.startswith("/ocs/v2.php") else 1
+
+
+async def reply(req: Request, data: Any, status: int = 200, message: str = "OK") -> None:
+    """Success or failure in the OCS envelope. v1 answers HTTP 200 with statuscode 100 on success;
+    v2 maps the status to HTTP."""
+    v2 = version_of(req.scope["path"]) == 2
+    ok = status < 300
+    code = (200 if v2 else 100) if ok else status
+    http_status = 200 if (ok or not v2) else status
+    meta = {"status": "ok" if ok else "failure", "statuscode": code, "message": message,
+            "totalitems": "", "itemsperpage": ""}
+    if wants_json(req):
+        body = orjson.dumps({"ocs": {"meta": meta, "data": data}})
+        content_type = JSON_TYPE
+    else:
+        body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<ocs><meta>{_xml_value(meta)}</meta>'
+                f"<data>{_xml_value(data)}</data></ocs>").encode()
+        content_type = XML_TYPE
+    await respond(req.send, http_status, [("content-type", content_type)], body,
+                  head_only=req.method == "HEAD")
+
+
+def user_document(user: User) -> dict[str, Any]:
+    return {
+        "id": user.username,
+        "display-name": user.display_name,
+        "email": user.email,
+        "user-type": "member",
+    }
+
+
+def config_document(base_url: str) -> dict[str, Any]:
+    return {"version": "1.7", "website": "Infinite Scale", "host": base_url, "contact": "", "ssl": "false"}

@@ -1,0 +1,90 @@
+"""WebDAV dispatch: URL -> target, method -> handler, errors -> Sabre bodies."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from infiniscale.core.model.errors import StorageError
+from infiniscale.core.model.identity import User
+from infiniscale.protocols.http import BodyTooLarge, ClientDisconnected, Request, respond
+from infiniscale.protocols.webdav import lock, propfind, structure, transfer, xml
+from infiniscale.protocols.webdav.context import DavContext
+from infiniscale.protocols.webdav.errors import DavError, status_of
+from infiniscale.protocols.webdav.routing import Target, match
+
+log = logging.getLogger("infiniscale.webdav")
+
+Handler = Callable[[DavContext, Request, Target, User], Awaitable[None]]
+ALLOW = "OPTIONS, LOCK, GET, HEAD, POST, DELETE, PROPPATCH, COPY, MOVE, UNLOCK, PROPFIND, MKCOL, REPORT, SEARCH, PUT"
+
+
+async def options(dav: DavContext, req: Request, target: Target, user: User) -> None:
+    await respond(req.send, 204, [
+        ("allow", ALLOW), ("dav", "1, 2"), ("ms-author-via", "DAV"),
+        ("tus-resumable", "1.0.0"), ("tus-version", "1.0.0"),
+        ("tus-extension", "creation,creation-with-upload,checksum,expiration"),
+        ("tus-checksum-algorithm", "md5,sha1,crc32"),
+        ("accept-ranges", "bytes"),
+    ])
+
+
+HANDLERS: dict[str, Handler] = {
+    "OPTIONS": options,
+    "PROPFIND": propfind.propfind,
+    "PROPPATCH": propfind.proppatch,
+    "GET": transfer.get,
+    "HEAD": transfer.get,
+    "PUT": transfer.put,
+    "MKCOL": structure.mkcol,
+    "DELETE": structure.delete,
+    "COPY": structure.copy_or_move,
+    "MOVE": structure.copy_or_move,
+    "LOCK": lock.lock,
+    "UNLOCK": lock.unlock,
+}
+
+
+async def send_error(req: Request, status: int, exception: str, message: str) -> None:
+    await respond(req.send, status, [("content-type", "application/xml; charset=utf-8")],
+                  xml.sabre_error(exception, message), head_only=req.method == "HEAD")
+
+
+class WebDavApp:
+    def __init__(self, dav: DavContext) -> None:
+        self.dav = dav
+
+    @staticmethod
+    def handles(raw_path: bytes) -> bool:
+        path = raw_path.split(b"?", 1)[0]
+        return path.startswith((b"/remote.php/dav/files", b"/remote.php/dav/spaces", b"/remote.php/webdav",
+                                b"/dav/files", b"/dav/spaces", b"/webdav"))
+
+    async def __call__(self, req: Request) -> None:
+        user = req.user
+        assert user is not None
+        started = False
+        try:
+            target = match(req.raw_path, user)
+            if target is None:
+                raise DavError(404, "not a WebDAV path")
+            handler = HANDLERS.get(req.method)
+            if handler is None:
+                raise DavError(405 if req.method != "POST" else 501, f"method {req.method} is not supported",
+                               "Sabre\\DAV\\Exception\\MethodNotAllowed")
+            started = True
+            await handler(self.dav, req, target, user)
+        except DavError as exc:
+            await req.drain()
+            await send_error(req, exc.status, exc.exception, exc.message)
+        except StorageError as exc:
+            status, exception = status_of(exc)
+            await req.drain()
+            await send_error(req, status, exception, str(exc))
+        except BodyTooLarge:
+            await send_error(req, 413, "Sabre\\DAV\\Exception\\RequestEntityTooLarge", "request body too large")
+        except ClientDisconnected:
+            return
+        except OSError as exc:
+            log.exception("storage failure during %s (handler started: %s)", req.method, started)
+            await send_error(req, 500, "Sabre\\DAV\\Exception", f"storage failure: {exc.strerror or 'error'}")

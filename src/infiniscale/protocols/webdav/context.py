@@ -1,0 +1,125 @@
+"""What every WebDAV handler shares: the file service, settings, and resolving a target."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from infiniscale.core.files import Chain, FileService
+from infiniscale.core.model.errors import NotFound
+from infiniscale.core.model.identity import User
+from infiniscale.core.model.nodes import NodeInfo
+from infiniscale.protocols.http import Request
+from infiniscale.protocols.webdav import conditions
+from infiniscale.protocols.webdav.errors import DavError
+from infiniscale.protocols.webdav.properties import RenderContext
+from infiniscale.protocols.webdav.routing import Target
+
+
+@dataclass
+class DavConfig:
+    base_url: str
+    allow_depth_infinity: bool = False
+    max_xml_bytes: int = 1 << 20
+
+
+class DavContext:
+    def __init__(self, files: FileService, config: DavConfig) -> None:
+        self.files = files
+        self.config = config
+
+    def render_context(self, user: User) -> RenderContext:
+        return RenderContext(storage_id=self.files.storage_id, owner_username=user.username,
+                             owner_display_name=user.display_name, base_url=self.config.base_url)
+
+    async def space_of(self, target: Target, user: User) -> str:
+        if target.space_id is not None:
+            return target.space_id
+        return await self.files.ensure_personal_space(user)
+
+    async def resolve(self, target: Target, user: User, names: list[str] | None = None) -> Chain:
+        names = target.names if names is None else names
+        if target.rid is not None:
+            return await self.files.resolve_id(user, target.rid, names)
+        space_id = await self.space_of(target, user)
+        return await self.files.resolve(user, space_id, names)
+
+    async def resolve_or_none(self, target: Target, user: User) -> Chain | None:
+        try:
+            return await self.resolve(target, user)
+        except NotFound:
+            return None
+
+    async def resolve_parent(self, target: Target, user: User) -> tuple[Chain, str]:
+        """The chain of the parent folder and the last name; 409 when the parent is missing."""
+        if not target.names:
+            raise DavError(405, "the space root already exists")
+        try:
+            parent = await self.resolve(target, user, target.names[:-1])
+        except NotFound:
+            raise DavError(409, "the parent folder does not exist") from None
+        if not parent[-1].is_folder:
+            raise DavError(409, "the parent is not a folder")
+        return parent, target.names[-1]
+
+
+def etag_matches(header_value: str, node: NodeInfo | None) -> bool:
+    """If-Match / If-None-Match semantics: `*` matches any existing resource."""
+    if node is None:
+        return False
+    for candidate in header_value.split(","):
+        candidate = candidate.strip()
+        if candidate == "*":
+            return True
+        if candidate.startswith("W/"):
+            candidate = candidate[2:]
+        if candidate.strip('"') == node.etag.strip('"'):
+            return True
+    return False
+
+
+async def check_if_header(dav: DavContext, req: Request, target: Target, chain: Chain | None,
+                          user: User) -> frozenset[str]:
+    """Evaluates the `If` header (412 when no list holds) and returns the submitted lock tokens."""
+    header = req.header("if")
+    if not header:
+        return frozenset()
+    lists = conditions.parse_if(header)
+    from infiniscale.core import locks as locking
+    from infiniscale.protocols.webdav.routing import match
+
+    async def chain_for(tag: str | None) -> Chain | None:
+        if tag is None:
+            return chain
+        from urllib.parse import urlsplit
+
+        try:
+            tagged = match(urlsplit(tag).path.encode("utf-8", "surrogateescape"), user)
+        except Exception:
+            return None
+        if tagged is None:
+            return None
+        return await dav.resolve_or_none(tagged, user)
+
+    for lst in lists:
+        resource = await chain_for(lst.resource)
+        node = resource[-1] if resource else None
+        tokens = {lk.token for lk in locking.covering_locks(resource)} if resource else set()
+        if resource is None and chain is None and lst.resource is None:
+            # an unmapped URL: locks of the parent folders still cover it
+            try:
+                parent = await dav.resolve(target, user, target.names[:-1])
+                tokens = {lk.token for lk in locking.covering_locks(parent) if lk.depth == "infinity"}
+            except NotFound:
+                pass
+        ok = True
+        for cond in lst.conditions:
+            if cond.token is not None:
+                holds = cond.token in tokens
+            else:
+                holds = node is not None and etag_matches(cond.etag or "", node)
+            if holds == cond.negate:
+                ok = False
+                break
+        if ok:
+            return conditions.submitted_tokens(lists)
+    raise DavError(412, "the If header precondition failed")

@@ -1,0 +1,122 @@
+"""Live WebDAV properties: property name -> value rendered from a NodeInfo, in oCIS's formats."""
+
+from __future__ import annotations
+
+import mimetypes
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from email.utils import formatdate
+from functools import lru_cache
+
+from infiniscale.core import locks as locking
+from infiniscale.core.model.nodes import NodeInfo
+from infiniscale.protocols.webdav.xml import DAV, NC, OC, OCS, escape
+
+
+@dataclass(frozen=True)
+class RenderContext:
+    storage_id: str
+    owner_username: str
+    owner_display_name: str
+    base_url: str
+    quota_available: int = -3
+
+
+@lru_cache(maxsize=4096)
+def mime_type(name: str) -> str:
+    guessed, _ = mimetypes.guess_type(name, strict=False)
+    return guessed or "application/octet-stream"
+
+
+def http_date(ns: int) -> str:
+    return formatdate(ns / 1e9, usegmt=True)
+
+
+def iso_date(ns: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ns / 1e9))
+
+
+def permissions(node: NodeInfo) -> str:
+    """oc:permissions of the owner (the only principal before sharing exists)."""
+    if node.is_root:
+        return "RDNVCKZP" if node.is_folder else "RDNVWZP"
+    return "RDNVCKZP" if node.is_folder else "RDNVWZP"
+
+
+def resource_id(ctx: RenderContext, node: NodeInfo) -> str:
+    return f"{ctx.storage_id}${node.space_id}!{node.id}"
+
+
+def lockdiscovery(node_locks, href_of_root: Callable[[str], str] | None = None) -> str:
+    parts = []
+    for lock in node_locks:
+        timeout = f"Second-{max(1, int((lock.expires_ns - time.time_ns()) / 1e9))}" if lock.expires_ns \
+            else "Infinite"
+        root = ""
+        if href_of_root is not None:
+            root = f"<d:lockroot><d:href>{escape(href_of_root(lock.root_node_id))}</d:href></d:lockroot>"
+        parts.append(
+            f"<d:activelock><d:locktype><d:write/></d:locktype><d:lockscope><d:{lock.scope}/></d:lockscope>"
+            f"<d:depth>{'infinity' if lock.depth == 'infinity' else '0'}</d:depth>"
+            f"{lock.owner_xml}<d:timeout>{timeout}</d:timeout>"
+            f"<d:locktoken><d:href>{escape(lock.token)}</d:href></d:locktoken>{root}</d:activelock>"
+        )
+    return "".join(parts)
+
+
+def _checksums(node: NodeInfo) -> str | None:
+    if node.is_folder or not node.checksums:
+        return None
+    cs = node.checksums
+    values = " ".join(f"{algo.upper()}:{cs[algo]}" for algo in ("sha1", "md5", "adler32") if algo in cs)
+    return f"<oc:checksum>{values}</oc:checksum>"
+
+
+Renderer = Callable[[RenderContext, NodeInfo], str | None]
+
+# Each renderer returns the inner XML of the property, or None when the node has no such property.
+LIVE: dict[str, Renderer] = {
+    f"{{{DAV}}}getetag": lambda ctx, n: escape(n.etag),
+    f"{{{DAV}}}getlastmodified": lambda ctx, n: http_date(n.mtime_ns),
+    f"{{{DAV}}}creationdate": lambda ctx, n: None,
+    f"{{{DAV}}}getcontentlength": lambda ctx, n: None if n.is_folder else str(n.size),
+    f"{{{DAV}}}getcontenttype": lambda ctx, n: None if n.is_folder else escape(mime_type(n.name)),
+    f"{{{DAV}}}resourcetype": lambda ctx, n: "<d:collection/>" if n.is_folder else "",
+    f"{{{DAV}}}displayname": lambda ctx, n: escape(n.name),
+    f"{{{DAV}}}lockdiscovery": lambda ctx, n: lockdiscovery(locking.live_locks(n)),
+    f"{{{DAV}}}supportedlock": lambda ctx, n: (
+        "<d:lockentry><d:lockscope><d:exclusive/></d:lockscope><d:locktype><d:write/></d:locktype></d:lockentry>"
+        "<d:lockentry><d:lockscope><d:shared/></d:lockscope><d:locktype><d:write/></d:locktype></d:lockentry>"
+    ),
+    f"{{{DAV}}}quota-used-bytes": lambda ctx, n: str(n.size) if n.is_folder else None,
+    f"{{{DAV}}}quota-available-bytes": lambda ctx, n: str(ctx.quota_available) if n.is_folder else None,
+    f"{{{OC}}}id": lambda ctx, n: escape(resource_id(ctx, n)),
+    f"{{{OC}}}fileid": lambda ctx, n: escape(resource_id(ctx, n)),
+    f"{{{OC}}}spaceid": lambda ctx, n: escape(f"{ctx.storage_id}${n.space_id}"),
+    f"{{{OC}}}file-parent": lambda ctx, n: (
+        escape(f"{ctx.storage_id}${n.space_id}!{n.parent_id}") if n.parent_id else None),
+    f"{{{OC}}}name": lambda ctx, n: escape(n.name),
+    f"{{{OC}}}permissions": lambda ctx, n: permissions(n),
+    f"{{{OC}}}size": lambda ctx, n: str(n.size),
+    f"{{{OC}}}checksums": lambda ctx, n: _checksums(n),
+    f"{{{OC}}}favorite": lambda ctx, n: "0",
+    f"{{{OC}}}share-types": lambda ctx, n: "",
+    f"{{{OC}}}owner-id": lambda ctx, n: escape(ctx.owner_username),
+    f"{{{OC}}}owner-display-name": lambda ctx, n: escape(ctx.owner_display_name),
+    f"{{{OC}}}privatelink": lambda ctx, n: escape(f"{ctx.base_url}/f/{resource_id(ctx, n)}"),
+    f"{{{OC}}}data-fingerprint": lambda ctx, n: "",
+    f"{{{OC}}}tags": lambda ctx, n: "",
+    f"{{{OCS}}}share-permissions": lambda ctx, n: "31" if n.is_folder else "19",
+    f"{{{NC}}}has-preview": lambda ctx, n: "false",
+}
+
+# allprop as oCIS answers it (quota properties are only sent when asked for)
+ALLPROP = (
+    f"{{{OC}}}id", f"{{{OC}}}fileid", f"{{{OC}}}spaceid", f"{{{OC}}}file-parent", f"{{{OC}}}name",
+    f"{{{DAV}}}displayname", f"{{{DAV}}}getetag", f"{{{OC}}}permissions", f"{{{DAV}}}resourcetype",
+    f"{{{OC}}}size", f"{{{DAV}}}getcontentlength", f"{{{DAV}}}getcontenttype", f"{{{DAV}}}getlastmodified",
+    f"{{{OC}}}checksums", f"{{{OC}}}favorite", f"{{{DAV}}}lockdiscovery", f"{{{DAV}}}supportedlock",
+)
+# properties a client may not set
+PROTECTED = frozenset(LIVE) - {f"{{{OC}}}favorite"}

@@ -1,0 +1,200 @@
+"""PROPFIND (streamed multistatus) and PROPPATCH (dead properties, all or nothing)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from infiniscale.core.model.identity import User
+from infiniscale.core.model.nodes import NodeInfo
+from infiniscale.protocols.http import BodyTooLarge, Request, respond, respond_stream
+from infiniscale.protocols.webdav import xml
+from infiniscale.protocols.webdav.context import DavContext, check_if_header
+from infiniscale.protocols.webdav.errors import DavError
+from infiniscale.protocols.webdav.properties import ALLPROP, LIVE, PROTECTED, RenderContext
+from infiniscale.protocols.webdav.routing import Target
+from infiniscale.protocols.webdav.xml import DAV
+
+MULTISTATUS_TYPE = "application/xml; charset=utf-8"
+STATUS_LINE = {200: "HTTP/1.1 200 OK", 403: "HTTP/1.1 403 Forbidden", 404: "HTTP/1.1 404 Not Found",
+               409: "HTTP/1.1 409 Conflict", 424: "HTTP/1.1 424 Failed Dependency"}
+
+
+async def read_xml(dav: DavContext, req: Request):
+    try:
+        body = await req.body(dav.config.max_xml_bytes)
+    except BodyTooLarge:
+        raise DavError(413, "the request body is too large") from None
+    if not body.strip():
+        return None
+    return xml.parse(body)
+
+
+class PropRequest:
+    """What a PROPFIND asks for: allprop (plus includes), propname, or a list of properties."""
+
+    def __init__(self, mode: str, names: tuple[str, ...] = ()) -> None:
+        self.mode = mode
+        self.names = names
+
+
+def parse_propfind(root) -> PropRequest:
+    if root is None:
+        return PropRequest("allprop")
+    if root.tag != f"{{{DAV}}}propfind":
+        raise DavError(400, "the body must be a DAV:propfind element")
+    mode, names, include = None, [], []
+    for child in root:
+        if not isinstance(child.tag, str):
+            continue
+        if child.tag == f"{{{DAV}}}prop":
+            mode = "prop"
+            names.extend(el.tag for el in child if isinstance(el.tag, str))
+        elif child.tag == f"{{{DAV}}}allprop":
+            mode = "allprop"
+        elif child.tag == f"{{{DAV}}}propname":
+            mode = "propname"
+        elif child.tag == f"{{{DAV}}}include":
+            include.extend(el.tag for el in child if isinstance(el.tag, str))
+    if mode is None:
+        raise DavError(400, "PROPFIND needs prop, allprop or propname")
+    if mode == "allprop":
+        return PropRequest("allprop", tuple(include))
+    return PropRequest(mode, tuple(dict.fromkeys(names)))
+
+
+def render_response(ctx: RenderContext, href: str, node: NodeInfo, request: PropRequest,
+                    minimal: bool) -> str:
+    found: list[str] = []
+    missing: list[str] = []
+    if request.mode == "propname":
+        names = [n for n in ALLPROP if LIVE[n](ctx, node) is not None] + list(node.props)
+        found = [xml.empty_element(n) for n in names]
+    else:
+        wanted = ALLPROP + request.names if request.mode == "allprop" else request.names
+        seen = set()
+        for name in wanted:
+            if name in seen:
+                continue
+            seen.add(name)
+            renderer = LIVE.get(name)
+            if renderer is not None:
+                value = renderer(ctx, node)
+                if value is None:
+                    if request.mode == "prop":
+                        missing.append(xml.empty_element(name))
+                elif value == "":
+                    found.append(xml.empty_element(name))
+                else:
+                    found.append(xml.element(name, value))
+            elif name in node.props:
+                found.append(node.props[name])
+            elif request.mode == "prop":
+                missing.append(xml.empty_element(name))
+        if request.mode == "allprop":
+            found.extend(v for k, v in node.props.items() if k not in seen)
+    parts = [f"<d:response><d:href>{xml.escape(href)}</d:href>"]
+    if found or not missing:
+        parts.append(f"<d:propstat><d:prop>{''.join(found)}</d:prop><d:status>HTTP/1.1 200 OK</d:status>"
+                     "</d:propstat>")
+    if missing and not minimal:
+        parts.append(f"<d:propstat><d:prop>{''.join(missing)}</d:prop>"
+                     "<d:status>HTTP/1.1 404 Not Found</d:status></d:propstat>")
+    parts.append("</d:response>")
+    return "".join(parts)
+
+
+async def propfind(dav: DavContext, req: Request, target: Target, user: User) -> None:
+    depth = (req.header("depth") or "1").strip().lower()
+    if depth not in ("0", "1", "infinity"):
+        raise DavError(400, "invalid Depth header")
+    if depth == "infinity" and not dav.config.allow_depth_infinity:
+        raise DavError(400, "PROPFIND with Depth: infinity is not allowed",
+                       "Sabre\\DAV\\Exception\\BadRequest")
+    request = parse_propfind(await read_xml(dav, req))
+    chain = await dav.resolve(target, user)
+    node = chain[-1]
+    minimal = "return=minimal" in (req.header("prefer") or "").lower()
+    ctx = dav.render_context(user)
+    names = target.names
+
+    async def body() -> AsyncIterator[bytes]:
+        yield (xml.XML_HEADER + f"<d:multistatus{xml.NS_DECL}>").encode()
+        yield render_response(ctx, target.href(names, node.is_folder), node, request, minimal).encode()
+        if node.is_folder and depth != "0":
+            async for chunk in _descend(dav, ctx, target, names, node, request, minimal, depth == "infinity"):
+                yield chunk
+        yield b"</d:multistatus>"
+
+    headers = [("content-type", MULTISTATUS_TYPE), ("dav", "1, 3, extended-mkcol"), ("vary", "Brief,Prefer")]
+    if minimal:
+        headers.append(("preference-applied", "return=minimal"))
+    await respond_stream(req.send, 207, headers, body())
+
+
+async def _descend(dav: DavContext, ctx: RenderContext, target: Target, names: list[str], folder: NodeInfo,
+                   request: PropRequest, minimal: bool, recursive: bool) -> AsyncIterator[bytes]:
+    subfolders: list[NodeInfo] = []
+    async for batch in dav.files.children(folder.space_id, folder):
+        parts = []
+        for child in batch:
+            parts.append(render_response(ctx, target.href([*names, child.name], child.is_folder), child,
+                                         request, minimal))
+            if recursive and child.is_folder:
+                subfolders.append(child)
+        yield "".join(parts).encode()
+    for sub in subfolders:
+        async for chunk in _descend(dav, ctx, target, [*names, sub.name], sub, request, minimal, True):
+            yield chunk
+
+
+async def proppatch(dav: DavContext, req: Request, target: Target, user: User) -> None:
+    root = await read_xml(dav, req)
+    if root is None or root.tag != f"{{{DAV}}}propertyupdate":
+        raise DavError(400, "the body must be a DAV:propertyupdate element")
+    chain = await dav.resolve(target, user)
+    tokens = await check_if_header(dav, req, target, chain, user)
+    # operations in document order; the last one for a property wins
+    operations: list[tuple[str, str, str | None]] = []
+    for action in root:
+        if not isinstance(action.tag, str):
+            continue
+        if action.tag not in (f"{{{DAV}}}set", f"{{{DAV}}}remove"):
+            continue
+        for prop in action:
+            if not isinstance(prop.tag, str) or prop.tag != f"{{{DAV}}}prop":
+                continue
+            for el in prop:
+                if not isinstance(el.tag, str):
+                    continue
+                if action.tag == f"{{{DAV}}}set":
+                    operations.append(("set", el.tag, xml.serialize_element(el)))
+                else:
+                    operations.append(("remove", el.tag, None))
+    statuses: dict[str, int] = {}
+    for _op, name, _value in operations:
+        statuses[name] = 403 if name in PROTECTED else 200
+    failed = any(code != 200 for code in statuses.values())
+    if failed:
+        statuses = {name: (code if code != 200 else 424) for name, code in statuses.items()}
+    else:
+        set_props: dict[str, str] = {}
+        remove: list[str] = []
+        for op, name, value in operations:
+            if op == "set" and value is not None:
+                set_props[name] = value
+                if name in remove:
+                    remove.remove(name)
+            else:
+                set_props.pop(name, None)
+                remove.append(name)
+        await dav.files.update_properties(user, chain, set_props, remove, tokens)
+    by_status: dict[int, list[str]] = {}
+    for name, code in statuses.items():
+        by_status.setdefault(code, []).append(xml.empty_element(name))
+    parts = [xml.XML_HEADER, f"<d:multistatus{xml.NS_DECL}><d:response>",
+             f"<d:href>{xml.escape(target.href(target.names, chain[-1].is_folder))}</d:href>"]
+    for code, elements in by_status.items():
+        parts.append(f"<d:propstat><d:prop>{''.join(elements)}</d:prop><d:status>{STATUS_LINE[code]}"
+                     "</d:status></d:propstat>")
+    parts.append("</d:response></d:multistatus>")
+    await respond(req.send, 207, [("content-type", MULTISTATUS_TYPE)], "".join(parts).encode())

@@ -1,0 +1,93 @@
+"""MKCOL, DELETE, COPY and MOVE."""
+
+from __future__ import annotations
+
+from infiniscale.core.model.errors import AlreadyExists, PreconditionFailed
+from infiniscale.core.model.identity import User
+from infiniscale.core.model.nodes import NodeInfo
+from infiniscale.protocols.http import Request, respond
+from infiniscale.protocols.webdav import routing
+from infiniscale.protocols.webdav.context import DavContext, check_if_header
+from infiniscale.protocols.webdav.errors import DavError
+from infiniscale.protocols.webdav.routing import Target
+from infiniscale.protocols.webdav.transfer import node_headers
+
+
+async def mkcol(dav: DavContext, req: Request, target: Target, user: User) -> None:
+    if req.has_body():
+        await req.drain()
+        raise DavError(415, "MKCOL with a body is not supported",
+                       "Sabre\\DAV\\Exception\\UnsupportedMediaType")
+    if not target.names:
+        raise DavError(405, "the resource already exists", "Sabre\\DAV\\Exception\\MethodNotAllowed")
+    existing = await dav.resolve_or_none(target, user)
+    if existing is not None:
+        raise DavError(405, "The resource you tried to create already exists",
+                       "Sabre\\DAV\\Exception\\MethodNotAllowed")
+    parent, name = await dav.resolve_parent(target, user)
+    tokens = await check_if_header(dav, req, target, None, user)
+    try:
+        node = await dav.files.mkdir(user, parent, name, tokens)
+    except AlreadyExists:
+        raise DavError(405, "The resource you tried to create already exists",
+                       "Sabre\\DAV\\Exception\\MethodNotAllowed") from None
+    await respond(req.send, 201, [("oc-fileid", dav.files.resource_id(node)), ("oc-etag", node.etag),
+                                  ("etag", node.etag)])
+
+
+async def delete(dav: DavContext, req: Request, target: Target, user: User) -> None:
+    chain = await dav.resolve(target, user)
+    tokens = await check_if_header(dav, req, target, chain, user)
+    if chain[-1].is_root:
+        raise DavError(403, "the space root cannot be deleted")
+    await dav.files.delete(user, chain, tokens)
+    await respond(req.send, 204)
+
+
+def _overwrite(req: Request) -> bool:
+    value = (req.header("overwrite") or "T").strip().upper()
+    if value not in ("T", "F"):
+        raise DavError(400, "the Overwrite header must be T or F")
+    return value == "T"
+
+
+async def copy_or_move(dav: DavContext, req: Request, target: Target, user: User) -> None:
+    is_move = req.method == "MOVE"
+    source = await dav.resolve(target, user)
+    dest = routing.destination(req.header("destination"), req.header("host"), user)
+    overwrite = _overwrite(req)
+    depth = (req.header("depth") or "infinity").strip().lower()
+    if depth not in ("0", "1", "infinity"):
+        raise DavError(400, "invalid Depth header")
+    if is_move and depth != "infinity" and source[-1].is_folder:
+        raise DavError(400, "MOVE of a collection requires Depth: infinity")
+    src_space = source[-1].space_id
+    dest_space = dest.space_id or await dav.space_of(dest, user)
+    if dest.rid is not None:
+        dest_space = dest.rid.space_id
+    if dest_space != src_space:
+        raise DavError(502, "the destination is in another space", "Sabre\\DAV\\Exception\\BadGateway")
+    if not dest.names and dest.rid is None:
+        raise DavError(403, "cannot overwrite the space root")
+    dest_existing = await dav.resolve_or_none(dest, user)
+    if dest_existing is not None and dest_existing[-1].id == source[-1].id:
+        raise DavError(403, "source and destination are the same", "Sabre\\DAV\\Exception\\Forbidden")
+    if dest_existing is not None and not overwrite:
+        raise DavError(412, "the destination exists and Overwrite is F",
+                       "Sabre\\DAV\\Exception\\PreconditionFailed")
+    parent, name = await dav.resolve_parent(dest, user)
+    tokens = await check_if_header(dav, req, target, source, user)
+
+    def no_overwrite(current: NodeInfo | None) -> None:
+        if current is not None and not overwrite:
+            raise PreconditionFailed("the destination exists and Overwrite is F")
+
+    try:
+        if is_move:
+            node, replaced = await dav.files.move(user, source, parent, name, overwrite, tokens, no_overwrite)
+        else:
+            node, replaced = await dav.files.copy(user, source, parent, name, overwrite, depth != "0", tokens,
+                                                  no_overwrite)
+    except AlreadyExists:
+        raise DavError(412, "the destination exists", "Sabre\\DAV\\Exception\\PreconditionFailed") from None
+    await respond(req.send, 204 if replaced else 201, node_headers(dav, node))

@@ -1,0 +1,200 @@
+"""GET/HEAD (ranges, conditional requests) and PUT (streamed, checksummed, conditional)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator
+from urllib.parse import quote
+
+from infiniscale.core.checksums import parse_checksum_header
+from infiniscale.core.model.errors import PreconditionFailed
+from infiniscale.core.model.identity import User
+from infiniscale.core.model.nodes import NodeInfo
+from infiniscale.protocols.http import ClientDisconnected, Request, respond, respond_stream
+from infiniscale.protocols.webdav.context import DavContext, check_if_header, etag_matches
+from infiniscale.protocols.webdav.errors import DavError
+from infiniscale.protocols.webdav.properties import http_date, mime_type, permissions
+from infiniscale.protocols.webdav.routing import Target
+
+READ_CHUNK = 1 << 20
+
+
+def node_headers(dav: DavContext, node: NodeInfo) -> list[tuple[str, str]]:
+    headers = [
+        ("etag", node.etag),
+        ("oc-etag", node.etag),
+        ("oc-fileid", dav.files.resource_id(node)),
+        ("last-modified", http_date(node.mtime_ns)),
+    ]
+    if node.checksums.get("sha1"):
+        headers.append(("oc-checksum", f"SHA1:{node.checksums['sha1']}"))
+    return headers
+
+
+def parse_ranges(header: str, size: int) -> list[tuple[int, int]] | None:
+    """Byte ranges as inclusive (start, end) pairs; None when the header is to be ignored;
+    an empty list when no range is satisfiable."""
+    unit, _, spec = header.partition("=")
+    if unit.strip().lower() != "bytes" or not spec.strip():
+        return None
+    ranges = []
+    for part in spec.split(","):
+        first, dash, last = part.strip().partition("-")
+        if not dash:
+            return None
+        first, last = first.strip(), last.strip()
+        if not first:
+            if not last.isdigit():
+                return None
+            length = int(last)
+            if length == 0:
+                continue
+            ranges.append((max(0, size - length), size - 1))
+            continue
+        if not first.isdigit() or (last and not last.isdigit()):
+            return None
+        start = int(first)
+        end = int(last) if last else size - 1
+        if end < start:
+            return None
+        if start >= size:
+            continue
+        ranges.append((start, min(end, size - 1)))
+    if len(ranges) > 64:
+        return None
+    return ranges
+
+
+async def _read_range(fd: int, start: int, end: int) -> AsyncIterator[bytes]:
+    loop = asyncio.get_running_loop()
+    offset = start
+    while offset <= end:
+        length = min(READ_CHUNK, end - offset + 1)
+        chunk = await loop.run_in_executor(None, os.pread, fd, length, offset)
+        if not chunk:
+            break
+        offset += len(chunk)
+        yield chunk
+
+
+async def get(dav: DavContext, req: Request, target: Target, user: User) -> None:
+    head = req.method == "HEAD"
+    chain = await dav.resolve(target, user)
+    node = chain[-1]
+    if node.is_folder:
+        raise DavError(405, "cannot download a folder", "Sabre\\DAV\\Exception\\MethodNotAllowed")
+    headers = [*node_headers(dav, node), ("accept-ranges", "bytes"),
+               ("content-disposition", f"attachment; filename*=UTF-8''{quote(node.name)}; "
+                                       f"filename=\"{quote(node.name)}\"")]
+    if_none = req.header("if-none-match")
+    if if_none and etag_matches(if_none, node):
+        await respond(req.send, 304, headers)
+        return
+    if_match = req.header("if-match")
+    if if_match and not etag_matches(if_match, node):
+        raise DavError(412, "the etag does not match")
+    try:
+        fd = os.open(dav.files.blob_path(node), os.O_RDONLY)
+    except FileNotFoundError:
+        raise DavError(404, "content not found") from None
+    try:
+        size = os.fstat(fd).st_size
+        ranges = None
+        range_header = req.header("range")
+        if range_header and not (req.header("if-range") and req.header("if-range") != node.etag):
+            ranges = parse_ranges(range_header, size)
+            if ranges == []:
+                await respond(req.send, 416, [*headers, ("content-range", f"bytes */{size}")])
+                return
+        content_type = mime_type(node.name)
+        if not ranges:
+            headers += [("content-type", content_type), ("content-length", str(size))]
+            if head:
+                await respond(req.send, 200, headers, head_only=True)
+            else:
+                await respond_stream(req.send, 200, headers, _read_range(fd, 0, size - 1))
+            return
+        if len(ranges) == 1:
+            start, end = ranges[0]
+            headers += [("content-type", content_type), ("content-range", f"bytes {start}-{end}/{size}"),
+                        ("content-length", str(end - start + 1))]
+            if head:
+                await respond(req.send, 206, headers, head_only=True)
+            else:
+                await respond_stream(req.send, 206, headers, _read_range(fd, start, end))
+            return
+        boundary = uuid.uuid4().hex
+        preambles = [
+            (f"\r\n--{boundary}\r\nContent-Type: {content_type}\r\n"
+             f"Content-Range: bytes {start}-{end}/{size}\r\n\r\n").encode()
+            for start, end in ranges
+        ]
+        closing = f"\r\n--{boundary}--\r\n".encode()
+        total = sum(len(p) for p in preambles) + sum(e - s + 1 for s, e in ranges) + len(closing)
+        headers += [("content-type", f"multipart/byteranges; boundary={boundary}"),
+                    ("content-length", str(total))]
+
+        async def parts() -> AsyncIterator[bytes]:
+            for preamble, (start, end) in zip(preambles, ranges, strict=True):
+                yield preamble
+                async for chunk in _read_range(fd, start, end):
+                    yield chunk
+            yield closing
+
+        if head:
+            await respond(req.send, 206, headers, head_only=True)
+        else:
+            await respond_stream(req.send, 206, headers, parts())
+    finally:
+        os.close(fd)
+
+
+def _mtime_ns(header: str | None) -> int | None:
+    if not header:
+        return None
+    try:
+        seconds = float(header.strip())
+    except ValueError:
+        raise DavError(400, "invalid X-OC-Mtime header") from None
+    if seconds != seconds or seconds < 0 or seconds > 1e11:  # NaN or absurd
+        raise DavError(400, "invalid X-OC-Mtime header")
+    return int(seconds * 1e9)
+
+
+async def put(dav: DavContext, req: Request, target: Target, user: User) -> None:
+    if req.header("content-range"):
+        raise DavError(501, "Content-Range is not supported on PUT",
+                       "Sabre\\DAV\\Exception\\NotImplemented")
+    parent_chain, name = await dav.resolve_parent(target, user)
+    dav.files.name(name)
+    existing = await dav.resolve_or_none(target, user)
+    if existing is not None and existing[-1].is_folder:
+        raise DavError(409, "a folder exists with this name", "Sabre\\DAV\\Exception\\Conflict")
+    tokens = await check_if_header(dav, req, target, existing, user)
+    mtime = _mtime_ns(req.header("x-oc-mtime"))
+    expected = None
+    checksum_header = req.header("oc-checksum")
+    if checksum_header:
+        expected = parse_checksum_header(checksum_header)
+    if_match = req.header("if-match")
+    if_none = req.header("if-none-match")
+
+    def precondition(current: NodeInfo | None) -> None:
+        if if_match is not None and not etag_matches(if_match, current):
+            raise PreconditionFailed("the etag does not match")
+        if if_none is not None and etag_matches(if_none, current):
+            raise PreconditionFailed("the resource exists")
+
+    precondition(existing[-1] if existing else None)  # fail early, before the upload is received
+    try:
+        node, created = await dav.files.upload(user, parent_chain, name, req.stream(), expected=expected,
+                                               mtime_ns=mtime, precondition=precondition, tokens=tokens,
+                                               existing=existing)
+    except ClientDisconnected:
+        return
+    headers = node_headers(dav, node) + [("oc-perm", permissions(node))]
+    if mtime is not None:
+        headers.append(("x-oc-mtime", "accepted"))
+    await respond(req.send, 201 if created else 204, headers)

@@ -1,0 +1,258 @@
+"""Every setting declared once: name, type, default, environment variable(s), help.
+
+Values are layered: declared default < config file (infiniscale.yaml) < environment < command-line flags.
+oCIS environment variable names are accepted wherever the meaning matches, so existing deployment
+recipes keep working. A wrong value stops start-up with a message naming the setting and its source.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+CONFIG_FILE_NAME = "infiniscale.yaml"
+
+
+class SettingsError(ValueError):
+    """A setting has a value that cannot be used; the message names the setting and its source."""
+
+
+def _parse_bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on", "t"):
+        return True
+    if value in ("0", "false", "no", "off", "f", ""):
+        return False
+    raise ValueError(f"expected true or false, got {raw!r}")
+
+
+def _parse_int(raw: str) -> int:
+    return int(raw.strip())
+
+
+def _parse_str(raw: str) -> str:
+    return raw
+
+
+def _parse_addr(raw: str) -> str:
+    host, sep, port = raw.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"expected host:port, got {raw!r}")
+    return raw
+
+
+def _parse_log_level(raw: str) -> str:
+    value = raw.strip().lower()
+    levels = ("panic", "fatal", "error", "warn", "warning", "info", "debug", "trace")
+    if value not in levels:
+        raise ValueError(f"expected one of {', '.join(levels)}, got {raw!r}")
+    return value
+
+
+PARSERS: dict[type, Callable[[str], Any]] = {bool: _parse_bool, int: _parse_int, str: _parse_str}
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    type: type
+    default: Any
+    env: tuple[str, ...]
+    help: str
+    parse: Callable[[str], Any] | None = None
+    secret: bool = False
+
+    def parse_text(self, raw: str) -> Any:
+        parser = self.parse or PARSERS[self.type]
+        return parser(raw)
+
+
+def _home() -> Path:
+    return Path(os.environ.get("HOME") or Path.home())
+
+
+DECLARED: tuple[Setting, ...] = (
+    Setting("base_data_path", str, "", ("OCIS_BASE_DATA_PATH", "INFINISCALE_BASE_DATA_PATH"),
+            "Directory holding all data (storage, users); default ~/.infiniscale"),
+    Setting("config_dir", str, "", ("OCIS_CONFIG_DIR", "INFINISCALE_CONFIG_DIR"),
+            "Directory of infiniscale.yaml and the TLS certificate; default <base_data_path>/config"),
+    Setting("url", str, "https://localhost:9200", ("OCIS_URL", "OCIS_PUBLIC_URL"),
+            "Public URL of this instance, used in absolute links"),
+    Setting("http_addr", str, "0.0.0.0:9200", ("PROXY_HTTP_ADDR",),
+            "Address the server listens on (host:port)", parse=_parse_addr),
+    Setting("tls", bool, True, ("PROXY_TLS",), "Serve HTTPS with the configured certificate"),
+    Setting("tls_cert", str, "", ("PROXY_TRANSPORT_TLS_CERT",),
+            "TLS certificate file; default <config_dir>/server.crt"),
+    Setting("tls_key", str, "", ("PROXY_TRANSPORT_TLS_KEY",), "TLS key file; default <config_dir>/server.key"),
+    Setting("insecure", bool, False, ("OCIS_INSECURE",), "Accept self-signed certificates of peers"),
+    Setting("log_level", str, "info", ("OCIS_LOG_LEVEL", "PROXY_LOG_LEVEL"),
+            "Log level: error, warn, info, debug", parse=_parse_log_level),
+    Setting("log_pretty", bool, False, ("OCIS_LOG_PRETTY",), "Human-readable logs instead of JSON lines"),
+    Setting("workers", int, 0, ("INFINISCALE_HTTP_WORKERS",),
+            "HTTP worker processes; 0 means one per CPU core"),
+    Setting("admin_password", str, "", ("IDM_ADMIN_PASSWORD",),
+            "Password of the admin user (used by init)", secret=True),
+    Setting("create_demo_users", bool, False, ("IDM_CREATE_DEMO_USERS",),
+            "Create the demo users einstein, marie, richard, moss, katherine"),
+    Setting("enable_basic_auth", bool, True, ("PROXY_ENABLE_BASIC_AUTH",),
+            "Accept HTTP Basic authentication with user name and password"),
+    Setting("allow_propfind_depth_infinity", bool, False, ("OCDAV_ALLOW_PROPFIND_DEPTH_INFINITY",),
+            "Allow PROPFIND with Depth: infinity"),
+    Setting("max_name_length", int, 255, ("OCDAV_NAME_VALIDATION_MAX_LENGTH",),
+            "Longest accepted file or folder name, in bytes of UTF-8"),
+    Setting("upload_max_chunk_size", int, 10_000_000, ("FRONTEND_UPLOAD_MAX_CHUNK_SIZE",),
+            "Chunk size advertised to clients for TUS uploads"),
+    Setting("storage_root", str, "", ("STORAGE_USERS_OCIS_ROOT", "STORAGE_USERS_DECOMPOSED_ROOT"),
+            "Root of the users' storage; default <base_data_path>/storage/users"),
+    Setting("storage_mount_id", str, "", ("STORAGE_USERS_MOUNT_ID", "GATEWAY_STORAGE_USERS_MOUNT_ID"),
+            "Storage id used in resource ids (generated by init)"),
+    Setting("admin_user_id", str, "", ("OCIS_ADMIN_USER_ID",), "User id of the admin (generated by init)"),
+    Setting("jwt_secret", str, "", ("OCIS_JWT_SECRET",), "Secret for internal tokens (generated by init)",
+            secret=True),
+    Setting("transfer_secret", str, "", ("OCIS_TRANSFER_SECRET",),
+            "Secret for signed transfer URLs (generated by init)", secret=True),
+    Setting("machine_auth_api_key", str, "", ("OCIS_MACHINE_AUTH_API_KEY",),
+            "Key for service impersonation (generated by init)", secret=True),
+    Setting("max_request_xml_bytes", int, 1_048_576, ("INFINISCALE_MAX_XML_BODY",),
+            "Largest XML request body accepted (PROPFIND, PROPPATCH, LOCK)"),
+)
+
+BY_NAME: dict[str, Setting] = {s.name: s for s in DECLARED}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved, validated settings. `sources` tells where each value came from."""
+
+    values: Mapping[str, Any]
+    sources: Mapping[str, str] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.values[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    @property
+    def data_dir(self) -> Path:
+        return Path(self.values["base_data_path"])
+
+    @property
+    def config_path(self) -> Path:
+        return Path(self.values["config_dir"]) / CONFIG_FILE_NAME
+
+    @property
+    def listen_host(self) -> str:
+        return self.values["http_addr"].rpartition(":")[0] or "0.0.0.0"
+
+    @property
+    def listen_port(self) -> int:
+        return int(self.values["http_addr"].rpartition(":")[2])
+
+    def to_json(self) -> str:
+        return json.dumps({"values": dict(self.values), "sources": dict(self.sources)})
+
+    @classmethod
+    def from_json(cls, text: str) -> Settings:
+        data = json.loads(text)
+        return cls(values=data["values"], sources=data["sources"])
+
+
+def _coerce(setting: Setting, value: Any, source: str) -> Any:
+    """Turns a value from any layer into the declared type, or raises SettingsError naming its source."""
+    try:
+        if isinstance(value, str):
+            return setting.parse_text(value)
+        if setting.type is bool and isinstance(value, bool):
+            return value
+        if setting.type is int and isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if setting.type is str and isinstance(value, (int, float)):
+            return setting.parse_text(str(value))
+        raise ValueError(f"expected {setting.type.__name__}, got {type(value).__name__}")
+    except ValueError as exc:
+        raise SettingsError(f"invalid value for setting {setting.name} (from {source}): {exc}") from None
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    import yaml
+
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return {}
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise SettingsError(f"config file {path} is not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise SettingsError(f"config file {path} must hold a mapping of setting names to values")
+    return data
+
+
+def resolve(env: Mapping[str, str] | None = None, flags: Mapping[str, Any] | None = None) -> Settings:
+    """Resolves every declared setting through the layers; validates; fills derived defaults."""
+    env = os.environ if env is None else env
+    flags = flags or {}
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+
+    def from_env_and_flags(setting: Setting) -> None:
+        for var in setting.env:
+            if var in env:
+                values[setting.name] = _coerce(setting, env[var], f"environment variable {var}")
+                sources[setting.name] = f"env {var}"
+                break
+        if flags.get(setting.name) is not None:
+            values[setting.name] = _coerce(setting, flags[setting.name], f"flag --{setting.name}")
+            sources[setting.name] = "flag"
+
+    for setting in DECLARED:
+        values[setting.name] = setting.default
+        sources[setting.name] = "default"
+    # The config file's location depends on two settings that cannot come from the file itself.
+    for name in ("base_data_path", "config_dir"):
+        from_env_and_flags(BY_NAME[name])
+    if not values["base_data_path"]:
+        values["base_data_path"] = str(_home() / ".infiniscale")
+    if not values["config_dir"]:
+        values["config_dir"] = str(Path(values["base_data_path"]) / "config")
+    config_path = Path(values["config_dir"]) / CONFIG_FILE_NAME
+    file_values = read_config_file(config_path)
+    for key in file_values:
+        if key not in BY_NAME:
+            raise SettingsError(f"unknown setting {key!r} in config file {config_path}")
+    for setting in DECLARED:
+        if setting.name in ("base_data_path", "config_dir"):
+            continue
+        if setting.name in file_values and file_values[setting.name] is not None:
+            values[setting.name] = _coerce(setting, file_values[setting.name], f"config file {config_path}")
+            sources[setting.name] = f"file {config_path}"
+        from_env_and_flags(setting)
+    if not values["storage_root"]:
+        values["storage_root"] = str(Path(values["base_data_path"]) / "storage" / "users")
+    if not values["tls_cert"]:
+        values["tls_cert"] = str(Path(values["config_dir"]) / "server.crt")
+    if not values["tls_key"]:
+        values["tls_key"] = str(Path(values["config_dir"]) / "server.key")
+    if values["max_name_length"] < 1 or values["max_name_length"] > 255:
+        raise SettingsError(
+            f"invalid value for setting max_name_length (from {sources['max_name_length']}): "
+            "must be between 1 and 255"
+        )
+    if values["workers"] < 0:
+        raise SettingsError(f"invalid value for setting workers (from {sources['workers']}): must be >= 0")
+    return Settings(values=values, sources=sources)
+
+
+def help_text() -> str:
+    lines = ["Settings (default < config file < environment < flag):"]
+    for s in DECLARED:
+        default = "(generated)" if s.secret else repr(s.default)
+        lines.append(f"  {s.name:<30} {' | '.join(s.env):<45} {s.type.__name__:<5} default {default}")
+        lines.append(f"      {s.help}")
+    return "\n".join(lines)
