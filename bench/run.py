@@ -20,7 +20,7 @@ from pathlib import Path
 
 # benchlib is found because Python puts this script's directory first on sys.path
 from benchlib import report, servers, workloads
-from benchlib.dav import Dav, DavError, Pattern, basic_auth
+from benchlib.dav import Conn, DavError, Pattern, basic_auth
 from benchlib.measure import Result
 from benchlib.procs import RssSampler
 from benchlib.workloads import Config, Metric, Target
@@ -119,7 +119,7 @@ def _start_target(name: str, tmp: Path, bin_: Path, cfg: Config, sampler: RssSam
         results.setdefault(RSS.key, {})[name] = Result.failed(f"did not start: {str(e)[:300]}")
         return None
     sampler.watch(name, srv.pid)
-    t = Target(srv, Dav(srv.dav_root, basic_auth(servers.USER, servers.PASSWORD)), base="bench/")
+    t = Target(srv, Conn(srv.dav_root, basic_auth(servers.USER, servers.PASSWORD)), base="bench/")
     try:
         workloads.warm_up(t, cfg.conc)
     except Exception as e:  # a server that cannot even warm up still appears, as FAILED everywhere

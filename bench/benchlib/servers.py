@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import os
 import shutil
 import subprocess
@@ -10,9 +11,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
-
 from benchlib import procs
+from benchlib.dav import Conn, basic_auth
 
 USER, PASSWORD = "einstein", "relativity"
 APACHE_MODULES = "/usr/lib/apache2/modules"
@@ -58,18 +58,20 @@ def start(name: str, workdir: Path, infiniscale_bin: Path) -> Server:
 def wait_ready(srv: Server, url: str, ok: set[int], auth: bool) -> None:
     """Poll url until it answers with one of the ok statuses, or fail with the server's log tail."""
     deadline = time.monotonic() + START_TIMEOUT
-    creds = (USER, PASSWORD) if auth else None
     last = "no answer"
     while time.monotonic() < deadline:
         if srv.proc.poll() is not None:
             raise ServerError(f"{srv.name} exited with {srv.proc.returncode}:\n{srv.log_tail()}")
+        conn = Conn(url, basic_auth(USER, PASSWORD) if auth else {})
         try:
-            r = httpx.request("OPTIONS" if auth else "GET", url, auth=creds, timeout=5)
-            if r.status_code in ok:
+            r = conn.request("OPTIONS" if auth else "GET", "")
+            if r.status in ok:
                 return
-            last = f"HTTP {r.status_code}"
-        except httpx.HTTPError as e:
+            last = f"HTTP {r.status}"
+        except (OSError, http.client.HTTPException) as e:
             last = repr(e)
+        finally:
+            conn.close()
         time.sleep(0.2)
     raise ServerError(f"{srv.name} not ready after {START_TIMEOUT:.0f}s ({last}):\n{srv.log_tail()}")
 

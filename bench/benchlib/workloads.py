@@ -7,21 +7,18 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import httpx
-
 from benchlib.dav import (
     DELETE_OK,
     MOVE_OK,
     PUT_OK,
-    Dav,
+    Conn,
     DavError,
     Job,
     Pattern,
+    Response,
     check_listing,
     random_blobs,
-    run_async,
-    run_pool,
-    run_sync,
+    run_jobs,
 )
 from benchlib.measure import Result, Stopwatch
 from benchlib.servers import Server
@@ -86,7 +83,7 @@ class Target:
     """Everything a workload needs to drive one server."""
 
     server: Server
-    dav: Dav
+    dav: Conn  # long-lived connection for setup, checks and single timed requests
     base: str  # folder (relative to the DAV root, trailing slash) holding this run's data
 
     @property
@@ -109,20 +106,15 @@ def populate(t: Target, folder: str, names: list[str], conc: int) -> None:
     """Untimed setup: create folder and fill it with tiny files over concurrent PUTs."""
     t.dav.mkcol(t.path(folder))
     jobs = [Job("PUT", t.path(f"{folder}/{n}"), TINY) for n in names]
-    failures = run_async(run_pool(t.dav.root, t.dav.headers, jobs, conc))
+    failures = run_jobs(t.dav.root, t.dav.headers, jobs, conc)
     if failures:
         raise DavError(f"setup of {folder}: {len(failures)} PUTs failed, e.g. {failures[0]}")
 
 
 def transfer(t: Target, jobs: list[Job], conc: int) -> tuple[Stopwatch, list[str]]:
-    """Run jobs at the given concurrency (1 = plain sequential client), timing only the requests."""
+    """Run jobs over conc connections, timing only the requests."""
     sw = t.stopwatch()
-    if conc == 1:
-        sw.start()
-        failures = run_sync(t.dav, jobs)
-        sw.stop()
-    else:
-        failures = run_async(run_pool(t.dav.root, t.dav.headers, jobs, conc, sw))
+    failures = run_jobs(t.dav.root, t.dav.headers, jobs, conc, sw)
     return sw, failures
 
 
@@ -142,7 +134,7 @@ def warm_up(t: Target, conc: int) -> None:
     names = [f"w{i:03d}.bin" for i in range(64)]
     populate(t, "warmup", names, conc)
     jobs = [Job("GET", t.path(f"warmup/{n}"), TINY) for n in names]
-    failures = run_sync(t.dav, jobs) + run_async(run_pool(t.dav.root, t.dav.headers, jobs, conc))
+    failures = run_jobs(t.dav.root, t.dav.headers, jobs, 1) + run_jobs(t.dav.root, t.dav.headers, jobs, conc)
     if failures:
         raise DavError(f"warm-up: {failures[0]}")
     check_listing(t.dav.propfind(t.path("warmup"), "1"), "warmup", names)
@@ -204,12 +196,13 @@ def run_big(t: Target, cfg: Config, rec: dict[str, Result], pattern: Pattern, sh
     if t.server.sends_oc_checksum:
         headers["OC-Checksum"] = f"SHA1:{sha1}"
     quiesce()
+    t.dav.ping()
     sw_put = t.stopwatch()
     sw_put.start()
-    r = t.dav.client.put(t.dav.url(path), content=pattern.chunks(), headers=headers)
+    r = t.dav.request("PUT", path, pattern.chunks(), headers)
     sw_put.stop()
-    if r.status_code not in PUT_OK:
-        raise DavError(f"PUT big.bin: HTTP {r.status_code}: {r.text[:200]}")
+    if r.status not in PUT_OK:
+        raise DavError(f"PUT big.bin: HTTP {r.status}: {r.body[:200]!r}")
     quiesce()
     sw_get, got_size, got_sha1 = _download_sha1(t, path)
     if (got_size, got_sha1) != (pattern.size, sha1):
@@ -220,16 +213,15 @@ def run_big(t: Target, cfg: Config, rec: dict[str, Result], pattern: Pattern, sh
 
 
 def _download_sha1(t: Target, path: str) -> tuple[Stopwatch, int, str]:
+    """Timed streaming GET, hashed on the fly (hashing is part of the client cost, same for all)."""
+    t.dav.ping()
     sw = t.stopwatch()
-    h, size = hashlib.sha1(), 0
+    h = hashlib.sha1()
     sw.start()
-    with t.dav.client.stream("GET", t.dav.url(path), headers={"Accept-Encoding": "identity"}) as r:
-        if r.status_code != 200:
-            raise DavError(f"GET big.bin: HTTP {r.status_code}")
-        for chunk in r.iter_raw():
-            h.update(chunk)
-            size += len(chunk)
+    status, size = t.dav.get_into(path, h.update)
     sw.stop()
+    if status != 200:
+        raise DavError(f"GET big.bin: HTTP {status}")
     return sw, size, h.hexdigest()
 
 
@@ -249,21 +241,23 @@ def _move_delete_once(t: Target, cfg: Config, n: int, rep: int, moves: Result, d
     names = [f"m{i:05d}.dat" for i in range(n)]
     populate(t, src, names, cfg.conc)
     quiesce()
+    t.dav.ping()
     r = _timed(t, moves, lambda: t.dav.move(t.path(src), t.path(dst)))
-    if r.status_code not in MOVE_OK:
-        raise DavError(f"MOVE {src}: HTTP {r.status_code}")
+    if r.status not in MOVE_OK:
+        raise DavError(f"MOVE {src}: HTTP {r.status}")
     check_listing(t.dav.propfind(t.path(dst), "1"), dst, names)
-    if (code := t.dav.propfind(t.path(src), "0").status_code) != 404:
+    if (code := t.dav.propfind(t.path(src), "0").status) != 404:
         raise DavError(f"PROPFIND {src} after MOVE: HTTP {code}, expected 404")
     quiesce()
+    t.dav.ping()
     r = _timed(t, deletes, lambda: t.dav.delete(t.path(dst)))
-    if r.status_code not in DELETE_OK:
-        raise DavError(f"DELETE {dst}: HTTP {r.status_code}")
-    if (code := t.dav.propfind(t.path(dst), "0").status_code) != 404:
+    if r.status not in DELETE_OK:
+        raise DavError(f"DELETE {dst}: HTTP {r.status}")
+    if (code := t.dav.propfind(t.path(dst), "0").status) != 404:
         raise DavError(f"PROPFIND {dst} after DELETE: HTTP {code}, expected 404")
 
 
-def _timed(t: Target, into: Result, request: Callable[[], httpx.Response]) -> httpx.Response:
+def _timed(t: Target, into: Result, request: Callable[[], Response]) -> Response:
     sw = t.stopwatch()
     sw.start()
     out = request()

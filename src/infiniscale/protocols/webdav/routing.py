@@ -59,7 +59,7 @@ def split_segments(raw: bytes) -> list[str]:
 
 def match(raw_path: bytes, user: User | None) -> Target | None:
     """The target of a request path, or None when no WebDAV namespace matches."""
-    raw_path = raw_path.split(b"?", 1)[0].split(b"#", 1)[0]
+    raw_path = raw_path.split(b"?", 1)[0]
     try:
         path_text = raw_path.decode("latin-1")
     except UnicodeDecodeError:  # pragma: no cover - latin-1 decodes everything

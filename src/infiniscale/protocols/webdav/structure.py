@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from infiniscale.core import locks as locking
 from infiniscale.core.model.errors import AlreadyExists, PreconditionFailed
 from infiniscale.core.model.identity import User
 from infiniscale.core.model.nodes import NodeInfo
@@ -77,6 +78,8 @@ async def copy_or_move(dav: DavContext, req: Request, target: Target, user: User
                        "Sabre\\DAV\\Exception\\PreconditionFailed")
     parent, name = await dav.resolve_parent(dest, user)
     tokens = await check_if_header(dav, req, target, source, user)
+    if dest_existing is not None:
+        locking.require_unlocked(dest_existing, tokens, user.id)  # replacing it is a write to it
 
     def no_overwrite(current: NodeInfo | None) -> None:
         if current is not None and not overwrite:
