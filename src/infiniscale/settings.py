@@ -39,7 +39,7 @@ def _parse_str(raw: str) -> str:
 
 
 def _parse_addr(raw: str) -> str:
-    host, sep, port = raw.rpartition(":")
+    _host, sep, port = raw.rpartition(":")
     if not sep or not port.isdigit() or not 0 < int(port) < 65536:
         raise ValueError(f"expected host:port, got {raw!r}")
     return raw

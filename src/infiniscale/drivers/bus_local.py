@@ -28,7 +28,12 @@ class LocalEventBus:
                 queue.get_nowait()
             queue.put_nowait(event)
 
-    async def subscribe(self, group: str, types: frozenset[str] | None = None) -> AsyncIterator[Event]:
+    def subscribe(self, group: str, types: frozenset[str] | None = None) -> AsyncIterator[Event]:
+        """Joins `group` now (events published from here on are kept), then iterates them."""
         queue, _ = self._groups.setdefault(group, (asyncio.Queue(self.backlog), types))
-        while True:
-            yield await queue.get()
+
+        async def events() -> AsyncIterator[Event]:
+            while True:
+                yield await queue.get()
+
+        return events()

@@ -499,15 +499,16 @@ class DecomposedStorage:
             self._write_node(layout, node)
             return node
         makedirs(layout.node_dir(copy_id))
-        total = 0
+        total, newest = 0, now
         if recursive:
             for child in list(self.iter_children(layout.space_id, src.id)):
                 copied = self._copy_tree(layout, child, copy_id, child.name, True, owner_id)
                 os.symlink(copied.id, os.path.join(layout.node_dir(copy_id), child.name))
                 total += copied.size
+                newest = max(newest, copied.tmtime_ns)
             fsync_dir(layout.node_dir(copy_id))
         node = replace(src, id=copy_id, parent_id=parent_id, name=name, size=total, locks=(),
-                       tmtime_ns=now, mtime_ns=src.mtime_ns, owner_id=owner_id)
+                       tmtime_ns=newest, mtime_ns=src.mtime_ns, owner_id=owner_id)
         self._write_node(layout, node)
         return node
 

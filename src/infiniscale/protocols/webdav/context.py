@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
+from infiniscale.core import locks as locking
 from infiniscale.core.files import Chain, FileService
-from infiniscale.core.model.errors import NotFound
+from infiniscale.core.model.errors import NotFound, StorageError
 from infiniscale.core.model.identity import User
 from infiniscale.core.model.nodes import NodeInfo
 from infiniscale.protocols.http import Request
 from infiniscale.protocols.webdav import conditions
 from infiniscale.protocols.webdav.errors import DavError
 from infiniscale.protocols.webdav.properties import RenderContext
-from infiniscale.protocols.webdav.routing import Target
+from infiniscale.protocols.webdav.routing import Target, match
 
 
 @dataclass
@@ -84,17 +86,13 @@ async def check_if_header(dav: DavContext, req: Request, target: Target, chain: 
     if not header:
         return frozenset()
     lists = conditions.parse_if(header)
-    from infiniscale.core import locks as locking
-    from infiniscale.protocols.webdav.routing import match
 
     async def chain_for(tag: str | None) -> Chain | None:
         if tag is None:
             return chain
-        from urllib.parse import urlsplit
-
         try:
             tagged = match(urlsplit(tag).path.encode("utf-8", "surrogateescape"), user)
-        except Exception:
+        except (DavError, StorageError):
             return None
         if tagged is None:
             return None

@@ -57,9 +57,8 @@ async def lock(dav: DavContext, req: Request, target: Target, user: User) -> Non
                     scope = el.tag.split("}")[1]
         elif child.tag == f"{{{DAV}}}owner":
             owner_xml = xml.serialize_element(child)
-        elif child.tag == f"{{{DAV}}}locktype":
-            if not any(el.tag == f"{{{DAV}}}write" for el in child):
-                raise DavError(400, "only write locks are supported")
+        elif child.tag == f"{{{DAV}}}locktype" and not any(el.tag == f"{{{DAV}}}write" for el in child):
+            raise DavError(400, "only write locks are supported")
     if scope is None:
         raise DavError(400, "lockscope is missing")
     depth = (req.header("depth") or "infinity").strip().lower()

@@ -194,7 +194,7 @@ async def put(dav: DavContext, req: Request, target: Target, user: User) -> None
                                                existing=existing)
     except ClientDisconnected:
         return
-    headers = node_headers(dav, node) + [("oc-perm", permissions(node))]
+    headers = [*node_headers(dav, node), ("oc-perm", permissions(node))]
     if mtime is not None:
         headers.append(("x-oc-mtime", "accepted"))
     await respond(req.send, 201 if created else 204, headers)

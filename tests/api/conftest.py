@@ -1,0 +1,42 @@
+"""The whole ASGI app in-process (httpx ASGITransport) on a temp data directory."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from infiniscale.runtime import build_app, build_directory
+from infiniscale.settings import resolve
+
+MOUNT_ID = "1284d238-aa92-42ce-bdc4-0b0000009157"
+
+
+@pytest.fixture
+def settings(tmp_path: Path):
+    env = {"OCIS_BASE_DATA_PATH": str(tmp_path), "PROXY_TLS": "false", "OCIS_URL": "https://cloud.example.org",
+           "STORAGE_USERS_MOUNT_ID": MOUNT_ID}
+    return resolve(env=env)
+
+
+@pytest.fixture
+def app(settings):
+    directory = build_directory(settings)
+    directory.put_user("4c510ada-c86b-4815-8820-42cdf82c3d51", "einstein", "relativity", "Albert Einstein",
+                       "einstein@example.org")
+    directory.put_user(str(uuid.uuid4()), "marie", "radioactivity", "Marie Curie", "marie@example.org")
+    return build_app(settings)
+
+
+@pytest.fixture
+async def client(app) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver",
+                                 auth=("einstein", "relativity")) as c:
+        yield c
+
+
+DAV = "/remote.php/dav/files/einstein"

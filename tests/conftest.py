@@ -1,0 +1,134 @@
+"""Shared fixtures: the server as a real subprocess on a free loopback port."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+VENV_BIN = Path(sys.executable).parent
+DEMO = {"einstein": "relativity", "marie": "radioactivity", "richard": "superfluidity"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class ServerProcess:
+    """`infiniscale init` + `infiniscale server` in a private data directory. Stopped by PID
+    (its process group, since the server forks worker processes)."""
+
+    def __init__(self, root: Path, workers: int = 1, extra_env: dict[str, str] | None = None) -> None:
+        self.root = root
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.workers = workers
+        self.proc: subprocess.Popen | None = None
+        self.log_path = root / "server.log"
+        self.env = {
+            **os.environ,
+            "OCIS_BASE_DATA_PATH": str(root / "data"),
+            "OCIS_CONFIG_DIR": str(root / "config"),
+            "PROXY_TLS": "false",
+            "PROXY_HTTP_ADDR": f"127.0.0.1:{self.port}",
+            "IDM_CREATE_DEMO_USERS": "true",
+            "OCIS_LOG_LEVEL": "warn",
+            "INFINISCALE_HTTP_WORKERS": str(workers),
+            "OCIS_URL": self.base_url,
+            **(extra_env or {}),
+        }
+
+    def cli(self, *args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
+        return subprocess.run([str(VENV_BIN / "infiniscale"), *args], env=self.env, capture_output=True,
+                              text=True, timeout=timeout, check=check)
+
+    def init(self) -> None:
+        self.cli("init", "--admin-password", "admin")
+
+    def start(self) -> None:
+        log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
+        self.proc = subprocess.Popen([str(VENV_BIN / "infiniscale"), "server"], env=self.env, stdout=log,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        log.close()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}: {self.log_path.read_text()[-2000:]}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{self.base_url}/healthz", timeout=1).status_code == 200:
+                    return
+            time.sleep(0.05)
+        raise RuntimeError("server did not become healthy")
+
+    def _signal(self, sig: int) -> None:
+        if self.proc is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, sig)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+        # workers may outlive the parent for a moment
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(self.proc.pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.02)
+        self.proc = None
+
+    def stop(self) -> None:
+        self._signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self._signal(signal.SIGKILL)
+
+    def dav(self, user: str = "einstein") -> str:
+        return f"{self.base_url}/remote.php/dav/files/{user}"
+
+    def client(self, user: str = "einstein", **kwargs) -> httpx.Client:
+        return httpx.Client(auth=(user, DEMO.get(user, "admin")), timeout=60, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """One server for the read-mostly client suites (2 workers, as in production)."""
+    proc = ServerProcess(tmp_path_factory.mktemp("server"), workers=2)
+    proc.init()
+    proc.start()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+def fresh_server(tmp_path: Path) -> Iterator[ServerProcess]:
+    proc = ServerProcess(tmp_path, workers=1)
+    proc.init()
+    proc.start()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+def folder(server: ServerProcess, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh folder for one test, in einstein's space; returns its URL (no trailing slash)."""
+    name = f"t-{request.node.name[:60]}-{time.time_ns()}".replace("[", "-").replace("]", "")
+    url = f"{server.dav()}/{name}"
+    with server.client() as client:
+        assert client.request("MKCOL", url).status_code == 201
+    yield url

@@ -1,0 +1,186 @@
+"""The decomposed driver on a real temp directory: ids, propagation, O(1) moves, trash, journal, check."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import msgpack
+import pytest
+
+from infiniscale.core.model.errors import AlreadyExists, Conflict, NotFound
+from infiniscale.drivers.decomposed.check import check
+from infiniscale.drivers.decomposed.tree import DecomposedStorage
+
+SPACE = "4c510ada-c86b-4815-8820-42cdf82c3d51"
+
+
+@pytest.fixture
+def storage(tmp_path: Path) -> DecomposedStorage:
+    s = DecomposedStorage(str(tmp_path / "users"))
+    s.create_space(SPACE, "personal", "Einstein", SPACE)
+    return s
+
+
+def put(storage: DecomposedStorage, parent, name: str, data: bytes):
+    path = storage.new_upload_path(SPACE)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    Path(path).write_bytes(data)
+    node, created = storage.commit_upload(SPACE, parent, name, path, len(data), {"sha1": "x"}, None, SPACE)
+    return node, created
+
+
+def root(storage):
+    return storage.stat(SPACE, SPACE)
+
+
+def test_create_space_is_idempotent(storage):
+    again = storage.create_space(SPACE, "personal", "Einstein", SPACE)
+    assert again.id == SPACE and again.is_folder
+    assert storage.list_space_ids() == [SPACE]
+
+
+def test_tree_size_and_etag_propagate_to_the_root(storage):
+    before = root(storage)
+    a = storage.make_folder(SPACE, before, "a", SPACE)
+    b = storage.make_folder(SPACE, a, "b", SPACE)
+    put(storage, b, "f.txt", b"12345")
+    r, a2, b2 = storage.resolve(SPACE, ["a", "b"])
+    assert (r.size, a2.size, b2.size) == (5, 5, 5)
+    assert r.etag != before.etag and a2.etag != a.etag
+    _node, created = put(storage, b2, "f.txt", b"1")
+    assert not created
+    assert [n.size for n in storage.resolve(SPACE, ["a", "b"])] == [1, 1, 1]
+    assert check(storage).clean
+
+
+def test_lookup_by_id_survives_rename_and_move(storage):
+    a = storage.make_folder(SPACE, root(storage), "a", SPACE)
+    b = storage.make_folder(SPACE, root(storage), "b", SPACE)
+    f, _ = put(storage, a, "f.txt", b"data")
+    moved, replaced = storage.move(SPACE, a, b, "a2", overwrite=False)
+    assert not replaced and moved.id == a.id
+    chain = storage.resolve(SPACE, ["b", "a2", "f.txt"])
+    assert chain[-1].id == f.id
+    assert [n.name for n in storage.ancestors(SPACE, storage.stat(SPACE, f.id))] == ["", "b", "a2", "f.txt"]
+    with pytest.raises(NotFound):
+        storage.resolve(SPACE, ["a"])
+    assert root(storage).size == 4
+    assert check(storage).clean
+
+
+def test_move_cost_does_not_depend_on_folder_size(storage, monkeypatch):
+    big = storage.make_folder(SPACE, root(storage), "big", SPACE)
+    for i in range(50):
+        put(storage, big, f"{i}.bin", b"x")
+    touched = []
+    original = storage._write_node
+    monkeypatch.setattr(storage, "_write_node", lambda layout, node, **kw: (touched.append(node.id),
+                                                                           original(layout, node, **kw)))
+    storage.move(SPACE, big, root(storage), "renamed", overwrite=False)
+    # the moved node and the root's propagation updates only: no child is rewritten
+    assert set(touched) <= {big.id, SPACE}
+
+
+def test_move_refuses_a_cycle(storage):
+    a = storage.make_folder(SPACE, root(storage), "a", SPACE)
+    b = storage.make_folder(SPACE, a, "b", SPACE)
+    with pytest.raises(Conflict):
+        storage.move(SPACE, a, b, "a", overwrite=False)
+
+
+def test_mkdir_twice_and_in_missing_parent(storage):
+    a = storage.make_folder(SPACE, root(storage), "a", SPACE)
+    with pytest.raises(AlreadyExists):
+        storage.make_folder(SPACE, root(storage), "a", SPACE)
+    storage.delete(SPACE, a)
+    with pytest.raises(Conflict):
+        storage.make_folder(SPACE, a, "child", SPACE)
+
+
+def test_delete_moves_the_subtree_to_trash(storage):
+    a = storage.make_folder(SPACE, root(storage), "a", SPACE)
+    put(storage, a, "f", b"abc")
+    storage.delete(SPACE, storage.resolve(SPACE, ["a"])[-1])
+    assert root(storage).size == 0
+    assert list(storage.iter_children(SPACE, SPACE)) == []
+    report = check(storage)
+    assert report.clean and report.trashed == 1
+
+
+def test_copy_shares_blobs_and_gets_new_ids(storage):
+    a = storage.make_folder(SPACE, root(storage), "a", SPACE)
+    f, _ = put(storage, a, "f", b"hello")
+    copy, _replaced = storage.copy(SPACE, storage.resolve(SPACE, ["a"])[-1], root(storage), "c", False, True, SPACE)
+    copied_file = storage.resolve(SPACE, ["c", "f"])[-1]
+    assert copy.id != a.id and copied_file.id != f.id
+    with open(storage.blob_path(SPACE, copied_file), "rb") as fh:
+        assert fh.read() == b"hello"
+    assert root(storage).size == 10
+    assert check(storage).clean
+
+
+def test_interrupted_move_is_finished_by_the_journal(storage):
+    a = storage.make_folder(SPACE, root(storage), "a", SPACE)
+    f, _ = put(storage, a, "f", b"abc")
+    layout = storage.layout(SPACE)
+    # simulate a crash right after the commit point: new link made, nothing else
+    op = {"op": "move", "node": f.id, "from": [a.id, "f"], "to": [SPACE, "g"], "replaced": ""}
+    storage._journal_begin(layout, op)
+    storage._replace_link(layout, SPACE, "g", f.id)
+    assert not check(storage).clean
+    report = check(storage, repair=True)
+    assert report.repaired
+    assert storage.resolve(SPACE, ["g"])[-1].id == f.id
+    with pytest.raises(NotFound):
+        storage.resolve(SPACE, ["a", "f"])
+    assert check(storage).clean
+
+
+def test_move_interrupted_before_the_commit_point_keeps_the_old_state(storage):
+    a = storage.make_folder(SPACE, root(storage), "a", SPACE)
+    f, _ = put(storage, a, "f", b"abc")
+    layout = storage.layout(SPACE)
+    storage._journal_begin(layout, {"op": "move", "node": f.id, "from": [a.id, "f"], "to": [SPACE, "g"],
+                                    "replaced": ""})
+    check(storage, repair=True)
+    assert storage.resolve(SPACE, ["a", "f"])[-1].id == f.id
+    assert check(storage).clean
+
+
+def test_check_finds_a_wrong_tree_size_and_repair_fixes_it(storage):
+    a = storage.make_folder(SPACE, root(storage), "a", SPACE)
+    put(storage, a, "f", b"abc")
+    layout = storage.layout(SPACE)
+    path = layout.meta_path(a.id)
+    data = msgpack.unpackb(Path(path).read_bytes())
+    data["s"] = 999
+    Path(path).write_bytes(msgpack.packb(data))
+    report = check(storage)
+    assert not report.clean and "tree size" in report.errors[0]
+    check(storage, repair=True)
+    assert check(storage).clean
+
+
+def test_check_finds_a_missing_blob(storage):
+    f, _ = put(storage, root(storage), "f", b"abc")
+    os.unlink(storage.blob_path(SPACE, f))
+    report = check(storage)
+    assert not report.clean and "missing" in report.errors[0]
+
+
+def test_unfinished_upload_is_garbage_not_an_error(storage):
+    path = storage.new_upload_path(SPACE)
+    Path(path).write_bytes(b"partial")
+    report = check(storage)
+    assert report.clean and report.garbage
+    check(storage, repair=True)
+    assert not os.path.exists(path)
+
+
+def test_ids_that_could_escape_are_refused(storage):
+    from infiniscale.core.model.errors import InvalidArgument
+
+    for bad in ("../../etc", "a/b/c/d", "....", "x"):
+        with pytest.raises((InvalidArgument, NotFound)):
+            storage.stat(SPACE, bad)
