@@ -31,6 +31,7 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 RSS = Metric("peak_rss", "peak RSS (process tree)", "MiB", False)
 
 Runner = Callable[[Target, Config, dict[str, Result]], None]
+RoundResults = dict[str, dict[str, list[Result]]]  # metric key -> server -> one result per round
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -38,10 +39,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--only", default=",".join(SERVERS), help="comma-separated servers to run")
     p.add_argument("--workloads", default=",".join(GROUPS), help=f"comma-separated subset of {GROUPS}")
     p.add_argument("--quick", action="store_true", help="small sizes for a smoke run (about a minute)")
+    p.add_argument("--rounds", type=int, default=1, help="repeat everything; report the median (default 1)")
     p.add_argument("--tmpdir", type=Path, default=None, help="where the temp dir goes (default: system tmp)")
     p.add_argument("--keep-tmp", action="store_true", help="keep data and server logs for debugging")
     p.add_argument("--infiniscale-bin", type=Path, default=servers.default_infiniscale_bin())
     args = p.parse_args(argv)
+    if args.rounds < 1:
+        p.error("--rounds must be at least 1")
     args.only = _pick(p, args.only, SERVERS, "--only")
     args.workloads = _pick(p, args.workloads, GROUPS, "--workloads")
     return args
@@ -64,66 +68,95 @@ def main(argv: list[str] | None = None) -> int:
     cfg = workloads.QUICK if args.quick else workloads.FULL
     groups = workloads.metrics(cfg)
     tmp = Path(tempfile.mkdtemp(prefix="infiniscale-bench-", dir=args.tmpdir))
-    results: report.Results = {}
+    rounds: RoundResults = {}
+    notes: dict[str, str] = {}
     started = time.time()
+    load_start = _loadavg()
+    if (load := os.getloadavg()[0]) > 0.5 * (os.cpu_count() or 1):
+        print(f"warning: load average {load:.1f} before start; other work will add noise", flush=True)
     try:
-        run_all(args, cfg, tmp, results)
+        run_all(args, cfg, tmp, rounds, notes)
     finally:
         if args.keep_tmp:
             print(f"kept {tmp}")
         else:
             shutil.rmtree(tmp, ignore_errors=True)
+    results = {key: {srv: Result.merge(rs) for srv, rs in row.items()} for key, row in rounds.items()}
     shown = [m for g in args.workloads for m in groups[g]] + [RSS]
-    print("\nratio > 1 means infiniscale is better: throughput ours/apache; ms and MiB apache/ours\n")
-    print(report.table(shown, results, args.only))
+    for m in shown:  # a server that never started fails every figure, not just the RSS one
+        for name in args.only:
+            results.setdefault(m.key, {}).setdefault(name, Result.failed("server did not start"))
+    print("\nratio > 1 means infiniscale is better: throughput ours/apache; ms and MiB apache/ours")
+    if args.rounds > 1:
+        print(f"each figure is the median of {args.rounds} rounds")
+    print("\n" + report.table(shown, results, args.only))
     print("\n" + report.cpu_table(shown, results, args.only))
     for line in report.failures(results):
         print(f"FAILED {line}")
     out = RESULTS_DIR / time.strftime("%Y%m%d-%H%M%S.json", time.localtime(started))
-    report.write_json(out, _meta(args, cfg, started), shown, results)
+    report.write_json(out, _meta(args, cfg, started, load_start, notes), shown, results)
     print(f"\nresults: {out}  ({time.time() - started:.0f}s)")
     return 1 if report.failures(results) else 0
 
 
-def run_all(args: argparse.Namespace, cfg: Config, tmp: Path, results: report.Results) -> None:
+def run_all(args: argparse.Namespace, cfg: Config, tmp: Path, rounds: RoundResults,
+            notes: dict[str, str]) -> None:
     """Start the servers, run the workload groups with rotating server order, stop everything."""
     sampler = RssSampler()
     targets: list[Target] = []
     try:
         sampler.start()
         for name in args.only:
-            if t := _start_target(name, tmp, args.infiniscale_bin, cfg, sampler, results):
+            if t := _start_target(name, tmp, args.infiniscale_bin, cfg, sampler, rounds):
                 targets.append(t)
         runners = _runners(args.workloads, cfg)
-        for i, group in enumerate(args.workloads):
-            # rotate who goes first so no server always profits from (or pays for) its position
-            order = targets[i % len(targets):] + targets[:i % len(targets)] if targets else []
-            for t in order:
-                _run_group(group, runners[group], t, cfg, results)
+        for r in range(args.rounds):
+            _run_round(r, args, cfg, targets, runners, rounds, notes)
     finally:
         sampler.close()
         for t in targets:
             t.dav.close()
             t.server.stop()
     for t in targets:
-        results.setdefault(RSS.key, {})[t.name] = Result(value=sampler.peak[t.name] / 2**20)
+        rounds.setdefault(RSS.key, {})[t.name] = [Result(value=sampler.peak[t.name] / 2**20)]
+
+
+def _run_round(r: int, args: argparse.Namespace, cfg: Config, targets: list[Target],
+               runners: dict[str, Runner], rounds: RoundResults, notes: dict[str, str]) -> None:
+    if args.rounds > 1:
+        print(f"=== round {r + 1}/{args.rounds}", flush=True)
+    for t in targets:
+        t.base = f"bench/r{r}/"  # fresh folders every round
+        _quietly(lambda t=t: t.dav.mkcol(t.base))
+    for i, group in enumerate(args.workloads):
+        # rotate who goes first so no server always profits from (or pays for) its position
+        k = (i + r) % len(targets) if targets else 0
+        for t in targets[k:] + targets[:k]:
+            rec = _run_group(group, runners[group], t, cfg, notes)
+            for key, res in rec.items():
+                rounds.setdefault(key, {}).setdefault(t.name, []).append(res)
+
+
+def _quietly(action: Callable[[], None]) -> None:
+    """Setup steps whose failure will show up, with a better message, in the workloads that follow."""
+    try:
+        action()
+    except Exception as e:
+        print(f"  setup step failed: {e}", flush=True)
 
 
 def _start_target(name: str, tmp: Path, bin_: Path, cfg: Config, sampler: RssSampler,
-                  results: report.Results) -> Target | None:
+                  rounds: RoundResults) -> Target | None:
     print(f"starting {name} ...", flush=True)
     try:
         srv = servers.start(name, tmp / name, bin_)
     except (servers.ServerError, OSError) as e:
         print(f"  {name} did not start: {e}", flush=True)
-        results.setdefault(RSS.key, {})[name] = Result.failed(f"did not start: {str(e)[:300]}")
+        rounds.setdefault(RSS.key, {})[name] = [Result.failed(f"did not start: {str(e)[:300]}")]
         return None
     sampler.watch(name, srv.pid)
     t = Target(srv, Conn(srv.dav_root, basic_auth(servers.USER, servers.PASSWORD)), base="bench/")
-    try:
-        workloads.warm_up(t, cfg.conc)
-    except Exception as e:  # a server that cannot even warm up still appears, as FAILED everywhere
-        print(f"  {name} warm-up failed: {e}", flush=True)
+    _quietly(lambda: workloads.warm_up(t, cfg.conc))
     print(f"  {name} ready at {srv.dav_root} (pid {srv.pid})", flush=True)
     return t
 
@@ -140,7 +173,7 @@ def _runners(groups: list[str], cfg: Config) -> dict[str, Runner]:
     return runners
 
 
-def _run_group(group: str, run: Runner, t: Target, cfg: Config, results: report.Results) -> None:
+def _run_group(group: str, run: Runner, t: Target, cfg: Config, notes: dict[str, str]) -> dict[str, Result]:
     """Run one group on one server; anything it could not produce is recorded as FAILED with the reason."""
     print(f"[{group}] {t.name} ...", flush=True)
     rec: dict[str, Result] = {}
@@ -154,24 +187,34 @@ def _run_group(group: str, run: Runner, t: Target, cfg: Config, results: report.
         error = f"{type(e).__name__}: {e}"
         if os.environ.get("BENCH_DEBUG"):
             traceback.print_exc()
-    if error and t.server.proc.poll() is not None:
-        error += f" (server exited with {t.server.proc.returncode})"
+    if error and (code := t.server.proc.poll()) is not None:
+        error += f" (server exited with {code})"
+        if t.name not in notes:  # show why it died, once
+            notes[t.name] = f"exited with {code}; log tail:\n{t.server.log_tail()}"
+            print(f"  {t.name} {notes[t.name]}", flush=True)
+    out = {}
     for m in workloads.metrics(cfg)[group]:
-        res = rec.get(m.key) or Result.failed(error or "not measured")
-        results.setdefault(m.key, {})[t.name] = res
+        res = out[m.key] = rec.get(m.key) or Result.failed(error or "not measured")
         shown = report.fmt(res.value) if res.value is not None else f"FAILED ({res.error})"
         print(f"    {m.label:<28} {shown} {m.unit if res.value is not None else ''}", flush=True)
     print(f"    ({time.perf_counter() - t0:.1f}s)", flush=True)
+    return out
 
 
-def _meta(args: argparse.Namespace, cfg: Config, started: float) -> dict[str, object]:
+def _loadavg() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def _meta(args: argparse.Namespace, cfg: Config, started: float, load_start: str,
+          notes: dict[str, str]) -> dict[str, object]:
     return {
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
         "duration_s": round(time.time() - started, 1),
         "host": platform.node(), "cpus": os.cpu_count(), "python": platform.python_version(),
         "kernel": platform.release(), "quick": args.quick, "servers": args.only,
         "workloads": args.workloads, "config": dataclasses.asdict(cfg),
-        "versions": servers.versions(args.only, args.infiniscale_bin),
+        "rounds": args.rounds, "versions": servers.versions(args.only, args.infiniscale_bin),
+        "loadavg_start": load_start, "loadavg_end": _loadavg(), "server_exits": notes,
     }
 
 

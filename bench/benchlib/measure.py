@@ -54,3 +54,15 @@ class Result:
     def median_ms(self) -> Result:
         self.value = statistics.median(self.samples) * 1000
         return self
+
+    @classmethod
+    def merge(cls, rounds: list[Result]) -> Result:
+        """Median over rounds; any failed round fails the figure (a wrong answer is never averaged away)."""
+        if bad := [r for r in rounds if r.value is None]:
+            return bad[0]
+        if len(rounds) == 1:
+            return rounds[0]
+        return cls(value=statistics.median(r.value for r in rounds if r.value is not None),
+                   samples=[s for r in rounds for s in r.samples],
+                   server_cpu_s=statistics.fmean(r.server_cpu_s for r in rounds),
+                   client_cpu_s=statistics.fmean(r.client_cpu_s for r in rounds))

@@ -104,6 +104,29 @@ class FileService:
 
         return await self._run(walk)
 
+    async def resolve_slot(self, user: User, space_id: str, names: list[str],
+                           rid: ResourceId | None = None) -> tuple[Chain, NodeInfo | None]:
+        """In one step: the chain of the parent of `names`, and the node at `names` if it exists.
+        Raises NotFound when the parent does not exist."""
+        if rid is not None:
+            if rid.storage_id != self.storage_id:
+                raise NotFound("resource not found")
+            space_id = rid.space_id
+        await self._check_access(user, space_id)
+
+        def walk() -> tuple[Chain, NodeInfo | None]:
+            if rid is not None:
+                start = self.driver.stat(space_id, rid.node_id)
+                parent = self.driver.ancestors(space_id, start)[:-1] + self.driver.resolve(
+                    space_id, names[:-1], start=start)
+            else:
+                parent = self.driver.resolve(space_id, names[:-1])
+            if not parent[-1].is_folder:
+                return parent, None
+            return parent, self.driver.child(space_id, parent[-1].id, names[-1])
+
+        return await self._run(walk)
+
     async def children(self, space_id: str, folder: NodeInfo, batch: int = 256) -> AsyncIterator[list[NodeInfo]]:
         """Yields the folder's children in batches, so memory stays flat for huge folders."""
         iterator = self.driver.iter_children(space_id, folder.id)

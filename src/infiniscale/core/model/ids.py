@@ -2,14 +2,34 @@
 
 from __future__ import annotations
 
+import os
+import random
+import threading
 import uuid
 from dataclasses import dataclass
 
 from infiniscale.core.model.errors import InvalidArgument
 
+_rng = random.Random()
+_rng_pid = -1
+_rng_lock = threading.Lock()
+
 
 def new_id() -> str:
-    return str(uuid.uuid4())
+    """A random UUIDv4. Ids are identifiers, not secrets: a generator seeded once per process from
+    os.urandom is enough, and much cheaper than a urandom call per id on a hot path."""
+    global _rng_pid
+    with _rng_lock:
+        if _rng_pid != os.getpid():  # reseed after a fork, so processes never share a sequence
+            _rng.seed(os.urandom(32))
+            _rng_pid = os.getpid()
+        bits = _rng.getrandbits(128)
+    return str(uuid.UUID(int=bits, version=4))
+
+
+def unique_suffix() -> str:
+    """A name part unique on this machine for temp files."""
+    return new_id().replace("-", "")
 
 
 @dataclass(frozen=True, slots=True)

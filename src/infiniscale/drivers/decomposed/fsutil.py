@@ -9,8 +9,9 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import uuid
 from collections.abc import Iterator
+
+from infiniscale.core.model.ids import unique_suffix
 
 # Names that can never come from a user: user-supplied names are valid UTF-8, this byte never is.
 TEMP_PREFIX = b"\xff.tmp-"
@@ -26,7 +27,7 @@ def fsync_dir(path: str | bytes) -> None:
 
 def write_atomic(path: str, data: bytes, durable: bool = True) -> None:
     """Replaces `path` with `data` atomically; with `durable` the new content survives power loss."""
-    tmp = f"{path}.{uuid.uuid4().hex}.tmp"
+    tmp = f"{path}.{unique_suffix()}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         view = memoryview(data)

@@ -19,14 +19,13 @@ import contextlib
 import errno
 import os
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 
 import msgpack
 
 from infiniscale.core.model.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
-from infiniscale.core.model.ids import new_id
+from infiniscale.core.model.ids import new_id, unique_suffix
 from infiniscale.core.model.nodes import FILE, FOLDER, NodeInfo
 from infiniscale.drivers.decomposed.fsutil import (
     TEMP_PREFIX,
@@ -221,7 +220,7 @@ class DecomposedStorage:
     def _replace_link(self, layout: SpaceLayout, parent_id: str, name: str, child_id: str) -> None:
         """Points `name` at `child_id`, atomically replacing whatever it pointed to."""
         folder = layout.node_dir(parent_id)
-        tmp = os.path.join(os.fsencode(folder), TEMP_PREFIX + uuid.uuid4().hex.encode())
+        tmp = os.path.join(os.fsencode(folder), TEMP_PREFIX + unique_suffix().encode())
         os.symlink(child_id.encode(), tmp)
         os.rename(tmp, os.path.join(os.fsencode(folder), name.encode()))
         fsync_dir(folder)
@@ -296,7 +295,7 @@ class DecomposedStorage:
     def new_upload_path(self, space_id: str) -> str:
         """A fresh temp path in the space (same filesystem as the blobs, so it can be renamed in)."""
         layout = self.layout(space_id)
-        return os.path.join(layout.tmp, uuid.uuid4().hex)
+        return os.path.join(layout.tmp, unique_suffix())
 
     def commit_upload(
         self,
@@ -515,7 +514,7 @@ class DecomposedStorage:
     # ---------------------------------------------------------------- journal
 
     def _journal_begin(self, layout: SpaceLayout, op: dict) -> str:
-        path = os.path.join(layout.journal, f"{time.time_ns()}-{uuid.uuid4().hex}.mpk")
+        path = os.path.join(layout.journal, f"{time.time_ns()}-{unique_suffix()}.mpk")
         write_atomic(path, msgpack.packb(op))
         return path
 

@@ -51,6 +51,20 @@ class DavContext:
         except NotFound:
             return None
 
+    async def resolve_slot(self, target: Target, user: User) -> tuple[Chain, str, Chain | None]:
+        """Parent chain, last name and the existing chain (or None) in one storage round trip;
+        409 when the parent is missing or no folder."""
+        if not target.names:
+            raise DavError(405, "the space root already exists")
+        space_id = target.space_id if target.rid is not None else await self.space_of(target, user)
+        try:
+            parent, node = await self.files.resolve_slot(user, space_id, target.names, target.rid)
+        except NotFound:
+            raise DavError(409, "the parent folder does not exist") from None
+        if not parent[-1].is_folder:
+            raise DavError(409, "the parent is not a folder")
+        return parent, target.names[-1], ([*parent, node] if node is not None else None)
+
     async def resolve_parent(self, target: Target, user: User) -> tuple[Chain, str]:
         """The chain of the parent folder and the last name; 409 when the parent is missing."""
         if not target.names:

@@ -29,8 +29,13 @@ def mime_type(name: str) -> str:
     return guessed or "application/octet-stream"
 
 
+@lru_cache(maxsize=8192)
+def _http_date_seconds(seconds: int) -> str:
+    return formatdate(seconds, usegmt=True)
+
+
 def http_date(ns: int) -> str:
-    return formatdate(ns / 1e9, usegmt=True)
+    return _http_date_seconds(ns // 1_000_000_000)
 
 
 def iso_date(ns: int) -> str:
@@ -77,7 +82,7 @@ Renderer = Callable[[RenderContext, NodeInfo], str | None]
 
 # Each renderer returns the inner XML of the property, or None when the node has no such property.
 LIVE: dict[str, Renderer] = {
-    f"{{{DAV}}}getetag": lambda ctx, n: escape(n.etag),
+    f"{{{DAV}}}getetag": lambda ctx, n: n.etag,
     f"{{{DAV}}}getlastmodified": lambda ctx, n: http_date(n.mtime_ns),
     f"{{{DAV}}}creationdate": lambda ctx, n: None,
     f"{{{DAV}}}getcontentlength": lambda ctx, n: None if n.is_folder else str(n.size),

@@ -10,7 +10,7 @@ from infiniscale.protocols.http import BodyTooLarge, Request, respond, respond_s
 from infiniscale.protocols.webdav import xml
 from infiniscale.protocols.webdav.context import DavContext, check_if_header
 from infiniscale.protocols.webdav.errors import DavError
-from infiniscale.protocols.webdav.properties import ALLPROP, LIVE, PROTECTED, RenderContext
+from infiniscale.protocols.webdav.properties import ALLPROP, LIVE, PROTECTED, RenderContext, Renderer
 from infiniscale.protocols.webdav.routing import Target
 from infiniscale.protocols.webdav.xml import DAV
 
@@ -62,45 +62,60 @@ def parse_propfind(root) -> PropRequest:
     return PropRequest(mode, tuple(dict.fromkeys(names)))
 
 
-def render_response(ctx: RenderContext, href: str, node: NodeInfo, request: PropRequest,
-                    minimal: bool) -> str:
-    found: list[str] = []
-    missing: list[str] = []
-    if request.mode == "propname":
-        names = [n for n in ALLPROP if LIVE[n](ctx, node) is not None] + list(node.props)
-        found = [xml.empty_element(n) for n in names]
-    else:
-        wanted = ALLPROP + request.names if request.mode == "allprop" else request.names
-        seen = set()
-        for name in wanted:
-            if name in seen:
-                continue
-            seen.add(name)
+class RenderPlan:
+    """A PROPFIND's property list compiled once per request: per entry only the values are computed."""
+
+    def __init__(self, request: PropRequest) -> None:
+        self.request = request
+        names = ALLPROP + request.names if request.mode == "allprop" else request.names
+        self.live: list[tuple[Renderer, str, str, str]] = []  # renderer, open tag, close tag, empty tag
+        self.dead: list[tuple[str, str]] = []  # property name, empty tag
+        self.names = frozenset(names)
+        for name in dict.fromkeys(names):
             renderer = LIVE.get(name)
-            if renderer is not None:
+            empty = xml.empty_element(name)
+            if renderer is None:
+                self.dead.append((name, empty))
+                continue
+            opened = xml.element(name, "\x00")
+            open_tag, close_tag = opened.split("\x00")
+            self.live.append((renderer, open_tag, close_tag, empty))
+
+    def render(self, ctx: RenderContext, href: str, node: NodeInfo, minimal: bool) -> str:
+        request = self.request
+        found: list[str] = []
+        missing: list[str] = []
+        if request.mode == "propname":
+            found = [xml.empty_element(n) for n in ALLPROP if LIVE[n](ctx, node) is not None]
+            found += [xml.empty_element(n) for n in node.props]
+        else:
+            listing = request.mode == "prop"
+            for renderer, open_tag, close_tag, empty in self.live:
                 value = renderer(ctx, node)
                 if value is None:
-                    if request.mode == "prop":
-                        missing.append(xml.empty_element(name))
-                elif value == "":
-                    found.append(xml.empty_element(name))
+                    if listing:
+                        missing.append(empty)
+                elif value:
+                    found.append(open_tag + value + close_tag)
                 else:
-                    found.append(xml.element(name, value))
-            elif name in node.props:
-                found.append(node.props[name])
-            elif request.mode == "prop":
-                missing.append(xml.empty_element(name))
-        if request.mode == "allprop":
-            found.extend(v for k, v in node.props.items() if k not in seen)
-    parts = [f"<d:response><d:href>{xml.escape(href)}</d:href>"]
-    if found or not missing:
-        parts.append(f"<d:propstat><d:prop>{''.join(found)}</d:prop><d:status>HTTP/1.1 200 OK</d:status>"
-                     "</d:propstat>")
-    if missing and not minimal:
-        parts.append(f"<d:propstat><d:prop>{''.join(missing)}</d:prop>"
-                     "<d:status>HTTP/1.1 404 Not Found</d:status></d:propstat>")
-    parts.append("</d:response>")
-    return "".join(parts)
+                    found.append(empty)
+            props = node.props
+            for name, empty in self.dead:
+                value = props.get(name)
+                if value is not None:
+                    found.append(value)
+                elif listing:
+                    missing.append(empty)
+            if not listing and props:
+                found.extend(v for k, v in props.items() if k not in self.names)
+        parts = ["<d:response><d:href>", href, "</d:href>"]
+        if found or not missing:
+            parts += ["<d:propstat><d:prop>", *found, "</d:prop><d:status>HTTP/1.1 200 OK</d:status></d:propstat>"]
+        if missing and not minimal:
+            parts += ["<d:propstat><d:prop>", *missing,
+                      "</d:prop><d:status>HTTP/1.1 404 Not Found</d:status></d:propstat>"]
+        parts.append("</d:response>")
+        return "".join(parts)
 
 
 async def propfind(dav: DavContext, req: Request, target: Target, user: User) -> None:
@@ -110,7 +125,7 @@ async def propfind(dav: DavContext, req: Request, target: Target, user: User) ->
     if depth == "infinity" and not dav.config.allow_depth_infinity:
         raise DavError(400, "PROPFIND with Depth: infinity is not allowed",
                        "Sabre\\DAV\\Exception\\BadRequest")
-    request = parse_propfind(await read_xml(dav, req))
+    plan = RenderPlan(parse_propfind(await read_xml(dav, req)))
     chain = await dav.resolve(target, user)
     node = chain[-1]
     minimal = "return=minimal" in (req.header("prefer") or "").lower()
@@ -119,9 +134,9 @@ async def propfind(dav: DavContext, req: Request, target: Target, user: User) ->
 
     async def body() -> AsyncIterator[bytes]:
         yield (xml.XML_HEADER + f"<d:multistatus{xml.NS_DECL}>").encode()
-        yield render_response(ctx, target.href(names, node.is_folder), node, request, minimal).encode()
+        yield plan.render(ctx, target.href(names, node.is_folder), node, minimal).encode()
         if node.is_folder and depth != "0":
-            async for chunk in _descend(dav, ctx, target, names, node, request, minimal, depth == "infinity"):
+            async for chunk in _descend(dav, ctx, target, names, node, plan, minimal, depth == "infinity"):
                 yield chunk
         yield b"</d:multistatus>"
 
@@ -132,18 +147,19 @@ async def propfind(dav: DavContext, req: Request, target: Target, user: User) ->
 
 
 async def _descend(dav: DavContext, ctx: RenderContext, target: Target, names: list[str], folder: NodeInfo,
-                   request: PropRequest, minimal: bool, recursive: bool) -> AsyncIterator[bytes]:
+                   plan: RenderPlan, minimal: bool, recursive: bool) -> AsyncIterator[bytes]:
     subfolders: list[NodeInfo] = []
+    base = target.href(names, True)
+    child_href = target.child_href
     async for batch in dav.files.children(folder.space_id, folder):
         parts = []
         for child in batch:
-            parts.append(render_response(ctx, target.href([*names, child.name], child.is_folder), child,
-                                         request, minimal))
+            parts.append(plan.render(ctx, child_href(base, child.name, child.is_folder), child, minimal))
             if recursive and child.is_folder:
                 subfolders.append(child)
         yield "".join(parts).encode()
     for sub in subfolders:
-        async for chunk in _descend(dav, ctx, target, [*names, sub.name], sub, request, minimal, True):
+        async for chunk in _descend(dav, ctx, target, [*names, sub.name], sub, plan, minimal, True):
             yield chunk
 
 

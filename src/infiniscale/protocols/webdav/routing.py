@@ -19,7 +19,8 @@ PREFIXES = (
     ("/dav/spaces/", "spaces"),
     ("/webdav", "legacy"),
 )
-HREF_SAFE = "/-_.~!$&'()*+,;=:@"
+# hrefs go into XML text unescaped: & is percent-encoded, so nothing in them needs XML escaping
+HREF_SAFE = "/-_.~!$'()*+,;=:@"
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,11 @@ class Target:
         if folder:
             path += "/"
         return quote(path, safe=HREF_SAFE)
+
+    @staticmethod
+    def child_href(folder_href: str, name: str, folder: bool) -> str:
+        """The href of an entry of the folder whose (encoded, slash-terminated) href is given."""
+        return folder_href + quote(name, safe=HREF_SAFE) + ("/" if folder else "")
 
 
 def split_segments(raw: bytes) -> list[str]:

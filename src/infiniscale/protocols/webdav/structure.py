@@ -21,11 +21,10 @@ async def mkcol(dav: DavContext, req: Request, target: Target, user: User) -> No
                        "Sabre\\DAV\\Exception\\UnsupportedMediaType")
     if not target.names:
         raise DavError(405, "the resource already exists", "Sabre\\DAV\\Exception\\MethodNotAllowed")
-    existing = await dav.resolve_or_none(target, user)
+    parent, name, existing = await dav.resolve_slot(target, user)
     if existing is not None:
         raise DavError(405, "The resource you tried to create already exists",
                        "Sabre\\DAV\\Exception\\MethodNotAllowed")
-    parent, name = await dav.resolve_parent(target, user)
     tokens = await check_if_header(dav, req, target, None, user)
     try:
         node = await dav.files.mkdir(user, parent, name, tokens)

@@ -167,9 +167,10 @@ async def put(dav: DavContext, req: Request, target: Target, user: User) -> None
     if req.header("content-range"):
         raise DavError(501, "Content-Range is not supported on PUT",
                        "Sabre\\DAV\\Exception\\NotImplemented")
-    parent_chain, name = await dav.resolve_parent(target, user)
-    dav.files.name(name)
-    existing = await dav.resolve_or_none(target, user)
+    if not target.names:
+        raise DavError(409, "cannot write to the space root", "Sabre\\DAV\\Exception\\Conflict")
+    dav.files.name(target.names[-1])
+    parent_chain, name, existing = await dav.resolve_slot(target, user)
     if existing is not None and existing[-1].is_folder:
         raise DavError(409, "a folder exists with this name", "Sabre\\DAV\\Exception\\Conflict")
     tokens = await check_if_header(dav, req, target, existing, user)
