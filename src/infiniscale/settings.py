@@ -71,8 +71,8 @@ class Setting:
         return parser(raw)
 
 
-def _home() -> Path:
-    return Path(os.environ.get("HOME") or Path.home())
+def _home(env: Mapping[str, str]) -> Path:
+    return Path(env.get("HOME") or Path.home())
 
 
 DECLARED: tuple[Setting, ...] = (
@@ -218,7 +218,7 @@ def resolve(env: Mapping[str, str] | None = None, flags: Mapping[str, Any] | Non
     for name in ("base_data_path", "config_dir"):
         from_env_and_flags(BY_NAME[name])
     if not values["base_data_path"]:
-        values["base_data_path"] = str(_home() / ".infiniscale")
+        values["base_data_path"] = str(_home(env) / ".infiniscale")
     if not values["config_dir"]:
         values["config_dir"] = str(Path(values["base_data_path"]) / "config")
     config_path = Path(values["config_dir"]) / CONFIG_FILE_NAME

@@ -381,15 +381,18 @@ class _BlobWriter:
 
     async def receive(self, body: AsyncIterator[bytes], run: Callable[..., Any]) -> None:
         in_flight: asyncio.Future | None = None
-        async for chunk in body:
-            self.pending += chunk
-            if len(self.pending) >= UPLOAD_BUFFER:
-                data, self.pending = bytes(self.pending), bytearray()
-                if in_flight is not None:
-                    await in_flight
-                in_flight = asyncio.ensure_future(run(self._consume, data))
-        if in_flight is not None:
-            await in_flight
+        try:
+            async for chunk in body:
+                self.pending += chunk
+                if len(self.pending) >= UPLOAD_BUFFER:
+                    data, self.pending = bytes(self.pending), bytearray()
+                    if in_flight is not None:
+                        await in_flight
+                    in_flight = asyncio.ensure_future(run(self._consume, data))
+        finally:
+            # never leave a write running when the caller discards the file
+            if in_flight is not None:
+                await asyncio.shield(in_flight)
 
     def finish(self) -> tuple[int, dict[str, str]]:
         """Writes what is left, fsyncs and closes. Runs in a worker thread."""

@@ -76,9 +76,13 @@ class Request:
             return length.strip() not in ("", "0")
         return "transfer-encoding" in self.headers
 
-    async def drain(self) -> None:
-        """Reads and drops an unread body, so the connection stays usable."""
+    async def drain(self, limit: int = 1 << 20) -> None:
+        """Reads and drops a small unread body, so the connection stays usable. A large one is left
+        unread: the server closes the connection instead of receiving data nobody wants."""
         if self._consumed:
+            return
+        declared = self.headers.get("content-length", "")
+        if not declared.isdigit() or int(declared) > limit:
             return
         try:
             async for _ in self.stream():

@@ -46,7 +46,8 @@ def parse(body: bytes) -> etree._Element:
 
 
 def escape(text: str) -> str:
-    return _escape(_INVALID_XML_CHARS.sub("\ufffd", text))
+    # a literal CR would be normalised away by any XML parser: send it as a character reference
+    return _escape(_INVALID_XML_CHARS.sub("\ufffd", text), {"\r": "&#13;"})
 
 
 def split_tag(tag: str) -> tuple[str, str]:

@@ -1,0 +1,99 @@
+"""The commands an admin types: init, server (TLS and plain), health, version, storage check."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import VENV_BIN, ServerProcess
+
+pytestmark = pytest.mark.e2e
+
+
+def test_init_generates_secrets_and_refuses_to_overwrite(tmp_path: Path):
+    proc = ServerProcess(tmp_path)
+    proc.env.pop("IDM_ADMIN_PASSWORD", None)
+    out = proc.cli("init").stdout
+    assert "generated admin password" in out
+    password = out.split("password: ")[1].split()[0]
+    assert len(password) >= 16
+    config = (tmp_path / "config" / "infiniscale.yaml").read_text()
+    for key in ("storage_mount_id", "admin_user_id", "jwt_secret", "transfer_secret"):
+        assert key in config
+    assert (tmp_path / "config" / "server.crt").exists() and (tmp_path / "config" / "server.key").exists()
+    again = proc.cli("init", check=False)
+    assert again.returncode != 0 and "--force-overwrite" in again.stderr
+    assert (tmp_path / "config" / "infiniscale.yaml").read_text() == config
+    forced = proc.cli("init", "--force-overwrite", "--admin-password", "s3cret-pass")
+    assert "s3cret-pass" in forced.stdout
+    assert (tmp_path / "config" / "infiniscale.yaml").read_text() != config
+
+
+def test_version():
+    out = subprocess.run([str(VENV_BIN / "infiniscale"), "version"], capture_output=True, text=True, check=True)
+    assert out.stdout.startswith("infiniscale ")
+
+
+def test_help_shows_settings():
+    out = subprocess.run([str(VENV_BIN / "infiniscale"), "server", "--help"], capture_output=True, text=True,
+                         check=True).stdout
+    assert "PROXY_HTTP_ADDR" in out and "OCDAV_ALLOW_PROPFIND_DEPTH_INFINITY" in out
+
+
+def test_a_wrong_setting_stops_startup_with_its_name(tmp_path: Path):
+    proc = ServerProcess(tmp_path, extra_env={"PROXY_TLS": "perhaps"})
+    proc.env["PROXY_TLS"] = "false"
+    proc.init()
+    proc.env["PROXY_TLS"] = "perhaps"
+    result = proc.cli("server", check=False, timeout=30)
+    assert result.returncode == 2
+    assert "tls" in result.stderr and "PROXY_TLS" in result.stderr
+
+
+def test_tls_server_health_and_admin_login(tmp_path: Path):
+    proc = ServerProcess(tmp_path)
+    proc.init()
+    proc.env["PROXY_TLS"] = "true"
+    proc.base_url = proc.base_url.replace("http://", "https://")
+    log = open(proc.log_path, "ab")  # noqa: SIM115
+    server = subprocess.Popen([str(VENV_BIN / "infiniscale"), "server"], env=proc.env, stdout=log,
+                              stderr=subprocess.STDOUT, start_new_session=True)
+    proc.proc = server
+    try:
+        for _ in range(300):
+            try:
+                if httpx.get(f"{proc.base_url}/healthz", verify=False, timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                import time
+
+                time.sleep(0.05)
+        health = proc.cli("health")
+        assert "healthy" in health.stdout
+        r = httpx.request("PROPFIND", f"{proc.base_url}/remote.php/dav/files/admin/", auth=("admin", "admin"),
+                          verify=False, headers={"Depth": "0"})
+        assert r.status_code == 207
+    finally:
+        proc.stop()
+        log.close()
+    assert proc.cli("health", check=False).returncode == 1
+
+
+def test_storage_check_on_a_used_tree(tmp_path: Path):
+    proc = ServerProcess(tmp_path)
+    proc.init()
+    proc.start()
+    try:
+        with proc.client() as c:
+            c.request("MKCOL", f"{proc.dav()}/a")
+            c.put(f"{proc.dav()}/a/f.txt", content=b"x" * 1000)
+            c.request("MOVE", f"{proc.dav()}/a", headers={"Destination": f"{proc.dav()}/b"})
+            c.delete(f"{proc.dav()}/b/f.txt")
+    finally:
+        proc.stop()
+    result = proc.cli("storage", "check", check=False)
+    assert result.returncode == 0, result.stdout
+    assert "storage is consistent" in result.stdout and "trashed" in result.stdout
