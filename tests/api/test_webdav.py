@@ -245,7 +245,11 @@ async def test_locks_block_writes_without_the_token(client):
         '<d:lockinfo xmlns:d="DAV:"><d:lockscope><d:exclusive/></d:lockscope><d:locktype><d:write/></d:locktype>'
         "<d:owner>me</d:owner></d:lockinfo>"), headers={"Timeout": "Second-60"})
     assert r.status_code == 200
+    assert b"<d:lockroot><d:href>/remote.php/dav/files/einstein/l.txt</d:href></d:lockroot>" in r.content
     token = r.headers["lock-token"]
+    r = await client.request("PROPFIND", f"{DAV}/l.txt", headers={"Depth": "0"},
+                             content='<d:propfind xmlns:d="DAV:"><d:prop><d:lockdiscovery/></d:prop></d:propfind>')
+    assert token[1:-1].encode() in r.content and b"<d:lockroot>" in r.content
     assert (await client.put(f"{DAV}/l.txt", content=b"y")).status_code == 423
     assert (await client.put(f"{DAV}/l.txt", content=b"y", headers={"If": f"({token})"})).status_code == 204
     r = await client.request("UNLOCK", f"{DAV}/l.txt", headers={"Lock-Token": token})

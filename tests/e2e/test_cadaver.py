@@ -16,8 +16,8 @@ from tests.e2e.clients_util import DAV_NS, need_binary, run, sha1_bytes, tree
 pytestmark = pytest.mark.e2e
 
 CADAVER_NS = "http://webdav.org/cadaver/custom-properties/"
-UTF8_NAME = "Grüße – 日本語.txt"
-UTF8_DATA = "Grüße aus Köln – 日本語 🎉\n".encode()
+UTF8_NAME = "Grüße · 日本語.txt"
+UTF8_DATA = "Grüße aus Köln · 日本語 🎉\n".encode()
 BIG_NAME = "big 6m #1.bin"
 
 
@@ -95,15 +95,12 @@ quit
     sent = [line.strip() for line in script.splitlines() if line.strip()]
     assert [c for c, _ in session] == sent, f"cadaver did not run the whole script:\n{transcript[-4000:]}"
 
-    checked = 0
-    for command, response in session:
+    for i, (command, response) in enumerate(session):
         verb = command.split()[0]
         where = f"`{command}`:\n{response}"
         if verb in ("lcd", "cd", "quit"):
             assert "fail" not in response.lower() and "not" not in response.lower(), where
-            continue
-        checked += 1
-        if verb == "propget" and command.endswith(" gone"):
+        elif verb == "propget" and command.endswith(" gone"):
             assert "Could not fetch property: 404 Not Found" in response, where
         elif verb == "propget":
             assert "Value of custom is: value-ü ✓" in response, where
@@ -111,8 +108,7 @@ quit
             assert "succeeded" in response and f"{CADAVER_NS} custom" in response, where
             assert f"{CADAVER_NS} gone" not in response, where
         elif verb == "discover":
-            previous = session[session.index((command, response)) - 1][0]
-            if previous.startswith("lock"):
+            if session[i - 1][0].startswith("lock"):
                 assert re.search(r"Lock token <opaquelocktoken:[^>]+>", response), where
                 assert "Scope: exclusive  Type: write" in response, where
             else:
@@ -128,10 +124,9 @@ quit
             assert re.search(r"^Coll:\s+nested\s", response, re.M), where
             for name in (UTF8_NAME, BIG_NAME, "moved ✓.txt"):
                 assert name in response, where
-            assert "a.txt" not in response.replace("moved ✓.txt", ""), where
+            assert not re.search(r"\sa\.txt\s", response), where  # deleted
         else:
             assert "succeeded" in response and "failed" not in response, where
-    assert checked == len(sent) - 5
 
     # downloads are byte-identical
     assert (down / "moved.txt").read_bytes() == b"alpha\n"

@@ -334,7 +334,8 @@ class Planner:
         if victims and rng.random() < 0.25:
             dest = rng.choice(victims)
         else:
-            dest = join(rng.choice(parents), self.name("m" if kind == "MOVE" else "c", "" if src_folder else ".bin"))
+            ext = "" if src_folder else ".bin"
+            dest = join(rng.choice(parents), self.name("m" if kind == "MOVE" else "c", ext))
         after = tree.copy()
         after.graft(path, dest, tree)
         if kind == "MOVE":
@@ -471,7 +472,8 @@ class CrashRun:
         for folder, reported in listing.folder_sizes.items():
             expected = sum(len(c) for p, c in self.tree.files.items() if folder == "" or is_within(p, folder))
             assert reported == expected, (
-                f"folder {folder!r} reports oc:size {reported}, its files add up to {expected} {self.where()}")
+                f"folder {folder!r} reports oc:size {reported}, its files add up to {expected} "
+                f"{self.where()}")
 
     def download(self, http: httpx.Client, paths: list[str]) -> None:
         for path in paths:
@@ -491,7 +493,8 @@ class CrashRun:
             self.download(http, sorted(self.tree.files))
         graceful_stop(self.server)
         report = self.server.cli("storage", "check", check=False)
-        assert report.returncode == 0, f"storage check failed {self.where()}:\n{report.stdout}\n{report.stderr}"
+        assert report.returncode == 0, (
+            f"storage check failed {self.where()}:\n{report.stdout}\n{report.stderr}")
         assert "storage is consistent" in report.stdout, report.stdout
         self.checks += 1
         workers = 2 if self.server.workers == 1 else 1
@@ -510,7 +513,8 @@ def diff(actual: tuple[dict, frozenset], expected: tuple[dict, frozenset]) -> st
     extra = sorted(set(a_files) - set(e_files))
     changed = sorted(p for p in set(a_files) & set(e_files) if a_files[p] != e_files[p])
     if missing or extra or changed:
-        parts.append(f"files missing {missing} extra {extra} changed {[(p, a_files[p], e_files[p]) for p in changed]}")
+        changes = [(p, a_files[p], e_files[p]) for p in changed]
+        parts.append(f"files missing {missing} extra {extra} changed {changes}")
     return "; ".join(parts) or "identical"
 
 

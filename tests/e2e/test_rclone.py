@@ -6,7 +6,6 @@ import datetime as dt
 import json
 import os
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
 
@@ -18,12 +17,14 @@ from tests.e2e.clients_util import need_binary, run, sha1_bytes, sha1_file, tree
 pytestmark = pytest.mark.e2e
 
 TIMEOUT = 120  # seconds for any single rclone call
+# fail fast instead of retrying: a retried request would hide a server error
+FLAGS = ["--retries", "1", "--low-level-retries", "1", "--contimeout", "15s", "--timeout", "60s"]
 BIG_SIZE = 3 * 1024 * 1024 + 12345
 
 # relative path -> content; folders are implied, plus the empty folders in EMPTY_DIRS
 SMALL_FILES: dict[str, bytes] = {
     "a.txt": b"alpha\n",
-    "Grüße – 日本語.txt": "Grüße aus Köln – 日本語のテキスト\n".encode(),
+    "Grüße · 日本語.txt": "Grüße aus Köln · 日本語のテキスト\n".encode(),
     "emoji 🎉 file.txt": "party 🎉\n".encode(),
     "spaces and (parens) & plus+.txt": b"special\n",
     "hash#name.txt": b"hash\n",
@@ -58,22 +59,26 @@ class Rclone:
     def __init__(self, env: dict[str, str]) -> None:
         self.env = env
 
-    def __call__(self, *args: str, ok: bool = True) -> str:
-        """Run one rclone command; with ok=True it must exit 0. Returns stdout (+stderr on failure)."""
-        cmd = ["rclone", "--retries", "1", "--low-level-retries", "2", "--contimeout", "15s", "--timeout", "60s",
-               *args]
-        proc = run(cmd, timeout=TIMEOUT, env=self.env)
-        if ok:
-            assert proc.returncode == 0, (
-                f"rclone {' '.join(args)} exited {proc.returncode}:\n{proc.stderr[-4000:]}")
-        return proc.stdout if ok else proc.stdout + proc.stderr
+    def _run(self, *args: str) -> tuple[str, str]:
+        proc = run(["rclone", *FLAGS, *args], timeout=TIMEOUT, env=self.env)
+        assert proc.returncode == 0, (
+            f"rclone {' '.join(args)} exited {proc.returncode}:\n{proc.stderr[-4000:]}")
+        return proc.stdout, proc.stderr
+
+    def __call__(self, *args: str) -> str:
+        """Run one rclone command, which must exit 0; returns its stdout."""
+        return self._run(*args)[0]
 
     def dump(self, *args: str) -> str:
         """Run with --dump headers and return the log, to see which requests rclone sent."""
-        proc = run(["rclone", "--retries", "1", "--low-level-retries", "1", "--dump", "headers", *args],
-                   timeout=TIMEOUT, env=self.env)
-        assert proc.returncode == 0, f"rclone {' '.join(args)} exited {proc.returncode}:\n{proc.stderr[-4000:]}"
-        return proc.stderr
+        return self._run("--dump", "headers", *args)[1]
+
+    def check(self, local: Path, remote: str, *extra: str) -> None:
+        """`rclone check` must find every file matching, and (without --download) compare SHA-1 hashes."""
+        log = self._run("check", *extra, str(local), remote)[1]
+        count = sum(1 for p in local.rglob("*") if p.is_file())
+        assert "0 differences found" in log and f"{count} matching files" in log, log[-3000:]
+        assert "hashes could not be checked" not in log and "No common hash" not in log, log[-3000:]
 
     def lsjson(self, remote: str) -> dict[str, dict]:
         listing = json.loads(self("lsjson", "-R", "--hash", "--files-only", remote))
@@ -86,9 +91,9 @@ def rclone(rclone_env: dict[str, str]) -> Rclone:
 
 
 @pytest.fixture
-def remote(folder: str, server: ServerProcess) -> Iterator[str]:
+def remote(folder: str, server: ServerProcess) -> str:
     """The per-test folder as an rclone remote path."""
-    yield "oc:" + folder[len(server.dav()) + 1:]
+    return "oc:" + folder[len(server.dav()) + 1:]
 
 
 def make_tree(root: Path, *, big: bool) -> dict[str, int]:
@@ -143,8 +148,8 @@ def test_copy_check_hashes_and_modtimes(rclone: Rclone, remote: str, folder: str
         assert state[rel]["size"] == (local / rel).stat().st_size, rel
         assert f"SHA1:{digest}" in state[rel]["checksums"], (rel, state[rel]["checksums"])
 
-    rclone("check", str(local), remote)  # sizes and SHA-1 hashes
-    rclone("check", "--download", str(local), remote)  # byte for byte
+    rclone.check(local, remote)  # sizes and SHA-1 hashes
+    rclone.check(local, remote, "--download")  # byte for byte
 
     listing = rclone.lsjson(remote)
     assert set(listing) == set(want_files)
@@ -178,7 +183,7 @@ def test_server_side_operations_and_cat(rclone: Rclone, remote: str, folder: str
     rclone("deletefile", f"{remote}/sub/moved #1.txt")
     assert "sub/moved #1.txt" not in server_files(server, folder)
 
-    name = "Grüße – 日本語.txt"
+    name = "Grüße · 日本語.txt"
     assert rclone("cat", f"{remote}/{name}") == SMALL_FILES[name].decode()
     with server.client() as client:
         assert client.get(f"{folder}/{quote(name)}").content == SMALL_FILES[name]
@@ -189,7 +194,7 @@ def test_sync_propagates_deletions(rclone: Rclone, remote: str, folder: str, ser
     local = tmp_path / "local"
     make_tree(local, big=False)
     rclone("sync", str(local), f"{remote}/mirror")
-    rclone("check", str(local), f"{remote}/mirror")
+    rclone.check(local, f"{remote}/mirror")
 
     (local / "a.txt").unlink()
     (local / "hash#name.txt").unlink()
@@ -205,8 +210,8 @@ def test_sync_propagates_deletions(rclone: Rclone, remote: str, folder: str, ser
     assert server_set == set(local_files(local))
     assert "a.txt" not in state and "hash#name.txt" not in state
     assert "SHA1:" + sha1_bytes(b"# b, changed locally\n") in state["sub/b.md"]["checksums"]
-    rclone("check", str(local), f"{remote}/mirror")
-    rclone("check", "--download", str(local), f"{remote}/mirror")
+    rclone.check(local, f"{remote}/mirror")
+    rclone.check(local, f"{remote}/mirror", "--download")
 
 
 def test_bisync_round_trip(rclone: Rclone, remote: str, folder: str, server: ServerProcess,
@@ -215,7 +220,7 @@ def test_bisync_round_trip(rclone: Rclone, remote: str, folder: str, server: Ser
     make_tree(local, big=True)
     workdir = str(tmp_path / "bisync")
     rclone("bisync", str(local), remote, "--resync", "--workdir", workdir)
-    rclone("check", str(local), remote)
+    rclone.check(local, remote)
 
     # local changes
     (local / "a.txt").write_bytes(b"alpha\nalpha modified locally\n")
@@ -231,7 +236,8 @@ def test_bisync_round_trip(rclone: Rclone, remote: str, folder: str, server: Ser
         assert put.status_code == 204, put.status_code
         assert client.delete(f"{folder}/{quote('percent%20name.txt')}").status_code == 204
         assert client.request("MKCOL", f"{folder}/remote-dir").status_code == 201
-        put = client.put(f"{folder}/remote-dir/{quote('new-remote ü.txt')}", content=b"created on the server\n")
+        put = client.put(f"{folder}/remote-dir/{quote('new-remote ü.txt')}",
+                         content=b"created on the server\n")
         assert put.status_code == 201, put.status_code
         move = client.request("MOVE", f"{folder}/{quote('spaces and (parens) & plus+.txt')}",
                               headers={"Destination": f"{folder}/{quote('renamed on server ✓.txt')}"})
@@ -263,7 +269,7 @@ def test_bisync_round_trip(rclone: Rclone, remote: str, folder: str, server: Ser
     assert state["big/three-mib.bin"]["size"] == BIG_SIZE + 4096
 
     rclone("bisync", str(local), remote, "--workdir", workdir)  # nothing left to do
-    rclone("check", str(local), remote)
+    rclone.check(local, remote)
 
     rclone("purge", remote)
     with server.client() as client:

@@ -18,8 +18,8 @@ from tests.e2e.clients_util import sha1_bytes, tree
 pytestmark = pytest.mark.e2e
 
 AUTH = ("einstein", DEMO["einstein"])
-UTF8_NAME = "Grüße – 日本語 🎉.txt"
-UTF8_DATA = "Grüße – 日本語 🎉\n".encode()
+UTF8_NAME = "Grüße · 日本語 🎉.txt"
+UTF8_DATA = "Grüße · 日本語 🎉\n".encode()
 BIG = os.urandom(5 * 1024 * 1024 + 321)
 
 
@@ -61,7 +61,8 @@ def test_mkdir(client: Client, base: str, server: ServerProcess) -> None:
 
 def test_upload_inspect_download(client: Client, base: str, tmp_path: Path, server: ServerProcess) -> None:
     started = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=5)
-    files = {UTF8_NAME: UTF8_DATA, "a b+c&d;e=f#g.txt": b"abc\n", "empty.txt": b"", "big.bin": BIG}
+    # no "#" or "?" in names: webdav4 builds URLs with httpx copy_with(path=...), which rejects them
+    files = {UTF8_NAME: UTF8_DATA, "a b+c&d;e=f,(g)'h.txt": b"abc\n", "empty.txt": b"", "big.bin": BIG}
     for name, data in files.items():
         src = tmp_path / "src"
         src.write_bytes(data)
@@ -162,7 +163,7 @@ def test_copy_move_remove(client: Client, base: str, tmp_path: Path, server: Ser
         state = tree(http, server.dav() + "/" + quote(base))
     assert {k: v["type"] for k, v in state.items()} == {
         "big.bin": "file", "sub moved ✓": "dir", "sub moved ✓/a b+c&d.txt": "file"}
-    assert state["sub moved ✓/a b+c&d.txt"]["checksums"].startswith("SHA1:" + sha1_bytes(b"abc\n"))
+    assert "SHA1:" + sha1_bytes(b"abc\n") in state["sub moved ✓/a b+c&d.txt"]["checksums"]
 
 
 def test_fsspec(base: str, server: ServerProcess) -> None:
@@ -172,21 +173,22 @@ def test_fsspec(base: str, server: ServerProcess) -> None:
     fs.pipe(piped, b"piped\n")
     assert fs.cat(piped) == b"piped\n"
     fs.pipe(f"{base}/fs/deep/er/big.bin", BIG)
-    assert fs.cat_file(f"{base}/fs/deep/er/big.bin", start=1_000_000, end=1_000_100) == BIG[1_000_000:1_000_100]
-    with fs.open(f"{base}/fs/written #1.txt", "wb") as fh:
+    ranged = fs.cat_file(f"{base}/fs/deep/er/big.bin", start=1_000_000, end=1_000_100)
+    assert ranged == BIG[1_000_000:1_000_100]
+    with fs.open(f"{base}/fs/written (1).txt", "wb") as fh:
         fh.write(UTF8_DATA)
-    with fs.open(f"{base}/fs/written #1.txt", "rb") as fh:
+    with fs.open(f"{base}/fs/written (1).txt", "rb") as fh:
         assert fh.read() == UTF8_DATA
 
     found = fs.find(base)
     rel = {p.split(base + "/", 1)[1] for p in found}
-    assert rel == {"fs/piped ñ.txt", "fs/deep/er/big.bin", "fs/written #1.txt"}
+    assert rel == {"fs/piped ñ.txt", "fs/deep/er/big.bin", "fs/written (1).txt"}
     assert fs.isdir(f"{base}/fs/deep") and fs.isfile(piped)
     assert fs.size(f"{base}/fs/deep/er/big.bin") == len(BIG)
     listing = {name_of(e): e for e in fs.ls(f"{base}/fs", detail=True)}
-    assert set(listing) == {"piped ñ.txt", "deep", "written #1.txt"}
+    assert set(listing) == {"piped ñ.txt", "deep", "written (1).txt"}
     assert listing["deep"]["type"] == "directory"
-    assert listing["written #1.txt"]["size"] == len(UTF8_DATA)
+    assert listing["written (1).txt"]["size"] == len(UTF8_DATA)
 
     fs.cp_file(piped, f"{base}/fs/copied.txt")
     fs.mv(f"{base}/fs/copied.txt", f"{base}/moved out.txt")

@@ -27,8 +27,8 @@ def parse_timeout(header: str | None) -> int:
     return locking.DEFAULT_TIMEOUT_S
 
 
-def _lock_body(lock) -> bytes:
-    return (f'{xml.XML_HEADER}<d:prop xmlns:d="DAV:"><d:lockdiscovery>{lockdiscovery([lock])}'
+def _lock_body(lock, href: str) -> bytes:
+    return (f'{xml.XML_HEADER}<d:prop xmlns:d="DAV:"><d:lockdiscovery>{lockdiscovery([lock], href)}'
             "</d:lockdiscovery></d:prop>").encode()
 
 
@@ -44,8 +44,9 @@ async def lock(dav: DavContext, req: Request, target: Target, user: User) -> Non
         if not tokens:
             raise DavError(400, "a lock refresh needs an If header with the lock token")
         refreshed = await dav.files.refresh_lock(user, chain, tokens, timeout)
+        href = target.href(target.names, chain[-1].is_folder)
         await respond(req.send, 200, [("content-type", "application/xml; charset=utf-8"),
-                                      ("lock-token", f"<{refreshed.token}>")], _lock_body(refreshed))
+                                      ("lock-token", f"<{refreshed.token}>")], _lock_body(refreshed, href))
         return
     if root.tag != f"{{{DAV}}}lockinfo":
         raise DavError(400, "the body must be a DAV:lockinfo element")
@@ -77,7 +78,7 @@ async def lock(dav: DavContext, req: Request, target: Target, user: User) -> Non
     new = await dav.files.lock(user, chain, scope, depth if chain[-1].is_folder else "0", owner_xml, timeout)
     await respond(req.send, 201 if created else 200,
                   [("content-type", "application/xml; charset=utf-8"), ("lock-token", f"<{new.token}>")],
-                  _lock_body(new))
+                  _lock_body(new, target.href(target.names, chain[-1].is_folder)))
 
 
 async def unlock(dav: DavContext, req: Request, target: Target, user: User) -> None:

@@ -53,14 +53,12 @@ def resource_id(ctx: RenderContext, node: NodeInfo) -> str:
     return f"{ctx.storage_id}${node.space_id}!{node.id}"
 
 
-def lockdiscovery(node_locks, href_of_root: Callable[[str], str] | None = None) -> str:
+def lockdiscovery(node_locks, root_href: str = "") -> str:
     parts = []
     for lock in node_locks:
         timeout = f"Second-{max(1, int((lock.expires_ns - time.time_ns()) / 1e9))}" if lock.expires_ns \
             else "Infinite"
-        root = ""
-        if href_of_root is not None:
-            root = f"<d:lockroot><d:href>{escape(href_of_root(lock.root_node_id))}</d:href></d:lockroot>"
+        root = f"<d:lockroot><d:href>{root_href}</d:href></d:lockroot>" if root_href else ""
         parts.append(
             f"<d:activelock><d:locktype><d:write/></d:locktype><d:lockscope><d:{lock.scope}/></d:lockscope>"
             f"<d:depth>{'infinity' if lock.depth == 'infinity' else '0'}</d:depth>"

@@ -4,17 +4,26 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+from infiniscale.core.locks import live_locks
 from infiniscale.core.model.identity import User
 from infiniscale.core.model.nodes import NodeInfo
 from infiniscale.protocols.http import BodyTooLarge, Request, respond, respond_stream
 from infiniscale.protocols.webdav import xml
 from infiniscale.protocols.webdav.context import DavContext, check_if_header
 from infiniscale.protocols.webdav.errors import DavError
-from infiniscale.protocols.webdav.properties import ALLPROP, LIVE, PROTECTED, RenderContext, Renderer
+from infiniscale.protocols.webdav.properties import (
+    ALLPROP,
+    LIVE,
+    PROTECTED,
+    RenderContext,
+    Renderer,
+    lockdiscovery,
+)
 from infiniscale.protocols.webdav.routing import Target
 from infiniscale.protocols.webdav.xml import DAV
 
 MULTISTATUS_TYPE = "application/xml; charset=utf-8"
+LOCKDISCOVERY = LIVE[f"{{{DAV}}}lockdiscovery"]
 STATUS_LINE = {200: "HTTP/1.1 200 OK", 403: "HTTP/1.1 403 Forbidden", 404: "HTTP/1.1 404 Not Found",
                409: "HTTP/1.1 409 Conflict", 424: "HTTP/1.1 424 Failed Dependency"}
 
@@ -91,7 +100,8 @@ class RenderPlan:
         else:
             listing = request.mode == "prop"
             for renderer, open_tag, close_tag, empty in self.live:
-                value = renderer(ctx, node)
+                # the lock root is this node: only its own locks are listed
+                value = lockdiscovery(live_locks(node), href) if renderer is LOCKDISCOVERY else renderer(ctx, node)
                 if value is None:
                     if listing:
                         missing.append(empty)

@@ -1,0 +1,377 @@
+"""Concurrency: 16 clients create, overwrite, rename, copy and delete the same few names in one folder
+for INFINISCALE_CONCURRENCY_SECONDS (default 60) against a server with two worker processes.
+
+Claims checked:
+- no 5xx, and every status is one the operation may legitimately get in a race;
+- no lost update where If-Match was used: two conditional writes based on the same etag never both
+  succeed, and a GET right after a successful conditional write returns that write's content or
+  content that another operation overlapping it put there;
+- an etag always denotes one content (across every PUT response and GET);
+- afterwards the listing agrees with GET for every file, folder sizes add up, and after a clean stop
+  `infiniscale storage check` finds the storage consistent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote, unquote, urlsplit
+from xml.etree import ElementTree
+
+import httpx
+import pytest
+
+from tests.conftest import DEMO, ServerProcess
+
+pytestmark = pytest.mark.e2e
+
+SECONDS = float(os.environ.get("INFINISCALE_CONCURRENCY_SECONDS", "60"))
+CLIENTS = 16
+FILES = [f"f{i}.txt" for i in range(8)]
+FOLDERS = [f"d{i}" for i in range(3)]
+INNER = ["a.txt", "b.txt"]
+USER = "einstein"
+FOLDER = "concurrency"
+
+# statuses each operation may get while others race it; anything else is a failure
+ALLOWED = {
+    "PUT": {201, 204},
+    "PUT-create": {201, 412},  # If-None-Match: *
+    "PUT-if-match": {204, 412},
+    "PUT-inner": {201, 204, 409},  # the parent folder may be gone
+    "GET": {200, 404},
+    "MOVE": {201, 204, 404, 412},
+    "COPY": {201, 204, 404, 412},
+    "DELETE": {204, 404},
+    "MKCOL": {201, 405},
+    "PROPFIND": {207},
+}
+PROPS = (
+    b'<?xml version="1.0" encoding="UTF-8"?><d:propfind xmlns:d="DAV:" xmlns:oc="http://owncloud.org/ns">'
+    b"<d:prop><d:resourcetype/><d:getcontentlength/><d:getetag/><oc:checksums/><oc:size/></d:prop>"
+    b"</d:propfind>"
+)
+DAV_NS = "{DAV:}"
+OC_NS = "{http://owncloud.org/ns}"
+
+
+def sha1(data: bytes) -> str:
+    return hashlib.sha1(data, usedforsecurity=False).hexdigest()
+
+
+@dataclass
+class Op:
+    client: int
+    kind: str
+    path: str
+    start: float
+    end: float
+    status: int
+    dest: str = ""
+    content: bytes | None = None  # PUT: the body; GET: what came back
+    etag: str = ""  # the response's etag
+    if_match: str = ""
+
+
+@dataclass
+class Journal:
+    ops: list[Op] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, op: Op) -> None:
+        with self.lock:
+            self.ops.append(op)
+            if op.status >= 500 or op.status not in ALLOWED[op.kind]:
+                self.failures.append(f"client {op.client}: {op.kind} {op.path} -> {op.status}")
+
+    def fail(self, message: str) -> None:
+        with self.lock:
+            self.failures.append(message)
+
+
+class Client(threading.Thread):
+    def __init__(self, cid: int, base: str, journal: Journal, deadline: float, seed: int) -> None:
+        super().__init__(name=f"client-{cid}", daemon=True)
+        self.cid = cid
+        self.base = base
+        self.journal = journal
+        self.deadline = deadline
+        self.rng = random.Random(seed * 1000 + cid)
+        self.counter = 0
+        self.seen: dict[str, str] = {}  # name -> etag this client last saw
+        self.http = httpx.Client(auth=(USER, DEMO[USER]), timeout=120)
+
+    def url(self, path: str) -> str:
+        return f"{self.base}/{quote(path)}"
+
+    def content(self) -> bytes:
+        self.counter += 1
+        size = self.rng.choice([0, 10, 200, 4000, 30_000, 150_000])
+        head = f"c{self.cid}:{self.counter}:".encode()
+        return head + self.rng.randbytes(size)
+
+    def request(self, kind: str, method: str, path: str, **kwargs) -> tuple[Op, httpx.Response]:
+        start = time.monotonic()
+        resp = self.http.request(method, self.url(path), **kwargs)
+        op = Op(self.cid, kind, path, start, time.monotonic(), resp.status_code,
+                etag=resp.headers.get("etag", ""))
+        if resp.status_code >= 400 and method not in ("HEAD",) and resp.content:
+            ctype = resp.headers.get("content-type", "")
+            if "xml" not in ctype or b"<s:exception>" not in resp.content:
+                self.journal.fail(f"{kind} {path} -> {resp.status_code} without a Sabre error body: "
+                                  f"{ctype} {resp.text[:200]}")
+        return op, resp
+
+    def run(self) -> None:
+        try:
+            while time.monotonic() < self.deadline:
+                self.step()
+        except Exception as exc:  # a transport error or a bug in the test: report, do not hang
+            self.journal.fail(f"client {self.cid} crashed: {exc!r}")
+        finally:
+            self.http.close()
+
+    def step(self) -> None:
+        rng = self.rng
+        roll = rng.random()
+        name = rng.choice(FILES)
+        if roll < 0.14:
+            self.put(name, "PUT", {})
+        elif roll < 0.22:
+            self.put(name, "PUT-create", {"If-None-Match": "*"})
+        elif roll < 0.44:
+            etag = self.seen.get(name)
+            if etag is None:
+                self.get(name)
+                etag = self.seen.get(name)
+            if etag is not None:
+                self.conditional_put(name, etag)
+        elif roll < 0.56:
+            self.get(name)
+        elif roll < 0.66:
+            dest = rng.choice([n for n in FILES if n != name])
+            self.move_or_copy("MOVE", name, dest, rng.random() < 0.7)
+        elif roll < 0.71:
+            dest = rng.choice([n for n in FILES if n != name])
+            self.move_or_copy("COPY", name, dest, rng.random() < 0.7)
+        elif roll < 0.79:
+            self.record(self.request("DELETE", "DELETE", name)[0])
+        elif roll < 0.83:
+            self.record(self.request("MKCOL", "MKCOL", rng.choice(FOLDERS))[0])
+        elif roll < 0.87:
+            self.put(f"{rng.choice(FOLDERS)}/{rng.choice(INNER)}", "PUT-inner", {})
+        elif roll < 0.91:
+            src, dest = rng.sample(FOLDERS, 2)
+            self.move_or_copy("MOVE", src, dest, rng.random() < 0.5)
+        elif roll < 0.93:
+            self.record(self.request("DELETE", "DELETE", rng.choice(FOLDERS))[0])
+        else:
+            op, resp = self.request("PROPFIND", "PROPFIND", "", headers={"Depth": "1"}, content=PROPS)
+            self.record(op)
+            if resp.status_code == 207:
+                try:
+                    ElementTree.fromstring(resp.content)
+                except ElementTree.ParseError as exc:
+                    self.journal.fail(f"PROPFIND returned malformed XML: {exc}")
+
+    def record(self, op: Op) -> None:
+        self.journal.add(op)
+
+    def put(self, path: str, kind: str, headers: dict[str, str]) -> None:
+        body = self.content()
+        op, resp = self.request(kind, "PUT", path, content=body, headers=headers)
+        op.content = body
+        self.record(op)
+        if resp.status_code in (201, 204):
+            self.seen[path] = op.etag
+
+    def conditional_put(self, name: str, etag: str) -> None:
+        body = self.content()
+        op, resp = self.request("PUT-if-match", "PUT", name, content=body, headers={"If-Match": etag})
+        op.content, op.if_match = body, etag
+        self.record(op)
+        if resp.status_code == 412:
+            self.seen.pop(name, None)
+            return
+        if resp.status_code != 204:
+            return
+        self.seen[name] = op.etag
+        check = self.get(name)
+        check.if_match = f"after c{self.cid}:{self.counter}"  # marks the read-back of this write
+
+    def get(self, name: str) -> Op:
+        op, resp = self.request("GET", "GET", name)
+        if resp.status_code == 200:
+            op.content = resp.content
+            self.seen[name] = op.etag
+        else:
+            self.seen.pop(name, None)
+        self.record(op)
+        return op
+
+    def move_or_copy(self, method: str, src: str, dest: str, overwrite: bool) -> None:
+        op, _ = self.request(method, method, src, headers={
+            "Destination": self.url(dest), "Overwrite": "T" if overwrite else "F"})
+        op.dest = dest
+        self.record(op)
+
+
+def tag_of(content: bytes) -> str:
+    return content.split(b":", 2)[0].decode() + ":" + content.split(b":", 2)[1].decode()
+
+
+def check_history(journal: Journal) -> list[str]:
+    problems: list[str] = []
+    ops = journal.ops
+    # 1. an etag denotes exactly one content
+    content_of: dict[str, str] = {}
+    for op in ops:
+        if op.content is None or not op.etag or op.status not in (200, 201, 204):
+            continue
+        digest = sha1(op.content)
+        if content_of.setdefault(op.etag, digest) != digest:
+            problems.append(f"etag {op.etag} stands for two contents (seen at {op.kind} {op.path})")
+    # 2. two conditional writes based on the same etag of the same name never both succeed
+    winners: dict[tuple[str, str], Op] = {}
+    for op in ops:
+        if op.kind == "PUT-if-match" and op.status == 204:
+            key = (op.path, op.if_match)
+            if key in winners:
+                other = winners[key]
+                problems.append(f"lost update on {op.path}: clients {other.client} and {op.client} both "
+                                f"succeeded with If-Match {op.if_match}")
+            winners[key] = op
+    # 3. the read-back after a successful conditional write sees it or something that overlapped it
+    writer_of: dict[str, Op] = {}
+    for op in ops:
+        if op.kind.startswith("PUT") and op.content is not None and op.status in (201, 204):
+            writer_of[tag_of(op.content)] = op
+    for i, op in enumerate(ops):
+        if not (op.kind == "GET" and op.if_match.startswith("after ")):
+            continue
+        tag = op.if_match[len("after "):]
+        write = writer_of.get(tag)
+        if write is None:
+            problems.append(f"read-back without its write {tag}")
+            continue
+        window = (write.start, op.end)
+
+        def overlapping(pred, window=window) -> bool:
+            return any(pred(o) and o.end > window[0] and o.start < window[1] for o in ops)
+
+        name = op.path
+        if op.status == 404:
+            gone = overlapping(lambda o, name=name: o.kind in ("DELETE", "MOVE") and o.path == name
+                               and o.status in (201, 204))
+            if not gone:
+                problems.append(f"{op.path}: written by {tag} (If-Match) but then 404 with no overlapping "
+                                f"DELETE or MOVE")
+            continue
+        assert op.content is not None
+        found = tag_of(op.content)
+        if found == tag:
+            continue
+        other = writer_of.get(found)
+        if other is not None and other.path == op.path and other.end > window[0]:
+            continue  # a later (or concurrent) write of the same name
+        brought = overlapping(lambda o, name=name: o.kind in ("MOVE", "COPY") and o.dest == name
+                              and o.status in (201, 204))
+        if not brought:
+            problems.append(f"lost update on {name}: {tag} was written with If-Match, the read-back "
+                            f"returned {found}, written before it, and no MOVE/COPY onto the name "
+                            f"overlapped (op {i})")
+    return problems
+
+
+def list_folder(http: httpx.Client, url: str) -> tuple[int, dict[str, dict]]:
+    resp = http.request("PROPFIND", url, headers={"Depth": "1"}, content=PROPS)
+    assert resp.status_code == 207, resp.text[:500]
+    own = urlsplit(url).path.rstrip("/")
+    size = -1
+    entries: dict[str, dict] = {}
+    for item in ElementTree.fromstring(resp.content).iter(f"{DAV_NS}response"):
+        href = unquote(urlsplit(item.findtext(f"{DAV_NS}href") or "").path).rstrip("/")
+        oc_size = int(item.findtext(f".//{OC_NS}size") or -1)
+        if href == unquote(own):
+            size = oc_size
+            continue
+        checksums = item.findtext(f".//{OC_NS}checksum") or ""
+        entries[href.rsplit("/", 1)[1]] = {
+            "folder": item.find(f".//{DAV_NS}resourcetype/{DAV_NS}collection") is not None,
+            "size": oc_size,
+            "length": item.findtext(f".//{DAV_NS}getcontentlength"),
+            "etag": item.findtext(f".//{DAV_NS}getetag"),
+            "sha1": next((c[5:].lower() for c in checksums.split() if c.upper().startswith("SHA1:")), None),
+        }
+    return size, entries
+
+
+def verify_listing(http: httpx.Client, url: str) -> int:
+    """Checks a folder's listing against GET of each file, recursively; returns its tree size."""
+    size, entries = list_folder(http, url)
+    total = 0
+    for name, entry in entries.items():
+        child = f"{url}/{quote(name)}"
+        if entry["folder"]:
+            sub = verify_listing(http, child)
+            assert sub == entry["size"], (
+                f"{child}: oc:size {entry['size']} in the parent listing, {sub} inside")
+            total += sub
+            continue
+        resp = http.get(child)
+        assert resp.status_code == 200, f"listed {child} but GET answers {resp.status_code}"
+        assert int(entry["length"]) == len(resp.content) == entry["size"], (child, entry, len(resp.content))
+        assert resp.headers["etag"] == entry["etag"], (child, entry, resp.headers["etag"])
+        assert entry["sha1"] == sha1(resp.content), (child, entry)
+        total += len(resp.content)
+    assert size == total, f"{url}: oc:size {size} but its contents add up to {total}"
+    return total
+
+
+def test_sixteen_clients_in_one_folder(tmp_path: Path) -> None:
+    seed = int(os.environ.get("INFINISCALE_CONCURRENCY_SEED") or random.SystemRandom().randrange(1 << 32))
+    print(f"\nconcurrency: seed {seed}, {CLIENTS} clients for {SECONDS:.0f} s")
+    server = ServerProcess(tmp_path, workers=2)
+    server.init()
+    server.start()
+    try:
+        base = f"{server.dav(USER)}/{FOLDER}"
+        with server.client(USER) as http:
+            assert http.request("MKCOL", base).status_code == 201
+        journal = Journal()
+        deadline = time.monotonic() + SECONDS
+        clients = [Client(i, base, journal, deadline, seed) for i in range(CLIENTS)]
+        for c in clients:
+            c.start()
+        for c in clients:
+            c.join(timeout=SECONDS + 300)
+            assert not c.is_alive(), f"{c.name} hangs"
+
+        statuses = Counter((op.kind, op.status) for op in journal.ops)
+        print("concurrency: " + ", ".join(f"{k} {s}: {n}" for (k, s), n in sorted(statuses.items())))
+        problems = journal.failures + check_history(journal)
+        assert not problems, f"{len(problems)} problems, first: {problems[:20]}"
+        assert not [op for op in journal.ops if op.status >= 500]
+        # the run raced for real: conditional writes both won and lost, renames and deletes happened
+        assert len(journal.ops) >= CLIENTS * 10
+        assert statuses[("PUT-if-match", 204)] > 0 and statuses[("PUT-if-match", 412)] > 0, statuses
+        assert statuses[("MOVE", 201)] + statuses[("MOVE", 204)] > 0, statuses
+        assert statuses[("DELETE", 204)] > 0, statuses
+
+        with server.client(USER) as http:
+            verify_listing(http, base)
+            root_size, _ = list_folder(http, server.dav(USER))
+            folder_size, _ = list_folder(http, base)
+            assert root_size == folder_size, (root_size, folder_size)
+    finally:
+        server.stop()
+    report = server.cli("storage", "check", check=False)
+    assert report.returncode == 0, f"storage check failed:\n{report.stdout}\n{report.stderr}"
+    assert "storage is consistent" in report.stdout, report.stdout
