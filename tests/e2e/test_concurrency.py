@@ -19,7 +19,9 @@ import random
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
 from xml.etree import ElementTree
@@ -375,3 +377,75 @@ def test_sixteen_clients_in_one_folder(tmp_path: Path) -> None:
     report = server.cli("storage", "check", check=False)
     assert report.returncode == 0, f"storage check failed:\n{report.stdout}\n{report.stderr}"
     assert "storage is consistent" in report.stdout, report.stdout
+
+
+RACE_ROUNDS = 200
+
+
+def run_together(*calls: Callable[[], httpx.Response]) -> list[int]:
+    """Starts the requests at the same moment, each in its own thread; returns their statuses."""
+    barrier = threading.Barrier(len(calls))
+    statuses = [0] * len(calls)
+
+    def run(index: int) -> None:
+        barrier.wait()
+        statuses[index] = calls[index]().status_code
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    return statuses
+
+
+def test_racing_renames_and_deletes_of_one_name_are_linearizable(tmp_path: Path) -> None:
+    """Two clients act on the same name at once: MOVE /r/src -> /r/a against DELETE /r/src or MOVE
+    /r/src -> /r/b. Whatever the order, exactly one can succeed (the other finds /r/src gone), and
+    the tree must show the winner's result: an acknowledged MOVE must not be undone by an operation
+    addressed to the old name."""
+    server = ServerProcess(tmp_path, workers=2)
+    server.init()
+    server.start()
+    violations: list[str] = []
+    outcomes: Counter[tuple] = Counter()
+    try:
+        base = f"{server.dav(USER)}/r"
+        clients = [server.client(USER) for _ in range(3)]
+        setup, first, second = clients
+        assert setup.request("MKCOL", base).status_code == 201
+        for round_no in range(RACE_ROUNDS):
+            body = f"round {round_no}".encode()
+            assert setup.put(f"{base}/src", content=body).status_code in (201, 204)
+            for name in ("a", "b"):
+                assert setup.delete(f"{base}/{name}").status_code in (204, 404)
+            rival = "DELETE" if round_no % 2 == 0 else "MOVE"
+            move_a = partial(first.request, "MOVE", f"{base}/src", headers={"Destination": f"{base}/a"})
+            if rival == "DELETE":
+                other = partial(second.request, "DELETE", f"{base}/src")
+            else:
+                other = partial(second.request, "MOVE", f"{base}/src", headers={"Destination": f"{base}/b"})
+            move_status, rival_status = run_together(move_a, other)
+            results = {"move-a": move_status, "rival": rival_status}
+            state = {name: setup.get(f"{base}/{name}") for name in ("src", "a", "b")}
+            present = tuple(sorted(n for n, r in state.items() if r.status_code == 200))
+            outcome = (rival, results.get("move-a"), results.get("rival"), present)
+            outcomes[outcome] += 1
+            wins = [k for k, v in results.items() if v in (201, 204)]
+            if len(wins) != 1 or any(v not in (201, 204, 404) for v in results.values()):
+                violations.append(f"round {round_no}: MOVE src->a {results.get('move-a')}, {rival} "
+                                  f"{results.get('rival')}: exactly one must succeed, the other 404; "
+                                  f"afterwards present: {present}")
+                continue
+            expected = {"move-a": ("a",), "rival": () if rival == "DELETE" else ("b",)}[wins[0]]
+            if present != expected or any(state[n].content != body for n in present):
+                violations.append(f"round {round_no}: {wins[0]} won, expected {expected} afterwards, "
+                                  f"found {present}")
+        for c in clients:
+            c.close()
+    finally:
+        server.stop()
+    print("\nrace outcomes: " + ", ".join(f"{k}: {n}" for k, n in sorted(outcomes.items(), key=str)))
+    assert not violations, f"{len(violations)} of {RACE_ROUNDS} rounds not linearizable: {violations[:10]}"
+    report = server.cli("storage", "check", check=False)
+    assert report.returncode == 0, report.stdout

@@ -184,3 +184,38 @@ def test_ids_that_could_escape_are_refused(storage):
     for bad in ("../../etc", "a/b/c/d", "....", "x"):
         with pytest.raises((InvalidArgument, NotFound)):
             storage.stat(SPACE, bad)
+
+
+def test_listing_cache_is_used_and_never_stale(storage):
+    from infiniscale.drivers.decomposed import listing
+
+    folder = storage.make_folder(SPACE, root(storage), "many", SPACE)
+    for i in range(100):
+        put(storage, folder, f"f{i}", b"x" * i)
+    scanned = sorted((n.name, n.size, n.etag) for n in storage.iter_children(SPACE, folder.id, cached=True))
+    layout = storage.layout(SPACE)
+    assert os.path.exists(listing.cache_path(layout, folder.id))
+    cached = sorted((n.name, n.size, n.etag) for n in storage.iter_children(SPACE, folder.id, cached=True))
+    assert cached == scanned and len(cached) == 100
+    folder = storage.stat(SPACE, folder.id)
+    put(storage, folder, "f5", b"changed content")
+    storage.delete(SPACE, storage.resolve(SPACE, ["many", "f6"])[-1])
+    fresh = {n.name: n.size for n in storage.iter_children(SPACE, folder.id, cached=True)}
+    assert fresh["f5"] == len(b"changed content") and "f6" not in fresh and len(fresh) == 99
+    assert fresh == {n.name: n.size for n in storage.iter_children(SPACE, folder.id)}
+    assert check(storage).clean
+    check(storage, repair=True)
+    assert not os.path.exists(listing.cache_path(layout, folder.id))
+
+
+def test_an_abandoned_listing_leaves_no_cache(storage):
+    from infiniscale.drivers.decomposed import listing
+
+    folder = storage.make_folder(SPACE, root(storage), "many", SPACE)
+    for i in range(80):
+        put(storage, folder, f"f{i}", b"x")
+    iterator = storage.iter_children(SPACE, folder.id, cached=True)
+    next(iterator)
+    iterator.close()
+    assert not os.path.exists(listing.cache_path(storage.layout(SPACE), folder.id))
+    assert check(storage).clean and not check(storage).garbage

@@ -127,9 +127,11 @@ class FileService:
 
         return await self._run(walk)
 
-    async def children(self, space_id: str, folder: NodeInfo, batch: int = 256) -> AsyncIterator[list[NodeInfo]]:
-        """Yields the folder's children in batches, so memory stays flat for huge folders."""
-        iterator = self.driver.iter_children(space_id, folder.id)
+    async def children(self, space_id: str, folder: NodeInfo, batch: int = 512,
+                       with_locks: bool = True) -> AsyncIterator[list[NodeInfo]]:
+        """Yields the folder's children in batches, so memory stays flat for huge folders. Without
+        `with_locks` the storage may answer from its listing cache."""
+        iterator = self.driver.iter_children(space_id, folder.id, not with_locks)
 
         def take() -> list[NodeInfo]:
             out = []
@@ -214,10 +216,6 @@ class FileService:
                                                    parent_id=parent.id, name=name, size=node.size,
                                                    new=created))
         return node, created
-
-    async def set_mtime(self, node: NodeInfo, mtime_ns: int) -> NodeInfo:
-        return await self._run(self.driver.update_node, node.space_id, node.id,
-                               lambda n: replace(n, mtime_ns=mtime_ns), False)
 
     async def delete(self, user: User, chain: Chain, tokens: frozenset[str]) -> None:
         node = chain[-1]

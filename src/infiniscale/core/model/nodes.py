@@ -26,9 +26,11 @@ class LockInfo:
     root_node_id: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, eq=False)
 class NodeInfo:
-    """Everything known about one node, as stored in its metadata sidecar."""
+    """Everything known about one node, as stored in its metadata sidecar. Treat as immutable
+    (change with dataclasses.replace); not frozen only because frozen construction costs 3x, and
+    listings build one per entry."""
 
     space_id: str
     id: str

@@ -97,7 +97,10 @@ def encode_node(node: NodeInfo, trashed: dict | None = None) -> bytes:
 
 
 def decode_node(space_id: str, raw: bytes) -> tuple[NodeInfo, dict | None]:
-    data = msgpack.unpackb(raw, raw=False)
+    return decode_fields(space_id, msgpack.unpackb(raw, raw=False))
+
+
+def decode_fields(space_id: str, data: dict) -> tuple[NodeInfo, dict | None]:
     locks = tuple(LockInfo(*entry) for entry in data.get("lk", ()))
     node = NodeInfo(
         space_id=space_id,

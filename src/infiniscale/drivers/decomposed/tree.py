@@ -27,6 +27,7 @@ import msgpack
 from infiniscale.core.model.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
 from infiniscale.core.model.ids import new_id, unique_suffix
 from infiniscale.core.model.nodes import FILE, FOLDER, NodeInfo
+from infiniscale.drivers.decomposed import listing
 from infiniscale.drivers.decomposed.fsutil import (
     TEMP_PREFIX,
     flocked,
@@ -102,10 +103,18 @@ class DecomposedStorage:
 
     def _read_node(self, layout: SpaceLayout, node_id: str) -> tuple[NodeInfo, dict | None]:
         try:
-            with open(layout.meta_path(node_id), "rb") as fh:
-                raw = fh.read()
+            fd = os.open(layout.meta_path(node_id), os.O_RDONLY)
         except FileNotFoundError:
             raise NotFound("resource not found") from None
+        try:
+            raw = os.read(fd, 1 << 16)
+            if len(raw) == 1 << 16:  # large metadata (many properties): read the rest
+                chunks = [raw]
+                while chunk := os.read(fd, 1 << 20):
+                    chunks.append(chunk)
+                raw = b"".join(chunks)
+        finally:
+            os.close(fd)
         return decode_node(layout.space_id, raw)
 
     def stat(self, space_id: str, node_id: str) -> NodeInfo:
@@ -168,25 +177,50 @@ class DecomposedStorage:
         chain.reverse()
         return chain
 
-    def iter_children(self, space_id: str, parent_id: str) -> Iterator[NodeInfo]:
+    def iter_children(self, space_id: str, parent_id: str, cached: bool = False) -> Iterator[NodeInfo]:
+        """The folder's children in no particular order. With `cached`, a valid listing cache is
+        used (and a fresh one written while scanning); lock information may then be stale."""
         layout = self.layout(space_id)
+        writer = None
+        if cached:
+            try:
+                folder, trashed = self._read_node(layout, parent_id)
+            except NotFound:
+                return
+            if trashed:
+                return
+            hit = listing.read(layout, folder)
+            if hit is not None:
+                yield from hit
+                return
+            writer = listing.Writer(layout, folder)
         try:
             entries = os.scandir(os.fsencode(layout.node_dir(parent_id)))
         except (FileNotFoundError, NotADirectoryError):
+            if writer:
+                writer.discard()
             return
-        with entries:
-            for entry in entries:
-                if entry.name.startswith(TEMP_PREFIX):
-                    continue
-                try:
-                    name = entry.name.decode("utf-8")
-                    child_id = os.readlink(entry.path).decode()
-                    node, trashed = self._read_node(layout, child_id)
-                except (OSError, UnicodeDecodeError, NotFound):
-                    continue
-                if trashed or node.parent_id != parent_id or node.name != name:
-                    continue
-                yield node
+        completed = False
+        try:
+            with entries:
+                for entry in entries:
+                    if entry.name.startswith(TEMP_PREFIX):
+                        continue
+                    try:
+                        name = entry.name.decode("utf-8")
+                        child_id = os.readlink(entry.path).decode()
+                        node, trashed = self._read_node(layout, child_id)
+                    except (OSError, UnicodeDecodeError, NotFound):
+                        continue
+                    if trashed or node.parent_id != parent_id or node.name != name:
+                        continue
+                    if writer:
+                        writer.add(node)
+                    yield node
+            completed = True
+        finally:
+            if writer:
+                writer.commit() if completed else writer.discard()
 
     def blob_path(self, space_id: str, node: NodeInfo) -> str:
         return self.layout(space_id).blob_path(node.blob_id)
@@ -367,9 +401,6 @@ class DecomposedStorage:
                     self._write_node(layout, node)
                 return node, False, fresh.blob_id, size - fresh.size
         raise Conflict("the resource changed concurrently, try again")
-
-    def set_mtime(self, space_id: str, node_id: str, mtime_ns: int) -> NodeInfo:
-        return self.update_node(space_id, node_id, lambda n: replace(n, mtime_ns=mtime_ns))
 
     def update_node(self, space_id: str, node_id: str, change: Callable[[NodeInfo], NodeInfo],
                     propagate: bool = True) -> NodeInfo:

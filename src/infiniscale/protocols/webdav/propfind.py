@@ -80,6 +80,7 @@ class RenderPlan:
         self.live: list[tuple[Renderer, str, str, str]] = []  # renderer, open tag, close tag, empty tag
         self.dead: list[tuple[str, str]] = []  # property name, empty tag
         self.names = frozenset(names)
+        self.needs_locks = request.mode != "prop" or f"{{{DAV}}}lockdiscovery" in self.names
         for name in dict.fromkeys(names):
             renderer = LIVE.get(name)
             empty = xml.empty_element(name)
@@ -161,7 +162,7 @@ async def _descend(dav: DavContext, ctx: RenderContext, target: Target, names: l
     subfolders: list[NodeInfo] = []
     base = target.href(names, True)
     child_href = target.child_href
-    async for batch in dav.files.children(folder.space_id, folder):
+    async for batch in dav.files.children(folder.space_id, folder, with_locks=plan.needs_locks):
         parts = []
         for child in batch:
             parts.append(plan.render(ctx, child_href(base, child.name, child.is_folder), child, minimal))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from urllib.parse import quote, unquote_to_bytes, urlsplit
 
@@ -21,6 +22,7 @@ PREFIXES = (
 )
 # hrefs go into XML text unescaped: & is percent-encoded, so nothing in them needs XML escaping
 HREF_SAFE = "/-_.~!$'()*+,;=:@"
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_.~!$'()*+,;=:@-]*")
 
 
 @dataclass(frozen=True)
@@ -40,7 +42,8 @@ class Target:
     @staticmethod
     def child_href(folder_href: str, name: str, folder: bool) -> str:
         """The href of an entry of the folder whose (encoded, slash-terminated) href is given."""
-        return folder_href + quote(name, safe=HREF_SAFE) + ("/" if folder else "")
+        encoded = name if _PLAIN_NAME.fullmatch(name) else quote(name, safe=HREF_SAFE)
+        return folder_href + encoded + ("/" if folder else "")
 
 
 def split_segments(raw: bytes) -> list[str]:
