@@ -206,8 +206,10 @@ class FileService:
                     raise ChecksumMismatch(
                         f"The computed checksum does not match the one received from the client. "
                         f"{expected[0].upper()}:{sums.get(expected[0])}")
-                return self.driver.commit_upload(space_id, parent, name, path, size, sums, mtime_ns, user.id,
-                                                 precondition)
+                result = self.driver.commit_upload(space_id, parent, name, path, size, sums, mtime_ns, user.id,
+                                                   precondition)
+                writer.committed = True
+                return result
 
             node, created = await self._run(finish)
         finally:
@@ -359,6 +361,7 @@ class _BlobWriter:
         self.size = 0
         self.fd: int | None = None
         self.pending = bytearray()
+        self.committed = False  # the file became a node's content: never delete it
 
     def _open(self) -> int:
         if self.fd is None:
@@ -407,5 +410,6 @@ class _BlobWriter:
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
-        with contextlib.suppress(OSError):
-            os.unlink(self.path)
+        if not self.committed:
+            with contextlib.suppress(OSError):
+                os.unlink(self.path)

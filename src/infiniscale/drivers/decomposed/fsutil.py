@@ -25,8 +25,10 @@ def fsync_dir(path: str | bytes) -> None:
         os.close(fd)
 
 
-def write_atomic(path: str, data: bytes, durable: bool = True) -> None:
-    """Replaces `path` with `data` atomically; with `durable` the new content survives power loss."""
+def write_atomic(path: str, data: bytes, durable: bool = True, sync_dir: bool = True) -> None:
+    """Replaces `path` with `data` atomically; with `durable` the new content survives power loss.
+    `sync_dir=False` leaves the directory entry to a later directory fsync of the same operation:
+    on journaling filesystems (ext4, XFS) that fsync commits every earlier rename with it."""
     tmp = f"{path}.{unique_suffix()}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
@@ -43,7 +45,7 @@ def write_atomic(path: str, data: bytes, durable: bool = True) -> None:
         raise
     os.close(fd)
     os.rename(tmp, path)
-    if durable:
+    if durable and sync_dir:
         fsync_dir(os.path.dirname(path))
 
 

@@ -228,13 +228,13 @@ class DecomposedStorage:
     # ---------------------------------------------------------------- writing helpers
 
     def _write_node(self, layout: SpaceLayout, node: NodeInfo, durable: bool = True,
-                    trashed: dict | None = None) -> None:
+                    trashed: dict | None = None, sync_dir: bool = True) -> None:
         path = layout.meta_path(node.id)
         try:
-            write_atomic(path, encode_node(node, trashed), durable=durable)
+            write_atomic(path, encode_node(node, trashed), durable=durable, sync_dir=sync_dir)
         except FileNotFoundError:
             makedirs(os.path.dirname(path))
-            write_atomic(path, encode_node(node, trashed), durable=durable)
+            write_atomic(path, encode_node(node, trashed), durable=durable, sync_dir=sync_dir)
 
     def _link(self, layout: SpaceLayout, parent_id: str, name: str, child_id: str) -> None:
         """Creates the child link; raises AlreadyExists when the name is taken."""
@@ -299,7 +299,8 @@ class DecomposedStorage:
             if self._child(layout, parent.id, name) is not None:
                 raise AlreadyExists("the resource already exists")
             self._require_live_folder(layout, parent.id)
-            self._write_node(layout, node)
+            # not linked yet: the link's directory fsync makes this durable too
+            self._write_node(layout, node, sync_dir=False)
             makedirs(layout.node_dir(node.id))
             try:
                 self._link(layout, parent.id, name, node.id)
@@ -327,9 +328,12 @@ class DecomposedStorage:
     # ---------------------------------------------------------------- files
 
     def new_upload_path(self, space_id: str) -> str:
-        """A fresh temp path in the space (same filesystem as the blobs, so it can be renamed in)."""
+        """Where to write new content: a fresh blob path. Until a commit references it, the blob is
+        unreferenced garbage, so an interrupted upload never needs a rename or cleanup to be safe."""
         layout = self.layout(space_id)
-        return os.path.join(layout.tmp, unique_suffix())
+        path = layout.blob_path(new_id())
+        makedirs(os.path.dirname(path))
+        return path
 
     def commit_upload(
         self,
@@ -347,14 +351,11 @@ class DecomposedStorage:
         Returns the node and whether it was created. `precondition` sees the current node (or None)
         under the lock and may raise to refuse the write."""
         layout = self.layout(space_id)
-        blob_id = new_id()
+        blob_id = os.path.basename(upload_path)
         blob = layout.blob_path(blob_id)
-        try:
-            os.rename(upload_path, blob)
-        except FileNotFoundError:
+        if blob != upload_path:  # content written elsewhere (a resumable upload): move it in
             makedirs(os.path.dirname(blob))
             os.rename(upload_path, blob)
-        fsync_dir(os.path.dirname(blob))
         try:
             node, created, old_blob, delta = self._commit_blob(
                 layout, parent, name, blob_id, size, checksums, mtime_ns, owner_id, precondition)
@@ -383,7 +384,9 @@ class DecomposedStorage:
                     node = NodeInfo(space_id=layout.space_id, id=new_id(), parent_id=parent.id, name=name,
                                     type=FILE, mtime_ns=mtime_ns or now, tmtime_ns=now, size=size,
                                     blob_id=blob_id, checksums=checksums, owner_id=owner_id)
-                    self._write_node(layout, node)
+                    # not linked yet: the link's directory fsync also commits the blob's and this
+                    # sidecar's directory entries (ext4, XFS: one ordered journal)
+                    self._write_node(layout, node, sync_dir=False)
                     try:
                         self._link(layout, parent.id, name, node.id)
                     except AlreadyExists:
