@@ -127,7 +127,7 @@ def cmd_server(args: argparse.Namespace) -> int:
                             f"{settings.tls_key} is missing (from {settings.sources['tls_cert']})")
     if settings.create_demo_users:
         build_directory(settings).ensure_demo_users()
-    recover(settings)
+    instance = recover(settings)
     server = _granian_server(settings)
     scheme = "https" if settings.tls else "http"
     print(f"infiniscale {__version__} serving {scheme}://{settings.http_addr} (public URL {settings.url})",
@@ -135,7 +135,7 @@ def cmd_server(args: argparse.Namespace) -> int:
     try:
         server.serve()
     finally:
-        mark_clean_shutdown(settings)
+        mark_clean_shutdown(settings, instance)
     return 0
 
 
