@@ -83,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(tmp, ignore_errors=True)
     results = {key: {srv: Result.merge(rs) for srv, rs in row.items()} for key, row in rounds.items()}
     shown = [m for g in args.workloads for m in groups[g]] + [RSS]
+    shown += [Metric(f"rss_{g}", f"  peak RSS during {g}", "MiB", False) for g in args.workloads]
     for m in shown:  # a server that never started fails every figure, not just the RSS one
         for name in args.only:
             results.setdefault(m.key, {}).setdefault(name, Result.failed("server did not start"))
@@ -111,7 +112,7 @@ def run_all(args: argparse.Namespace, cfg: Config, tmp: Path, rounds: RoundResul
                 targets.append(t)
         runners = _runners(args.workloads, cfg)
         for r in range(args.rounds):
-            _run_round(r, args, cfg, targets, runners, rounds, notes)
+            _run_round(r, args, cfg, targets, runners, rounds, notes, sampler)
     finally:
         sampler.close()
         for t in targets:
@@ -122,7 +123,8 @@ def run_all(args: argparse.Namespace, cfg: Config, tmp: Path, rounds: RoundResul
 
 
 def _run_round(r: int, args: argparse.Namespace, cfg: Config, targets: list[Target],
-               runners: dict[str, Runner], rounds: RoundResults, notes: dict[str, str]) -> None:
+               runners: dict[str, Runner], rounds: RoundResults, notes: dict[str, str],
+               sampler: RssSampler) -> None:
     if args.rounds > 1:
         print(f"=== round {r + 1}/{args.rounds}", flush=True)
     for t in targets:
@@ -132,7 +134,11 @@ def _run_round(r: int, args: argparse.Namespace, cfg: Config, targets: list[Targ
         # rotate who goes first so no server always profits from (or pays for) its position
         k = (i + r) % len(targets) if targets else 0
         for t in targets[k:] + targets[:k]:
+            sampler.reset_window(t.name)
             rec = _run_group(group, runners[group], t, cfg, notes)
+            rss = sampler.window_peak(t.name) / 2**20
+            rec[f"rss_{group}"] = Result(value=rss)
+            print(f"    peak RSS during {group}: {rss:.0f} MiB", flush=True)
             for key, res in rec.items():
                 rounds.setdefault(key, {}).setdefault(t.name, []).append(res)
 

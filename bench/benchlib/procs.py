@@ -9,7 +9,6 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -110,6 +109,7 @@ class RssSampler:
     interval: float = 0.1
     roots: dict[str, int] = field(default_factory=dict)
     peak: dict[str, int] = field(default_factory=dict)
+    window: dict[str, int] = field(default_factory=dict)  # peak since the last reset_window()
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -119,10 +119,15 @@ class RssSampler:
             self.roots[name] = pid
             self.peak.setdefault(name, 0)
 
-    def unwatch(self, names: Iterable[str]) -> None:
+    def reset_window(self, name: str) -> None:
         with self._lock:
-            for n in names:
-                self.roots.pop(n, None)
+            self.window[name] = 0
+
+    def window_peak(self, name: str) -> int:
+        """Peak since reset_window, including one fresh sample so short windows are not missed."""
+        self.sample()
+        with self._lock:
+            return self.window.get(name, 0)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
@@ -139,6 +144,7 @@ class RssSampler:
             for name, root in self.roots.items():
                 rss = sum(snap[p].rss_bytes for p in tree(root, snap))
                 self.peak[name] = max(self.peak[name], rss)
+                self.window[name] = max(self.window.get(name, 0), rss)
 
     def _run(self) -> None:
         while not self._stop.is_set():

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import logging
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -38,6 +39,7 @@ from infiniscale.drivers.decomposed.fsutil import (
 from infiniscale.drivers.decomposed.layout import SpaceLayout, check_id, decode_node, encode_node
 
 Precondition = Callable[[NodeInfo | None], None]
+log = logging.getLogger("infiniscale.storage")
 
 
 def _now_ns() -> int:
@@ -270,7 +272,16 @@ class DecomposedStorage:
 
     def propagate(self, space_id: str, start_id: str, size_delta: int) -> None:
         """Adds `size_delta` to the tree size of `start_id` and every ancestor and moves their tree
-        mtime forward, so every ancestor etag changes. Stops at the root or at a trashed node."""
+        mtime forward, so every ancestor etag changes. Stops at the root or at a trashed node.
+        Callers hold the namespace lock, so no move or delete interleaves with the walk.
+        Never raises: the change itself is committed already, and a failure here only leaves derived
+        data behind, which `storage check --repair` recomputes."""
+        try:
+            self._propagate(space_id, start_id, size_delta)
+        except OSError:
+            log.exception("propagation from %s failed; run `infiniscale storage check --repair`", start_id)
+
+    def _propagate(self, space_id: str, start_id: str, size_delta: int) -> None:
         layout = self.layout(space_id)
         node_id = start_id
         now = _now_ns()
@@ -307,7 +318,8 @@ class DecomposedStorage:
             except BaseException:
                 self._discard_node(layout, node)
                 raise
-        self.propagate(space_id, parent.id, 0)
+            # under the namespace lock: a move or delete cannot slip in between change and propagation
+            self.propagate(space_id, parent.id, 0)
         return node
 
     def _require_live_folder(self, layout: SpaceLayout, folder_id: str) -> None:
@@ -357,7 +369,7 @@ class DecomposedStorage:
             makedirs(os.path.dirname(blob))
             os.rename(upload_path, blob)
         try:
-            node, created, old_blob, delta = self._commit_blob(
+            node, created, old_blob = self._commit_blob(
                 layout, parent, name, blob_id, size, checksums, mtime_ns, owner_id, precondition)
         except BaseException:
             with contextlib.suppress(OSError):
@@ -366,7 +378,6 @@ class DecomposedStorage:
         if old_blob:
             with contextlib.suppress(OSError):
                 os.unlink(layout.blob_path(old_blob))
-        self.propagate(space_id, parent.id, delta)
         return node, created
 
     def _commit_blob(self, layout, parent, name, blob_id, size, checksums, mtime_ns, owner_id,
@@ -392,7 +403,8 @@ class DecomposedStorage:
                     except AlreadyExists:
                         self._discard_node(layout, node)
                         continue  # somebody created it meanwhile: overwrite theirs
-                    return node, True, "", size
+                    self.propagate(layout.space_id, parent.id, size)
+                    return node, True, ""
                 with flocked(layout.stripe(current.id)):
                     fresh, trashed = self._read_node(layout, current.id)
                     if trashed or fresh.parent_id != parent.id or fresh.name != name:
@@ -402,7 +414,8 @@ class DecomposedStorage:
                     node = replace(fresh, blob_id=blob_id, size=size, checksums=checksums,
                                    mtime_ns=mtime_ns or now, tmtime_ns=max(now, fresh.tmtime_ns + 1))
                     self._write_node(layout, node)
-                return node, False, fresh.blob_id, size - fresh.size
+                self.propagate(layout.space_id, parent.id, size - fresh.size)
+                return node, False, fresh.blob_id
         raise Conflict("the resource changed concurrently, try again")
 
     def update_node(self, space_id: str, node_id: str, change: Callable[[NodeInfo], NodeInfo],
@@ -450,8 +463,8 @@ class DecomposedStorage:
             if existing is not None:
                 self._mark_trashed(layout, existing, dst_parent.id, dst_name)
             self._journal_end(journal)
-        self.propagate(space_id, node.parent_id, -node.size)
-        self.propagate(space_id, dst_parent.id, node.size - (existing.size if existing else 0))
+            self.propagate(space_id, node.parent_id, -node.size)
+            self.propagate(space_id, dst_parent.id, node.size - (existing.size if existing else 0))
         return moved, existing is not None
 
     def _fresh(self, layout: SpaceLayout, node: NodeInfo) -> NodeInfo:
@@ -478,7 +491,7 @@ class DecomposedStorage:
             node = self._fresh(layout, node)
             self._mark_trashed(layout, node, node.parent_id, node.name)
             self._unlink(layout, node.parent_id, node.name, node.id)
-        self.propagate(space_id, node.parent_id, -node.size)
+            self.propagate(space_id, node.parent_id, -node.size)
 
     def _mark_trashed(self, layout: SpaceLayout, node: NodeInfo, parent_id: str, name: str) -> None:
         with flocked(layout.stripe(node.id)):
@@ -514,7 +527,7 @@ class DecomposedStorage:
                 self._mark_trashed(layout, existing, dst_parent.id, dst_name)
             else:
                 self._link(layout, dst_parent.id, dst_name, top.id)
-        self.propagate(space_id, dst_parent.id, top.size - (existing.size if existing else 0))
+            self.propagate(space_id, dst_parent.id, top.size - (existing.size if existing else 0))
         return top, existing is not None
 
     def _copy_tree(self, layout: SpaceLayout, src: NodeInfo, parent_id: str, name: str,

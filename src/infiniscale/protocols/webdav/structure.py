@@ -57,8 +57,8 @@ async def copy_or_move(dav: DavContext, req: Request, target: Target, user: User
     dest = routing.destination(req.header("destination"), req.header("host"), user)
     overwrite = _overwrite(req)
     depth = (req.header("depth") or "infinity").strip().lower()
-    if depth not in ("0", "1", "infinity"):
-        raise DavError(400, "invalid Depth header")
+    if depth not in ("0", "infinity"):
+        raise DavError(400, "invalid Depth header: COPY and MOVE take 0 or infinity")
     if is_move and depth != "infinity" and source[-1].is_folder:
         raise DavError(400, "MOVE of a collection requires Depth: infinity")
     src_space = source[-1].space_id
@@ -69,9 +69,9 @@ async def copy_or_move(dav: DavContext, req: Request, target: Target, user: User
         raise DavError(502, "the destination is in another space", "Sabre\\DAV\\Exception\\BadGateway")
     if not dest.names and dest.rid is None:
         raise DavError(403, "cannot overwrite the space root")
-    dest_existing = await dav.resolve_or_none(dest, user)
-    if dest_existing is not None and dest_existing[-1].id == source[-1].id:
+    if dest_space == src_space and dest.rid is None and target.rid is None and dest.names == target.names:
         raise DavError(403, "source and destination are the same", "Sabre\\DAV\\Exception\\Forbidden")
+    dest_existing = await dav.resolve_or_none(dest, user)
     if dest_existing is not None and not overwrite:
         raise DavError(412, "the destination exists and Overwrite is F",
                        "Sabre\\DAV\\Exception\\PreconditionFailed")

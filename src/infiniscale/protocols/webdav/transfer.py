@@ -56,11 +56,11 @@ def parse_ranges(header: str, size: int) -> list[tuple[int, int]] | None:
         if not first.isdigit() or (last and not last.isdigit()):
             return None
         start = int(first)
+        if start >= size:
+            continue  # unsatisfiable; 416 when no range is left
         end = int(last) if last else size - 1
         if end < start:
             return None
-        if start >= size:
-            continue
         ranges.append((start, min(end, size - 1)))
     if len(ranges) > 64:
         return None

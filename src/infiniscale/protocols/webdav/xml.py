@@ -42,6 +42,10 @@ def parse(body: bytes) -> etree._Element:
         raise InvalidArgument(f"malformed XML: {exc}") from None
     if root is None:
         raise InvalidArgument("empty XML document")
+    docinfo = root.getroottree().docinfo
+    if docinfo.doctype or docinfo.internalDTD is not None:
+        # also catches declarations the byte scan cannot see (UTF-16 and other encodings)
+        raise InvalidArgument("document type declarations are not allowed")
     return root
 
 
