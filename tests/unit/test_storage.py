@@ -137,15 +137,19 @@ def test_interrupted_move_is_finished_by_the_journal(storage):
     assert check(storage).clean
 
 
-def test_move_interrupted_before_the_commit_point_keeps_the_old_state(storage):
+def test_move_interrupted_after_its_intent_is_rolled_forward(storage):
     a = storage.make_folder(SPACE, root(storage), "a", SPACE)
     f, _ = put(storage, a, "f", b"abc")
+    old, _ = put(storage, root(storage), "g", b"old")
     layout = storage.layout(SPACE)
     storage._journal_begin(layout, {"op": "move", "node": f.id, "from": [a.id, "f"], "to": [SPACE, "g"],
-                                    "replaced": ""})
+                                    "replaced": old.id})
     check(storage, repair=True)
-    assert storage.resolve(SPACE, ["a", "f"])[-1].id == f.id
-    assert check(storage).clean
+    assert storage.resolve(SPACE, ["g"])[-1].id == f.id
+    with pytest.raises(NotFound):
+        storage.resolve(SPACE, ["a", "f"])
+    report = check(storage)
+    assert report.clean and report.trashed == 1
 
 
 def test_check_finds_a_wrong_tree_size_and_repair_fixes_it(storage):

@@ -293,7 +293,8 @@ class DecomposedStorage:
                     return
                 if trashed:
                     return
-                updated = replace(node, size=max(0, node.size + size_delta),
+                # no clamping at 0: concurrent deltas may arrive in any order and must add up exactly
+                updated = replace(node, size=node.size + size_delta,
                                   tmtime_ns=max(now, node.tmtime_ns + 1))
                 # Derived data: a crash loses at most this update, and recovery recomputes it.
                 self._write_node(layout, updated, durable=False)
@@ -456,9 +457,12 @@ class DecomposedStorage:
             op = {"op": "move", "node": node.id, "from": [node.parent_id, node.name],
                   "to": [dst_parent.id, dst_name], "replaced": existing.id if existing else ""}
             journal = self._journal_begin(layout, op)
-            self._replace_link(layout, dst_parent.id, dst_name, node.id)
+            # metadata first, then the link: a reader of the destination name sees the old node or
+            # the moved one, never a link whose node disagrees (which would read as missing)
             moved = replace(node, parent_id=dst_parent.id, name=dst_name)
-            self._write_node(layout, moved)
+            with flocked(layout.stripe(node.id)):
+                self._write_node(layout, moved, sync_dir=False)
+            self._replace_link(layout, dst_parent.id, dst_name, node.id)
             self._unlink(layout, node.parent_id, node.name, node.id)
             if existing is not None:
                 self._mark_trashed(layout, existing, dst_parent.id, dst_name)
@@ -468,8 +472,10 @@ class DecomposedStorage:
         return moved, existing is not None
 
     def _fresh(self, layout: SpaceLayout, node: NodeInfo) -> NodeInfo:
+        """The node as it is now, provided it is still where the caller found it: a request that
+        addressed `a/b` must not act on the node after somebody renamed it to `a/c`."""
         current, trashed = self._read_node(layout, node.id)
-        if trashed:
+        if trashed or current.parent_id != node.parent_id or current.name != node.name:
             raise NotFound("resource not found")
         return current
 
@@ -593,18 +599,25 @@ class DecomposedStorage:
         return found
 
     def _finish_move(self, layout: SpaceLayout, op: dict) -> None:
+        """Rolls an interrupted move forward: the intent was durable before any step was taken."""
         node_id = op["node"]
         (src_parent, src_name), (dst_parent, dst_name) = op["from"], op["to"]
+        try:
+            node, trashed = self._read_node(layout, node_id)
+            self._read_node(layout, dst_parent)
+        except NotFound:
+            return
+        if trashed:
+            return
+        if node.parent_id != dst_parent or node.name != dst_name:
+            self._write_node(layout, replace(node, parent_id=dst_parent, name=dst_name))
         dst_link = os.path.join(layout.node_dir(dst_parent), dst_name)
         try:
             linked = os.readlink(dst_link) == node_id
         except OSError:
             linked = False
         if not linked:
-            return  # the commit point was never reached: the old state stands
-        node, trashed = self._read_node(layout, node_id)
-        if node.parent_id != dst_parent or node.name != dst_name:
-            self._write_node(layout, replace(node, parent_id=dst_parent, name=dst_name), trashed=trashed)
+            self._replace_link(layout, dst_parent, dst_name, node_id)
         self._unlink(layout, src_parent, src_name, node_id)
         if op["replaced"]:
             with contextlib.suppress(NotFound):

@@ -92,7 +92,7 @@ LIVE: dict[str, Renderer] = {
         "<d:lockentry><d:lockscope><d:exclusive/></d:lockscope><d:locktype><d:write/></d:locktype></d:lockentry>"
         "<d:lockentry><d:lockscope><d:shared/></d:lockscope><d:locktype><d:write/></d:locktype></d:lockentry>"
     ),
-    f"{{{DAV}}}quota-used-bytes": lambda ctx, n: str(n.size) if n.is_folder else None,
+    f"{{{DAV}}}quota-used-bytes": lambda ctx, n: str(max(0, n.size)) if n.is_folder else None,
     f"{{{DAV}}}quota-available-bytes": lambda ctx, n: str(ctx.quota_available) if n.is_folder else None,
     f"{{{OC}}}id": lambda ctx, n: escape(resource_id(ctx, n)),
     f"{{{OC}}}fileid": lambda ctx, n: escape(resource_id(ctx, n)),
@@ -101,7 +101,7 @@ LIVE: dict[str, Renderer] = {
         escape(f"{ctx.storage_id}${n.space_id}!{n.parent_id}") if n.parent_id else None),
     f"{{{OC}}}name": lambda ctx, n: escape(n.name),
     f"{{{OC}}}permissions": lambda ctx, n: permissions(n),
-    f"{{{OC}}}size": lambda ctx, n: str(n.size),
+    f"{{{OC}}}size": lambda ctx, n: str(max(0, n.size)),
     f"{{{OC}}}checksums": lambda ctx, n: _checksums(n),
     f"{{{OC}}}favorite": lambda ctx, n: "0",
     f"{{{OC}}}share-types": lambda ctx, n: "",

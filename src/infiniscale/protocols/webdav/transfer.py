@@ -81,10 +81,28 @@ async def _read_range(fd: int, start: int, end: int) -> AsyncIterator[bytes]:
 
 async def get(dav: DavContext, req: Request, target: Target, user: User) -> None:
     head = req.method == "HEAD"
-    chain = await dav.resolve(target, user)
-    node = chain[-1]
-    if node.is_folder:
-        raise DavError(405, "cannot download a folder", "Sabre\\DAV\\Exception\\MethodNotAllowed")
+    node, fd = await _open_content(dav, target, user)
+    try:
+        await _send_content(dav, req, node, fd, head)
+    finally:
+        os.close(fd)
+
+
+async def _open_content(dav: DavContext, target: Target, user: User) -> tuple[NodeInfo, int]:
+    """The node and an open descriptor of its content. An overwrite that commits between reading
+    the node and opening its blob removes that blob: then the node is read again."""
+    for _attempt in range(5):
+        node = (await dav.resolve(target, user))[-1]
+        if node.is_folder:
+            raise DavError(405, "cannot download a folder", "Sabre\\DAV\\Exception\\MethodNotAllowed")
+        try:
+            return node, os.open(dav.files.blob_path(node), os.O_RDONLY)
+        except FileNotFoundError:
+            continue
+    raise DavError(404, "content not found")
+
+
+async def _send_content(dav: DavContext, req: Request, node: NodeInfo, fd: int, head: bool) -> None:
     headers = [*node_headers(dav, node), ("accept-ranges", "bytes"),
                ("content-disposition", f"attachment; filename*=UTF-8''{quote(node.name)}; "
                                        f"filename=\"{quote(node.name)}\"")]
@@ -95,60 +113,53 @@ async def get(dav: DavContext, req: Request, target: Target, user: User) -> None
     if_match = req.header("if-match")
     if if_match and not etag_matches(if_match, node):
         raise DavError(412, "the etag does not match")
-    try:
-        fd = os.open(dav.files.blob_path(node), os.O_RDONLY)
-    except FileNotFoundError:
-        raise DavError(404, "content not found") from None
-    try:
-        size = os.fstat(fd).st_size
-        ranges = None
-        range_header = req.header("range")
-        if range_header and not (req.header("if-range") and req.header("if-range") != node.etag):
-            ranges = parse_ranges(range_header, size)
-            if ranges == []:
-                await respond(req.send, 416, [*headers, ("content-range", f"bytes */{size}")])
-                return
-        content_type = mime_type(node.name)
-        if not ranges:
-            headers += [("content-type", content_type), ("content-length", str(size))]
-            if head:
-                await respond(req.send, 200, headers, head_only=True)
-            else:
-                await respond_stream(req.send, 200, headers, _read_range(fd, 0, size - 1))
+    size = os.fstat(fd).st_size
+    ranges = None
+    range_header = req.header("range")
+    if range_header and not (req.header("if-range") and req.header("if-range") != node.etag):
+        ranges = parse_ranges(range_header, size)
+        if ranges == []:
+            await respond(req.send, 416, [*headers, ("content-range", f"bytes */{size}")])
             return
-        if len(ranges) == 1:
-            start, end = ranges[0]
-            headers += [("content-type", content_type), ("content-range", f"bytes {start}-{end}/{size}"),
-                        ("content-length", str(end - start + 1))]
-            if head:
-                await respond(req.send, 206, headers, head_only=True)
-            else:
-                await respond_stream(req.send, 206, headers, _read_range(fd, start, end))
-            return
-        boundary = uuid.uuid4().hex
-        preambles = [
-            (f"\r\n--{boundary}\r\nContent-Type: {content_type}\r\n"
-             f"Content-Range: bytes {start}-{end}/{size}\r\n\r\n").encode()
-            for start, end in ranges
-        ]
-        closing = f"\r\n--{boundary}--\r\n".encode()
-        total = sum(len(p) for p in preambles) + sum(e - s + 1 for s, e in ranges) + len(closing)
-        headers += [("content-type", f"multipart/byteranges; boundary={boundary}"),
-                    ("content-length", str(total))]
-
-        async def parts() -> AsyncIterator[bytes]:
-            for preamble, (start, end) in zip(preambles, ranges, strict=True):
-                yield preamble
-                async for chunk in _read_range(fd, start, end):
-                    yield chunk
-            yield closing
-
+    content_type = mime_type(node.name)
+    if not ranges:
+        headers += [("content-type", content_type), ("content-length", str(size))]
+        if head:
+            await respond(req.send, 200, headers, head_only=True)
+        else:
+            await respond_stream(req.send, 200, headers, _read_range(fd, 0, size - 1))
+        return
+    if len(ranges) == 1:
+        start, end = ranges[0]
+        headers += [("content-type", content_type), ("content-range", f"bytes {start}-{end}/{size}"),
+                    ("content-length", str(end - start + 1))]
         if head:
             await respond(req.send, 206, headers, head_only=True)
         else:
-            await respond_stream(req.send, 206, headers, parts())
-    finally:
-        os.close(fd)
+            await respond_stream(req.send, 206, headers, _read_range(fd, start, end))
+        return
+    boundary = uuid.uuid4().hex
+    preambles = [
+        (f"\r\n--{boundary}\r\nContent-Type: {content_type}\r\n"
+         f"Content-Range: bytes {start}-{end}/{size}\r\n\r\n").encode()
+        for start, end in ranges
+    ]
+    closing = f"\r\n--{boundary}--\r\n".encode()
+    total = sum(len(p) for p in preambles) + sum(e - s + 1 for s, e in ranges) + len(closing)
+    headers += [("content-type", f"multipart/byteranges; boundary={boundary}"),
+                ("content-length", str(total))]
+
+    async def parts() -> AsyncIterator[bytes]:
+        for preamble, (start, end) in zip(preambles, ranges, strict=True):
+            yield preamble
+            async for chunk in _read_range(fd, start, end):
+                yield chunk
+        yield closing
+
+    if head:
+        await respond(req.send, 206, headers, head_only=True)
+    else:
+        await respond_stream(req.send, 206, headers, parts())
 
 
 def _mtime_ns(header: str | None) -> int | None:
