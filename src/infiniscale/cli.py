@@ -14,7 +14,7 @@ import uuid
 from pathlib import Path
 
 from infiniscale import __version__
-from infiniscale.settings import CONFIG_FILE_NAME, Settings, SettingsError, help_text, resolve
+from infiniscale.settings import CONFIG_FILE_NAME, RESOLVED_ENV, Settings, SettingsError, help_text, resolve
 
 
 def _secret(length: int = 32) -> str:
@@ -96,9 +96,8 @@ def _granian_server(settings: Settings):
     from granian import Granian
     from granian.constants import Interfaces, Loops
 
-    from infiniscale.runtime import SETTINGS_ENV
 
-    os.environ[SETTINGS_ENV] = settings.to_json()
+    os.environ[RESOLVED_ENV] = settings.to_json()
     workers = settings.workers or os.cpu_count() or 1
     kwargs = {}
     if settings.tls:
@@ -111,8 +110,9 @@ def _granian_server(settings: Settings):
 
 
 def cmd_server(args: argparse.Namespace) -> int:
+    from infiniscale.drivers.directory_builtin import BuiltinDirectory
     from infiniscale.observability import setup_logging
-    from infiniscale.runtime import build_directory, mark_clean_shutdown, recover
+    from infiniscale.recovery import mark_clean_shutdown, recover
 
     flags = {"workers": args.workers}
     settings = resolve(flags=flags)
@@ -126,7 +126,7 @@ def cmd_server(args: argparse.Namespace) -> int:
         raise SettingsError(f"setting tls is on but the certificate {settings.tls_cert} or key "
                             f"{settings.tls_key} is missing (from {settings.sources['tls_cert']})")
     if settings.create_demo_users:
-        build_directory(settings).ensure_demo_users()
+        BuiltinDirectory(settings.users_file).ensure_demo_users()
     instance = recover(settings)
     server = _granian_server(settings)
     scheme = "https" if settings.tls else "http"

@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 CONFIG_FILE_NAME = "infiniscale.yaml"
+# the server's parent resolves the settings once and hands them to its worker processes in this variable
+RESOLVED_ENV = "INFINISCALE_RESOLVED_SETTINGS"
 
 
 class SettingsError(ValueError):
@@ -140,6 +142,11 @@ class Settings:
     @property
     def data_dir(self) -> Path:
         return Path(self.values["base_data_path"])
+
+    @property
+    def users_file(self) -> str:
+        """The built-in user directory."""
+        return str(Path(self.values["base_data_path"]) / "idm" / "users.mpk")
 
     @property
     def config_path(self) -> Path:

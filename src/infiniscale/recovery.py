@@ -1,0 +1,63 @@
+"""Start-up recovery and the clean-shutdown marker, kept apart from the HTTP stack so the parent
+process of the server stays small."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+
+from infiniscale.drivers.decomposed.check import check
+from infiniscale.drivers.decomposed.tree import DecomposedStorage
+from infiniscale.settings import Settings
+
+log = logging.getLogger("infiniscale.recovery")
+
+
+def unclean_marker(settings: Settings) -> str:
+    return os.path.join(settings.storage_root, ".running")
+
+
+class InstanceLock:
+    """Tells whether other servers use the same storage. Every running server holds a shared flock
+    on `.instances`; only a server that can take it exclusively is alone, and only then may it
+    repair (repair reclaims temp files that another live server could still be writing)."""
+
+    def __init__(self, settings: Settings) -> None:
+        os.makedirs(settings.storage_root, exist_ok=True)
+        self.fd = os.open(os.path.join(settings.storage_root, ".instances"), os.O_RDWR | os.O_CREAT, 0o600)
+
+    def alone(self) -> bool:
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
+
+    def share(self) -> None:
+        fcntl.flock(self.fd, fcntl.LOCK_SH)
+
+
+def recover(settings: Settings) -> InstanceLock:
+    """Before serving: if the last run did not stop cleanly, finish interrupted operations and
+    recompute derived data (tree sizes, tree mtimes, listing caches); reclaim what interrupted
+    writes left. Skipped while other servers run on the same storage."""
+    lock = InstanceLock(settings)
+    marker = unclean_marker(settings)
+    if lock.alone() and os.path.exists(marker):
+        log.warning("the last run did not stop cleanly: checking and repairing storage")
+        report = check(DecomposedStorage(settings.storage_root), repair=True)
+        log.warning("storage repair: %s", report.summary().splitlines()[1])
+    with open(marker, "w") as fh:
+        fh.write(str(os.getpid()))
+    lock.share()
+    return lock
+
+
+def mark_clean_shutdown(settings: Settings, lock: InstanceLock) -> None:
+    """The last server to stop marks the storage clean."""
+    if lock.alone():
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(unclean_marker(settings))
+    os.close(lock.fd)
