@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import zlib
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from infiniscale.core.model.errors import InvalidArgument
@@ -22,18 +23,24 @@ class MultiHasher:
     def _adler_update(self, data: bytes | memoryview) -> None:
         self._adler = zlib.adler32(data, self._adler)
 
-    def update(self, data: bytes | memoryview) -> None:
-        """Hashes one buffer; large ones are split across threads."""
+    def update(self, data: bytes | bytearray | memoryview, also: Callable[[], object] | None = None) -> None:
+        """Hashes one buffer; large ones are hashed by three threads at once. `also` (e.g. the write
+        of the same buffer) runs alongside."""
         if len(data) < 256 * 1024:
             self._sha1.update(data)
             self._md5.update(data)
             self._adler_update(data)
+            if also is not None:
+                also()
             return
         md5 = _pool.submit(self._md5.update, data)
         adler = _pool.submit(self._adler_update, data)
+        extra = _pool.submit(also) if also is not None else None
         self._sha1.update(data)
         md5.result()
         adler.result()
+        if extra is not None:
+            extra.result()
 
     def hexdigests(self) -> dict[str, str]:
         return {

@@ -374,10 +374,13 @@ class _BlobWriter:
 
     def _consume(self, data: bytes | bytearray) -> None:
         fd = self._open()
-        self.hasher.update(data)
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
+
+        def write() -> None:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+
+        self.hasher.update(data, also=write)
         self.size += len(data)
 
     async def receive(self, body: AsyncIterator[bytes], run: Callable[..., Any]) -> None:
@@ -386,7 +389,7 @@ class _BlobWriter:
             async for chunk in body:
                 self.pending += chunk
                 if len(self.pending) >= UPLOAD_BUFFER:
-                    data, self.pending = bytes(self.pending), bytearray()
+                    data, self.pending = self.pending, bytearray()  # hand over, no copy
                     if in_flight is not None:
                         await in_flight
                     in_flight = asyncio.ensure_future(run(self._consume, data))
