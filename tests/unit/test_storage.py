@@ -175,6 +175,7 @@ def test_check_finds_a_missing_blob(storage):
 
 def test_unfinished_upload_is_garbage_not_an_error(storage):
     path = storage.new_upload_path(SPACE)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
     Path(path).write_bytes(b"partial")
     report = check(storage)
     assert report.clean and report.garbage
@@ -223,3 +224,48 @@ def test_an_abandoned_listing_leaves_no_cache(storage):
     iterator.close()
     assert not os.path.exists(listing.cache_path(storage.layout(SPACE), folder.id))
     assert check(storage).clean and not check(storage).garbage
+
+
+def test_concurrent_writes_propagate_exact_sizes(storage):
+    from concurrent.futures import ThreadPoolExecutor
+
+    folder = storage.make_folder(SPACE, root(storage), "busy", SPACE)
+    sub = storage.make_folder(SPACE, folder, "sub", SPACE)
+
+    def write(i: int) -> None:
+        target = sub if i % 3 == 0 else storage.stat(SPACE, folder.id)
+        put(storage, target, f"f{i % 40}", b"x" * (i % 17))
+
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(write, range(400)))
+    report = check(storage)
+    assert report.clean, report.errors
+    total = sum(n.size for n in storage.iter_children(SPACE, folder.id))
+    assert storage.stat(SPACE, folder.id).size == total == root(storage).size
+
+
+def test_propagator_batches_and_sums():
+    import threading
+
+    from infiniscale.drivers.decomposed.propagate import Propagator
+
+    parents = {"c": "b", "b": "a", "a": ""}
+    sizes = dict.fromkeys(parents, 0)
+    writes = []
+    gate = threading.Event()
+
+    def apply_one(space_id: str, node_id: str, delta: int) -> str:
+        gate.wait(1)
+        writes.append(node_id)
+        sizes[node_id] += delta
+        return parents[node_id]
+
+    propagator = Propagator(apply_one)
+    threads = [threading.Thread(target=propagator.propagate, args=("s", "c", 1)) for _ in range(20)]
+    for t in threads:
+        t.start()
+    gate.set()
+    for t in threads:
+        t.join()
+    assert sizes == {"c": 20, "b": 20, "a": 20}
+    assert len(writes) < 60  # 20 changes, each ancestor written far fewer than 20 times

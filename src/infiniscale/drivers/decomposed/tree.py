@@ -37,6 +37,7 @@ from infiniscale.drivers.decomposed.fsutil import (
     write_atomic,
 )
 from infiniscale.drivers.decomposed.layout import SpaceLayout, check_id, decode_node, encode_node
+from infiniscale.drivers.decomposed.propagate import Propagator
 
 Precondition = Callable[[NodeInfo | None], None]
 log = logging.getLogger("infiniscale.storage")
@@ -50,6 +51,7 @@ class DecomposedStorage:
     def __init__(self, root: str) -> None:
         self.root = root
         self._layouts: dict[str, SpaceLayout] = {}
+        self._propagator = Propagator(self._propagate_one)
 
     # ---------------------------------------------------------------- spaces
 
@@ -282,23 +284,23 @@ class DecomposedStorage:
             log.exception("propagation from %s failed; run `infiniscale storage check --repair`", start_id)
 
     def _propagate(self, space_id: str, start_id: str, size_delta: int) -> None:
+        self._propagator.propagate(space_id, start_id, size_delta)
+
+    def _propagate_one(self, space_id: str, node_id: str, size_delta: int) -> str:
+        """Applies a delta to one ancestor; returns where to continue ("" to stop)."""
         layout = self.layout(space_id)
-        node_id = start_id
-        now = _now_ns()
-        while node_id:
-            with flocked(layout.stripe(node_id)):
-                try:
-                    node, trashed = self._read_node(layout, node_id)
-                except NotFound:
-                    return
-                if trashed:
-                    return
-                # no clamping at 0: concurrent deltas may arrive in any order and must add up exactly
-                updated = replace(node, size=node.size + size_delta,
-                                  tmtime_ns=max(now, node.tmtime_ns + 1))
-                # Derived data: a crash loses at most this update, and recovery recomputes it.
-                self._write_node(layout, updated, durable=False)
-            node_id = node.parent_id
+        with flocked(layout.stripe(node_id)):
+            try:
+                node, trashed = self._read_node(layout, node_id)
+            except NotFound:
+                return ""
+            if trashed:
+                return ""
+            # no clamping at 0: concurrent deltas may arrive in any order and must add up exactly
+            updated = replace(node, size=node.size + size_delta, tmtime_ns=max(_now_ns(), node.tmtime_ns + 1))
+            # derived data: a crash loses at most this update, and recovery recomputes it
+            self._write_node(layout, updated, durable=False)
+        return node.parent_id
 
     # ---------------------------------------------------------------- folders
 
@@ -343,10 +345,7 @@ class DecomposedStorage:
     def new_upload_path(self, space_id: str) -> str:
         """Where to write new content: a fresh blob path. Until a commit references it, the blob is
         unreferenced garbage, so an interrupted upload never needs a rename or cleanup to be safe."""
-        layout = self.layout(space_id)
-        path = layout.blob_path(new_id())
-        makedirs(os.path.dirname(path))
-        return path
+        return self.layout(space_id).blob_path(new_id())  # its folder is made on first write
 
     def commit_upload(
         self,

@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from urllib.parse import quote
 
+from infiniscale.core import locks as locking
 from infiniscale.core.checksums import parse_checksum_header
-from infiniscale.core.model.errors import PreconditionFailed
+from infiniscale.core.files import Chain
+from infiniscale.core.model.errors import NotFound, PreconditionFailed
 from infiniscale.core.model.identity import User
 from infiniscale.core.model.nodes import NodeInfo
 from infiniscale.protocols.http import ClientDisconnected, Request, respond, respond_stream
@@ -19,6 +21,8 @@ from infiniscale.protocols.webdav.properties import http_date, mime_type, permis
 from infiniscale.protocols.webdav.routing import Target
 
 READ_CHUNK = 1 << 20
+INLINE_READ = 64 * 1024
+SMALL_UPLOAD = 1 << 20  # bodies up to this size are read first and committed in one storage call
 
 
 def node_headers(dav: DavContext, node: NodeInfo) -> list[tuple[str, str]]:
@@ -68,6 +72,10 @@ def parse_ranges(header: str, size: int) -> list[tuple[int, int]] | None:
 
 
 async def _read_range(fd: int, start: int, end: int) -> AsyncIterator[bytes]:
+    if end - start < INLINE_READ:
+        # a small read from the page cache costs less than the hop to a thread and back
+        yield os.pread(fd, end - start + 1, start)
+        return
     loop = asyncio.get_running_loop()
     offset = start
     while offset <= end:
@@ -162,6 +170,56 @@ async def _send_content(dav: DavContext, req: Request, node: NodeInfo, fd: int, 
         await respond_stream(req.send, 206, headers, parts())
 
 
+def _conditions(req: Request) -> tuple[int | None, tuple[str, str] | None, Callable[[NodeInfo | None], None]]:
+    """X-OC-Mtime, OC-Checksum and the If-Match/If-None-Match check of a PUT."""
+    mtime = _mtime_ns(req.header("x-oc-mtime"))
+    checksum_header = req.header("oc-checksum")
+    expected = parse_checksum_header(checksum_header) if checksum_header else None
+    if_match = req.header("if-match")
+    if_none = req.header("if-none-match")
+
+    def precondition(current: NodeInfo | None) -> None:
+        if if_match is not None and not etag_matches(if_match, current):
+            raise PreconditionFailed("the etag does not match")
+        if if_none is not None and etag_matches(if_none, current):
+            raise PreconditionFailed("the resource exists")
+
+    return mtime, expected, precondition
+
+
+async def _put_small(dav: DavContext, req: Request, target: Target, user: User) -> None:
+    """A small body without an If header: read it, then resolve, check and commit in one step."""
+    mtime, expected, precondition = _conditions(req)
+    try:
+        data = await req.body(SMALL_UPLOAD)
+    except ClientDisconnected:
+        return
+
+    def validate(parent: Chain, existing: Chain | None) -> None:
+        if not parent[-1].is_folder:
+            raise DavError(409, "the parent is not a folder")
+        if existing is not None and existing[-1].is_folder:
+            raise DavError(409, "a folder exists with this name", "Sabre\\DAV\\Exception\\Conflict")
+        locking.require_unlocked(existing or parent, frozenset(), user.id)
+        precondition(existing[-1] if existing else None)
+
+    space_id = target.space_id if target.rid is not None else await dav.space_of(target, user)
+    try:
+        node, created = await dav.files.upload_small(user, space_id, target.names, data, rid=target.rid,
+                                                     validate=validate, expected=expected, mtime_ns=mtime,
+                                                     precondition=precondition)
+    except NotFound:
+        raise DavError(409, "the parent folder does not exist") from None
+    await _respond_written(dav, req, node, created, mtime)
+
+
+async def _respond_written(dav: DavContext, req: Request, node: NodeInfo, created: bool, mtime: int | None) -> None:
+    headers = [*node_headers(dav, node), ("oc-perm", permissions(node))]
+    if mtime is not None:
+        headers.append(("x-oc-mtime", "accepted"))
+    await respond(req.send, 201 if created else 204, headers)
+
+
 def _mtime_ns(header: str | None) -> int | None:
     if not header:
         return None
@@ -181,24 +239,15 @@ async def put(dav: DavContext, req: Request, target: Target, user: User) -> None
     if not target.names:
         raise DavError(409, "cannot write to the space root", "Sabre\\DAV\\Exception\\Conflict")
     dav.files.name(target.names[-1])
+    length = req.header("content-length") or ""
+    if not req.header("if") and length.isdigit() and int(length) <= SMALL_UPLOAD:
+        await _put_small(dav, req, target, user)
+        return
     parent_chain, name, existing = await dav.resolve_slot(target, user)
     if existing is not None and existing[-1].is_folder:
         raise DavError(409, "a folder exists with this name", "Sabre\\DAV\\Exception\\Conflict")
     tokens = await check_if_header(dav, req, target, existing, user)
-    mtime = _mtime_ns(req.header("x-oc-mtime"))
-    expected = None
-    checksum_header = req.header("oc-checksum")
-    if checksum_header:
-        expected = parse_checksum_header(checksum_header)
-    if_match = req.header("if-match")
-    if_none = req.header("if-none-match")
-
-    def precondition(current: NodeInfo | None) -> None:
-        if if_match is not None and not etag_matches(if_match, current):
-            raise PreconditionFailed("the etag does not match")
-        if if_none is not None and etag_matches(if_none, current):
-            raise PreconditionFailed("the resource exists")
-
+    mtime, expected, precondition = _conditions(req)
     precondition(existing[-1] if existing else None)  # fail early, before the upload is received
     try:
         node, created = await dav.files.upload(user, parent_chain, name, req.stream(), expected=expected,
@@ -206,7 +255,4 @@ async def put(dav: DavContext, req: Request, target: Target, user: User) -> None
                                                existing=existing)
     except ClientDisconnected:
         return
-    headers = [*node_headers(dav, node), ("oc-perm", permissions(node))]
-    if mtime is not None:
-        headers.append(("x-oc-mtime", "accepted"))
-    await respond(req.send, 201 if created else 204, headers)
+    await _respond_written(dav, req, node, created, mtime)

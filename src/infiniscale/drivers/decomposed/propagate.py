@@ -1,0 +1,79 @@
+"""Tree size and tree mtime propagation, group-committed.
+
+Every change adds its size delta to each ancestor up to the space root and moves their tree mtime
+forward (so every ancestor etag changes) before the request answers. Done one change at a time, 16
+uploads into one folder would rewrite that folder's and the root's metadata 16 times, one after the
+other. Instead, changes that arrive while an update is being written join the next batch: a leader
+thread applies a whole batch, summing deltas per ancestor, and every member waits until its batch is
+applied. Each ancestor is still updated by a read-modify-write under its cross-process lock, so
+batches of different processes compose.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+# (space id, node id) -> size delta to add there and above
+Deltas = dict[tuple[str, str], int]
+# applies a delta to one node; returns its parent id ("" at the root or when propagation must stop)
+ApplyOne = Callable[[str, str, int], str]
+
+
+@dataclass
+class _Batch:
+    deltas: Deltas = field(default_factory=dict)
+    done: bool = False
+    error: BaseException | None = None
+
+
+class Propagator:
+    def __init__(self, apply_one: ApplyOne) -> None:
+        self._apply_one = apply_one
+        self._cv = threading.Condition()
+        self._current = _Batch()
+        self._leader = False
+
+    def propagate(self, space_id: str, start_id: str, delta: int) -> None:
+        """Returns once the delta has been applied up to the root (by this thread or a leader)."""
+        with self._cv:
+            batch = self._current
+            key = (space_id, start_id)
+            batch.deltas[key] = batch.deltas.get(key, 0) + delta
+            if self._leader:
+                while not batch.done:
+                    self._cv.wait()
+                if batch.error is not None:
+                    raise batch.error
+                return
+            self._leader = True
+            self._current = _Batch()
+        own = batch
+        while True:
+            try:
+                self._apply(batch.deltas)
+            except BaseException as exc:  # handed to every member of the batch
+                batch.error = exc
+            with self._cv:
+                batch.done = True
+                self._cv.notify_all()
+                if not self._current.deltas:
+                    self._leader = False
+                    break
+                batch = self._current  # changes that arrived meanwhile: lead them too
+                self._current = _Batch()
+        if own.error is not None:
+            raise own.error
+
+    def _apply(self, deltas: Deltas) -> None:
+        """Walks all starting points up together, level by level, merging where paths meet."""
+        work = dict(deltas)
+        while work:
+            upper: Deltas = {}
+            for (space_id, node_id), delta in work.items():
+                parent_id = self._apply_one(space_id, node_id, delta)
+                if parent_id:
+                    key = (space_id, parent_id)
+                    upper[key] = upper.get(key, 0) + delta
+            work = upper
