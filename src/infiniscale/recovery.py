@@ -7,9 +7,9 @@ import contextlib
 import fcntl
 import logging
 import os
+import subprocess
+import sys
 
-from infiniscale.drivers.decomposed.check import check
-from infiniscale.drivers.decomposed.tree import DecomposedStorage
 from infiniscale.settings import Settings
 
 log = logging.getLogger("infiniscale.recovery")
@@ -47,8 +47,11 @@ def recover(settings: Settings) -> InstanceLock:
     marker = unclean_marker(settings)
     if lock.alone() and os.path.exists(marker):
         log.warning("the last run did not stop cleanly: checking and repairing storage")
-        report = check(DecomposedStorage(settings.storage_root), repair=True)
-        log.warning("storage repair: %s", report.summary().splitlines()[1])
+        # in a child process: a walk over a large tree must not leave its memory in the server
+        result = subprocess.run([sys.executable, "-m", "infiniscale", "storage", "check", "--repair"],
+                                capture_output=True, text=True, check=False)
+        lines = result.stdout.splitlines()
+        log.warning("storage repair: %s", lines[1] if len(lines) > 1 else result.stderr[-500:])
     with open(marker, "w") as fh:
         fh.write(str(os.getpid()))
     lock.share()

@@ -26,7 +26,8 @@ class CheckReport:
     trashed: int = 0
     bytes: int = 0
     errors: list[str] = field(default_factory=list)
-    garbage: list[str] = field(default_factory=list)
+    garbage: list[str] = field(default_factory=list)  # the first examples only
+    garbage_count: int = 0
     repaired: list[str] = field(default_factory=list)
 
     @property
@@ -37,7 +38,7 @@ class CheckReport:
         lines = [
             f"spaces {self.spaces}, nodes {self.nodes} ({self.folders} folders, {self.files} files, "
             f"{self.trashed} trashed), {self.bytes} bytes",
-            f"errors {len(self.errors)}, reclaimable garbage {len(self.garbage)}, repaired {len(self.repaired)}",
+            f"errors {len(self.errors)}, reclaimable garbage {self.garbage_count}, repaired {len(self.repaired)}",
         ]
         lines += [f"ERROR {e}" for e in self.errors[:200]]
         lines += [f"garbage {g}" for g in self.garbage[:50]]
@@ -204,7 +205,9 @@ class Checker:
                         os.rmdir(folder)
 
     def _garbage(self, path: str | bytes, what: str) -> None:
-        self.report.garbage.append(f"{what}: {os.fsdecode(path)}")
+        self.report.garbage_count += 1
+        if len(self.report.garbage) < 50:  # a crashed upload storm may leave thousands
+            self.report.garbage.append(f"{what}: {os.fsdecode(path)}")
         if self.repair:
             with contextlib.suppress(OSError):
                 os.unlink(path)
