@@ -120,6 +120,7 @@ def run_all(args: argparse.Namespace, cfg: Config, tmp: Path, rounds: RoundResul
             t.server.stop()
     for t in targets:
         rounds.setdefault(RSS.key, {})[t.name] = [Result(value=sampler.peak[t.name] / 2**20)]
+        print(f"peak RSS of {t.name} by process (pid:MiB): {sampler.peak_detail.get(t.name, '')}", flush=True)
 
 
 def _run_round(r: int, args: argparse.Namespace, cfg: Config, targets: list[Target],

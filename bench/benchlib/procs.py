@@ -110,6 +110,7 @@ class RssSampler:
     roots: dict[str, int] = field(default_factory=dict)
     peak: dict[str, int] = field(default_factory=dict)
     window: dict[str, int] = field(default_factory=dict)  # peak since the last reset_window()
+    peak_detail: dict[str, str] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -142,7 +143,11 @@ class RssSampler:
         snap = snapshot()
         with self._lock:
             for name, root in self.roots.items():
-                rss = sum(snap[p].rss_bytes for p in tree(root, snap))
+                pids = tree(root, snap)
+                rss = sum(snap[p].rss_bytes for p in pids)
+                if rss > self.peak[name]:
+                    # which processes made the peak, for the report: "pid:MiB ..."
+                    self.peak_detail[name] = " ".join(f"{p}:{snap[p].rss_bytes >> 20}" for p in pids)
                 self.peak[name] = max(self.peak[name], rss)
                 self.window[name] = max(self.window.get(name, 0), rss)
 

@@ -42,7 +42,7 @@ def build_app(settings: Settings) -> App:
                depth_infinity=settings.allow_propfind_depth_infinity)
 
 
-def limit_malloc_arenas() -> None:
+def tune_malloc() -> None:
     """glibc gives each thread its own malloc arena and keeps freed memory in it; with a pool of
     storage threads that multiplies resident memory for nothing. Two arenas are plenty."""
     try:
@@ -53,7 +53,7 @@ def limit_malloc_arenas() -> None:
 
 def create_app() -> App:
     """granian's factory in each worker process: settings come resolved from the parent."""
-    limit_malloc_arenas()
+    tune_malloc()
     settings = Settings.from_json(os.environ[RESOLVED_ENV])
     setup_logging(settings.log_level, settings.log_pretty)
     return build_app(settings)
