@@ -109,21 +109,7 @@ def _granian_server(settings: Settings):
                    backlog=2048, **kwargs)
 
 
-# glibc reads these once, at process start: the server sets them and re-executes itself so that its
-# worker processes inherit them. Few arenas and a fixed mmap threshold keep memory that transfers
-# and listings free from staying resident (the adaptive threshold would keep 1 MiB buffers in the heap).
-MALLOC_ENV = {"MALLOC_ARENA_MAX": "2", "MALLOC_MMAP_THRESHOLD_": "262144", "MALLOC_TRIM_THRESHOLD_": "1048576"}
-
-
-def _reexec_with_malloc_settings() -> None:
-    if all(os.environ.get(k) == v for k, v in MALLOC_ENV.items()) or os.environ.get("INFINISCALE_NO_REEXEC"):
-        return
-    os.environ.update(MALLOC_ENV)
-    os.execv(sys.executable, [sys.executable, "-m", "infiniscale", *sys.argv[1:]])
-
-
 def cmd_server(args: argparse.Namespace) -> int:
-    _reexec_with_malloc_settings()
     from infiniscale.drivers.directory_builtin import BuiltinDirectory
     from infiniscale.observability import setup_logging
     from infiniscale.recovery import mark_clean_shutdown, recover

@@ -3,6 +3,7 @@ The only module that knows every layer."""
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 
@@ -41,8 +42,18 @@ def build_app(settings: Settings) -> App:
                depth_infinity=settings.allow_propfind_depth_infinity)
 
 
+def tune_malloc() -> None:
+    """glibc gives each thread its own malloc arena and keeps freed memory in it; with a pool of
+    storage threads that multiplies resident memory for nothing. Two arenas are plenty."""
+    try:
+        ctypes.CDLL("libc.so.6").mallopt(-8, 2)  # M_ARENA_MAX
+    except (OSError, AttributeError):
+        pass
+
+
 def create_app() -> App:
     """granian's factory in each worker process: settings come resolved from the parent."""
+    tune_malloc()
     settings = Settings.from_json(os.environ[RESOLVED_ENV])
     setup_logging(settings.log_level, settings.log_pretty)
     return build_app(settings)
