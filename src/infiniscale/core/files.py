@@ -45,7 +45,7 @@ class FileService:
         self.max_name_length = max_name_length
         self._space_owner: dict[str, str] = {}
         # drivers block: many concurrent uploads must not queue their fsyncs behind a few threads
-        self._executor = ThreadPoolExecutor(max_workers=32, thread_name_prefix="storage")
+        self._executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="storage")
 
     async def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
