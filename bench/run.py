@@ -114,6 +114,7 @@ def run_all(args: argparse.Namespace, cfg: Config, tmp: Path, rounds: RoundResul
         for r in range(args.rounds):
             _run_round(r, args, cfg, targets, runners, rounds, notes, sampler)
     finally:
+        sampler.phase = "shutdown"
         sampler.close()
         for t in targets:
             t.dav.close()
@@ -135,6 +136,7 @@ def _run_round(r: int, args: argparse.Namespace, cfg: Config, targets: list[Targ
         # rotate who goes first so no server always profits from (or pays for) its position
         k = (i + r) % len(targets) if targets else 0
         for t in targets[k:] + targets[:k]:
+            sampler.phase = f"round {r + 1} {group} on {t.name}"
             sampler.reset_window(t.name)
             rec = _run_group(group, runners[group], t, cfg, notes)
             rss = sampler.window_peak(t.name) / 2**20

@@ -111,6 +111,7 @@ class RssSampler:
     peak: dict[str, int] = field(default_factory=dict)
     window: dict[str, int] = field(default_factory=dict)  # peak since the last reset_window()
     peak_detail: dict[str, str] = field(default_factory=dict)
+    phase: str = "start-up"  # what the harness is doing, set by run.py
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -146,8 +147,9 @@ class RssSampler:
                 pids = tree(root, snap)
                 rss = sum(snap[p].rss_bytes for p in pids)
                 if rss > self.peak[name]:
-                    # which processes made the peak, for the report: "pid:MiB ..."
-                    self.peak_detail[name] = " ".join(f"{p}:{snap[p].rss_bytes >> 20}" for p in pids)
+                    # which processes made the peak and during which phase, for the report
+                    self.peak_detail[name] = (" ".join(f"{p}:{snap[p].rss_bytes >> 20}" for p in pids)
+                                              + f" during {self.phase}")
                 self.peak[name] = max(self.peak[name], rss)
                 self.window[name] = max(self.window.get(name, 0), rss)
 
