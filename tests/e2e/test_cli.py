@@ -97,3 +97,33 @@ def test_storage_check_on_a_used_tree(tmp_path: Path):
     result = proc.cli("storage", "check", check=False)
     assert result.returncode == 0, result.stdout
     assert "storage is consistent" in result.stdout and "trashed" in result.stdout
+
+
+def test_repair_runs_only_when_no_other_server_uses_the_storage(tmp_path: Path):
+    first = ServerProcess(tmp_path)
+    first.init()
+    first.start()
+    try:
+        with first.client() as c:
+            assert c.put(f"{first.dav()}/f.txt", content=b"x").status_code == 201
+        spaces = tmp_path / "data" / "storage" / "users" / "spaces"
+        garbage = next(spaces.glob("*/*/tmp"))
+        leftover = garbage / "interrupted-upload"
+        leftover.write_bytes(b"partial")  # what a crash would leave, reclaimed by repair
+        second = ServerProcess(tmp_path)  # same data directory, another port; `.running` says unclean
+        second.start()
+        try:
+            assert leftover.exists(), "a second server must not repair storage another one is using"
+        finally:
+            second.stop()
+    finally:
+        first.kill()
+    # alone now, after an unclean stop: the next start repairs
+    third = ServerProcess(tmp_path)
+    third.start()
+    try:
+        assert not leftover.exists()
+        with third.client() as c:
+            assert c.get(f"{third.dav()}/f.txt").content == b"x"
+    finally:
+        third.stop()
