@@ -54,9 +54,6 @@ class FileService:
     def resource_id(self, node: NodeInfo) -> str:
         return f"{self.storage_id}${node.space_id}!{node.id}"
 
-    def space_ref(self, space_id: str) -> str:
-        return f"{self.storage_id}${space_id}"
-
     def name(self, name: str) -> str:
         return validate_name(name, self.max_name_length)
 
