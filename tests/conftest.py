@@ -29,10 +29,12 @@ class ServerProcess:
     """`infiniscale init` + `infiniscale server` in a private data directory. Stopped by PID
     (its process group, since the server forks worker processes)."""
 
-    def __init__(self, root: Path, workers: int = 1, extra_env: dict[str, str] | None = None) -> None:
+    def __init__(self, root: Path, workers: int = 1, extra_env: dict[str, str] | None = None,
+                 tls: bool = False) -> None:
         self.root = root
         self.port = free_port()
-        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.tls = tls
+        self.base_url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
         self.workers = workers
         self.proc: subprocess.Popen | None = None
         self.log_path = root / "server.log"
@@ -40,7 +42,7 @@ class ServerProcess:
             **os.environ,
             "OCIS_BASE_DATA_PATH": str(root / "data"),
             "OCIS_CONFIG_DIR": str(root / "config"),
-            "PROXY_TLS": "false",
+            "PROXY_TLS": "true" if tls else "false",
             "PROXY_HTTP_ADDR": f"127.0.0.1:{self.port}",
             "IDM_CREATE_DEMO_USERS": "true",
             "OCIS_LOG_LEVEL": "warn",
@@ -66,7 +68,7 @@ class ServerProcess:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited with {self.proc.returncode}: {self.log_path.read_text()[-2000:]}")
             with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{self.base_url}/healthz", timeout=1).status_code == 200:
+                if httpx.get(f"{self.base_url}/healthz", timeout=1, verify=False).status_code == 200:
                     return
             time.sleep(0.05)
         raise RuntimeError("server did not become healthy")

@@ -112,7 +112,7 @@ class App:
 
     async def ocs(self, req: Request, path: str) -> None:
         endpoint = path.split(".php/", 1)[1].rstrip("/")
-        if path in ANONYMOUS_OCS or path.rstrip("/") in ANONYMOUS_OCS:
+        if path.rstrip("/") in ANONYMOUS_OCS:
             if endpoint == "cloud/capabilities":
                 await ocs.reply(req, self.capabilities)
             else:

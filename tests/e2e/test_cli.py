@@ -54,31 +54,16 @@ def test_a_wrong_setting_stops_startup_with_its_name(tmp_path: Path):
 
 
 def test_tls_server_health_and_admin_login(tmp_path: Path):
-    proc = ServerProcess(tmp_path)
+    proc = ServerProcess(tmp_path, tls=True)
     proc.init()
-    proc.env["PROXY_TLS"] = "true"
-    proc.base_url = proc.base_url.replace("http://", "https://")
-    log = open(proc.log_path, "ab")  # noqa: SIM115
-    server = subprocess.Popen([str(VENV_BIN / "infiniscale"), "server"], env=proc.env, stdout=log,
-                              stderr=subprocess.STDOUT, start_new_session=True)
-    proc.proc = server
+    proc.start()
     try:
-        for _ in range(300):
-            try:
-                if httpx.get(f"{proc.base_url}/healthz", verify=False, timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                import time
-
-                time.sleep(0.05)
-        health = proc.cli("health")
-        assert "healthy" in health.stdout
+        assert "healthy" in proc.cli("health").stdout
         r = httpx.request("PROPFIND", f"{proc.base_url}/remote.php/dav/files/admin/", auth=("admin", "admin"),
                           verify=False, headers={"Depth": "0"})
         assert r.status_code == 207
     finally:
         proc.stop()
-        log.close()
     assert proc.cli("health", check=False).returncode == 1
 
 

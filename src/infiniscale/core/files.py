@@ -93,13 +93,14 @@ class FileService:
         if rid.storage_id != self.storage_id:
             raise NotFound("resource not found")
         await self._check_access(user, rid.space_id)
+        return await self._run(self._walk, rid.space_id, names, rid)
 
-        def walk() -> Chain:
-            start = self.driver.stat(rid.space_id, rid.node_id)
-            base = self.driver.ancestors(rid.space_id, start)
-            return base[:-1] + self.driver.resolve(rid.space_id, names, start=start)
-
-        return await self._run(walk)
+    def _walk(self, space_id: str, names: list[str], rid: ResourceId | None) -> Chain:
+        """The chain from the space root to `names`, below the node `rid` addresses if given."""
+        if rid is None:
+            return self.driver.resolve(space_id, names)
+        start = self.driver.stat(space_id, rid.node_id)
+        return self.driver.ancestors(space_id, start)[:-1] + self.driver.resolve(space_id, names, start=start)
 
     async def resolve_slot(self, user: User, space_id: str, names: list[str],
                            rid: ResourceId | None = None) -> tuple[Chain, NodeInfo | None]:
@@ -113,12 +114,7 @@ class FileService:
         return await self._run(self._walk_slot, space_id, names, rid)
 
     def _walk_slot(self, space_id: str, names: list[str], rid: ResourceId | None) -> tuple[Chain, NodeInfo | None]:
-        if rid is not None:
-            start = self.driver.stat(space_id, rid.node_id)
-            parent = self.driver.ancestors(space_id, start)[:-1] + self.driver.resolve(
-                space_id, names[:-1], start=start)
-        else:
-            parent = self.driver.resolve(space_id, names[:-1])
+        parent = self._walk(space_id, names[:-1], rid)
         if not parent[-1].is_folder:
             return parent, None
         return parent, self.driver.child(space_id, parent[-1].id, names[-1])

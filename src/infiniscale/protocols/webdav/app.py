@@ -11,11 +11,12 @@ from infiniscale.protocols.http import BodyTooLarge, ClientDisconnected, Request
 from infiniscale.protocols.webdav import lock, propfind, structure, transfer, xml
 from infiniscale.protocols.webdav.context import DavContext
 from infiniscale.protocols.webdav.errors import DavError, status_of
-from infiniscale.protocols.webdav.routing import Target, match
+from infiniscale.protocols.webdav.routing import PREFIXES, Target, match
 
 log = logging.getLogger("infiniscale.webdav")
 
 Handler = Callable[[DavContext, Request, Target, User], Awaitable[None]]
+ROOTS = tuple(prefix.rstrip("/").encode() for prefix, _kind in PREFIXES)
 ALLOW = "OPTIONS, LOCK, GET, HEAD, POST, DELETE, PROPPATCH, COPY, MOVE, UNLOCK, PROPFIND, MKCOL, REPORT, SEARCH, PUT"
 
 
@@ -56,9 +57,7 @@ class WebDavApp:
 
     @staticmethod
     def handles(raw_path: bytes) -> bool:
-        path = raw_path.split(b"?", 1)[0]
-        return path.startswith((b"/remote.php/dav/files", b"/remote.php/dav/spaces", b"/remote.php/webdav",
-                                b"/dav/files", b"/dav/spaces", b"/webdav"))
+        return raw_path.split(b"?", 1)[0].startswith(ROOTS)
 
     async def __call__(self, req: Request) -> None:
         user = req.user

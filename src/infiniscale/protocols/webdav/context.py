@@ -65,17 +65,6 @@ class DavContext:
             raise DavError(409, "the parent is not a folder")
         return parent, target.names[-1], ([*parent, node] if node is not None else None)
 
-    async def resolve_parent(self, target: Target, user: User) -> tuple[Chain, str]:
-        """The chain of the parent folder and the last name; 409 when the parent is missing."""
-        if not target.names:
-            raise DavError(405, "the space root already exists")
-        try:
-            parent = await self.resolve(target, user, target.names[:-1])
-        except NotFound:
-            raise DavError(409, "the parent folder does not exist") from None
-        if not parent[-1].is_folder:
-            raise DavError(409, "the parent is not a folder")
-        return parent, target.names[-1]
 
 
 def etag_matches(header_value: str, node: NodeInfo | None) -> bool:

@@ -67,7 +67,7 @@ async def lock(dav: DavContext, req: Request, target: Target, user: User) -> Non
         raise DavError(400, "invalid Depth header for LOCK")
     created = False
     if chain is None:
-        parent, name = await dav.resolve_parent(target, user)
+        parent, name, _ = await dav.resolve_slot(target, user)
         tokens = await check_if_header(dav, req, target, None, user)
         locking.require_unlocked(parent, tokens, user.id)  # creating a member changes the folder
         await dav.files.create_empty_locked(user, parent, name)

@@ -43,9 +43,7 @@ def iso_date(ns: int) -> str:
 
 
 def permissions(node: NodeInfo) -> str:
-    """oc:permissions of the owner (the only principal before sharing exists)."""
-    if node.is_root:
-        return "RDNVCKZP" if node.is_folder else "RDNVWZP"
+    """oc:permissions of the owner (the only principal before sharing exists), as oCIS sends them."""
     return "RDNVCKZP" if node.is_folder else "RDNVWZP"
 
 

@@ -69,13 +69,12 @@ async def copy_or_move(dav: DavContext, req: Request, target: Target, user: User
         raise DavError(502, "the destination is in another space", "Sabre\\DAV\\Exception\\BadGateway")
     if not dest.names and dest.rid is None:
         raise DavError(403, "cannot overwrite the space root")
-    if dest_space == src_space and dest.rid is None and target.rid is None and dest.names == target.names:
+    if dest.rid is None and target.rid is None and dest.names == target.names:
         raise DavError(403, "source and destination are the same", "Sabre\\DAV\\Exception\\Forbidden")
-    dest_existing = await dav.resolve_or_none(dest, user)
+    parent, name, dest_existing = await dav.resolve_slot(dest, user)
     if dest_existing is not None and not overwrite:
         raise DavError(412, "the destination exists and Overwrite is F",
                        "Sabre\\DAV\\Exception\\PreconditionFailed")
-    parent, name = await dav.resolve_parent(dest, user)
     tokens = await check_if_header(dav, req, target, source, user)
     if dest_existing is not None:
         locking.require_unlocked(dest_existing, tokens, user.id)  # replacing it is a write to it
