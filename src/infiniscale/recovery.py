@@ -49,9 +49,13 @@ def recover(settings: Settings) -> InstanceLock:
         log.warning("the last run did not stop cleanly: checking and repairing storage")
         # in a child process: a walk over a large tree must not leave its memory in the server
         result = subprocess.run([sys.executable, "-m", "infiniscale", "storage", "check", "--repair"],
-                                capture_output=True, text=True, check=False)
-        lines = result.stdout.splitlines()
-        log.warning("storage repair: %s", lines[1] if len(lines) > 1 else result.stderr[-500:])
+                                capture_output=True, check=False)
+        # names in the report are file system bytes; never let one stop the start-up
+        lines = result.stdout.decode("utf-8", "backslashreplace").splitlines()
+        stderr = result.stderr.decode("utf-8", "backslashreplace")
+        log.warning("storage repair: %s", lines[1] if len(lines) > 1 else stderr[-500:])
+        for line in lines[2:]:
+            log.warning("storage repair: %s", line)
     with open(marker, "w") as fh:
         fh.write(str(os.getpid()))
     lock.share()

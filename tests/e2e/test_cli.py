@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -95,6 +96,11 @@ def test_repair_runs_only_when_no_other_server_uses_the_storage(tmp_path: Path):
         garbage = next(spaces.glob("*/*/tmp"))
         leftover = garbage / "interrupted-upload"
         leftover.write_bytes(b"partial")  # what a crash would leave, reclaimed by repair
+        space_dir = garbage.parent
+        space_id = space_dir.parent.name + space_dir.name  # the personal space's root node has its id
+        root_dir = space_dir / "nodes" / space_id[:2] / space_id[2:4] / space_id
+        temp_link = os.path.join(os.fsencode(root_dir), b"\xff.tmp-interrupted")  # a name that is not UTF-8
+        os.symlink(b"no-such-node", temp_link)
         second = ServerProcess(tmp_path)  # same data directory, another port; `.running` says unclean
         second.start()
         try:
@@ -107,7 +113,7 @@ def test_repair_runs_only_when_no_other_server_uses_the_storage(tmp_path: Path):
     third = ServerProcess(tmp_path)
     third.start()
     try:
-        assert not leftover.exists()
+        assert not leftover.exists() and not os.path.lexists(temp_link)
         with third.client() as c:
             assert c.get(f"{third.dav()}/f.txt").content == b"x"
     finally:

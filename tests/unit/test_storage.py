@@ -183,6 +183,21 @@ def test_unfinished_upload_is_garbage_not_an_error(storage):
     assert not os.path.exists(path)
 
 
+def test_a_leftover_temp_link_is_garbage_reported_as_plain_text(storage):
+    from infiniscale.drivers.decomposed.fsutil import TEMP_PREFIX
+
+    folder = os.fsencode(storage.layout(SPACE).node_dir(SPACE))
+    leftover = os.path.join(folder, TEMP_PREFIX + b"interrupted")
+    os.symlink(b"no-such-node", leftover)
+    report = check(storage)
+    assert report.clean and report.garbage_count == 1
+    summary = report.summary()
+    summary.encode("utf-8")  # strict: no surrogates that would break a UTF-8 terminal or log
+    assert "\\xff.tmp-interrupted" in summary
+    check(storage, repair=True)
+    assert not os.path.lexists(leftover)
+
+
 def test_ids_that_could_escape_are_refused(storage):
     from infiniscale.core.model.errors import InvalidArgument
 

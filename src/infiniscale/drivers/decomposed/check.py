@@ -47,6 +47,13 @@ class CheckReport:
         return "\n".join(lines)
 
 
+def printable(path: str | bytes) -> str:
+    """A file system path as text any terminal or log accepts: bytes that are not UTF-8 (temp links
+    start with 0xff on purpose) appear as \\xNN escapes."""
+    raw = path if isinstance(path, bytes) else os.fsencode(path)
+    return raw.decode("utf-8", "backslashreplace")
+
+
 def _walk_files(top: str):
     for dirpath, _dirs, files in os.walk(top):
         for name in files:
@@ -207,7 +214,7 @@ class Checker:
     def _garbage(self, path: str | bytes, what: str) -> None:
         self.report.garbage_count += 1
         if len(self.report.garbage) < 50:  # a crashed upload storm may leave thousands
-            self.report.garbage.append(f"{what}: {os.fsdecode(path)}")
+            self.report.garbage.append(f"{what}: {printable(path)}")
         if self.repair:
             with contextlib.suppress(OSError):
                 os.unlink(path)
