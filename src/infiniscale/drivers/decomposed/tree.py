@@ -35,6 +35,7 @@ from infiniscale.drivers.decomposed.fsutil import (
     fsync_dir,
     makedirs,
     write_atomic,
+    write_new,
 )
 from infiniscale.drivers.decomposed.layout import SpaceLayout, check_id, decode_node, encode_node
 from infiniscale.drivers.decomposed.propagate import Propagator
@@ -240,6 +241,16 @@ class DecomposedStorage:
             makedirs(os.path.dirname(path))
             write_atomic(path, encode_node(node, trashed), durable=durable, sync_dir=sync_dir)
 
+    def _write_new_node(self, layout: SpaceLayout, node: NodeInfo) -> None:
+        """The sidecar of a node no link points to yet, written in place: until the link exists
+        nothing reads it, and a crash leaves garbage that `storage check` reclaims."""
+        path = layout.meta_path(node.id)
+        try:
+            write_new(path, encode_node(node))
+        except FileNotFoundError:
+            makedirs(os.path.dirname(path))
+            write_new(path, encode_node(node))
+
     def _link(self, layout: SpaceLayout, parent_id: str, name: str, child_id: str) -> None:
         """Creates the child link; raises AlreadyExists when the name is taken."""
         path = os.path.join(layout.node_dir(parent_id), name)
@@ -314,7 +325,7 @@ class DecomposedStorage:
                 raise AlreadyExists("the resource already exists")
             self._require_live_folder(layout, parent.id)
             # not linked yet: the link's directory fsync makes this durable too
-            self._write_node(layout, node, sync_dir=False)
+            self._write_new_node(layout, node)
             makedirs(layout.node_dir(node.id))
             try:
                 self._link(layout, parent.id, name, node.id)
@@ -397,7 +408,7 @@ class DecomposedStorage:
                                     blob_id=blob_id, checksums=checksums, owner_id=owner_id)
                     # not linked yet: the link's directory fsync also commits the blob's and this
                     # sidecar's directory entries (ext4, XFS: one ordered journal)
-                    self._write_node(layout, node, sync_dir=False)
+                    self._write_new_node(layout, node)
                     try:
                         self._link(layout, parent.id, name, node.id)
                     except AlreadyExists:
