@@ -96,6 +96,9 @@ class App:
         if path.startswith(("/ocs/v1.php/", "/ocs/v2.php/")):
             await self.ocs(req, path)
             return
+        if path.startswith("/data/"):
+            await self.webdav.data(req)
+            return
         if WebDavApp.handles(req.raw_path):
             req.user = await self.auth.authenticate(req.header("authorization"))
             if req.user is None:

@@ -9,7 +9,9 @@ import os
 
 from infiniscale.asgi import App
 from infiniscale.core.files import FileService
+from infiniscale.core.uploads import UploadService
 from infiniscale.drivers.bus_local import LocalEventBus
+from infiniscale.drivers.decomposed.sessions import SessionStore
 from infiniscale.drivers.decomposed.tree import DecomposedStorage
 from infiniscale.drivers.directory_builtin import BuiltinDirectory
 from infiniscale.observability import setup_logging
@@ -33,9 +35,10 @@ def build_app(settings: Settings) -> App:
     storage = build_storage(settings)
     bus = LocalEventBus()
     files = FileService(storage, bus, settings.storage_mount_id, settings.max_name_length)
+    uploads = UploadService(files, SessionStore(settings.storage_root), settings.upload_expiration)
     dav = DavContext(files, DavConfig(base_url=settings.url.rstrip("/"),
                                       allow_depth_infinity=settings.allow_propfind_depth_infinity,
-                                      max_xml_bytes=settings.max_request_xml_bytes))
+                                      max_xml_bytes=settings.max_request_xml_bytes), uploads)
     auth = BasicAuthenticator(build_directory(settings), enabled=settings.enable_basic_auth)
     return App(WebDavApp(dav), auth, base_url=settings.url.rstrip("/"),
                max_chunk_size=settings.upload_max_chunk_size,

@@ -108,6 +108,8 @@ DECLARED: tuple[Setting, ...] = (
             "Longest accepted file or folder name, in bytes of UTF-8"),
     Setting("upload_max_chunk_size", int, 10_000_000, ("FRONTEND_UPLOAD_MAX_CHUNK_SIZE",),
             "Chunk size advertised to clients for TUS uploads"),
+    Setting("upload_expiration", int, 86_400, ("STORAGE_USERS_UPLOAD_EXPIRATION",),
+            "Seconds an unfinished upload is kept after its last write; then it is removed"),
     Setting("storage_root", str, "", ("STORAGE_USERS_OCIS_ROOT", "STORAGE_USERS_DECOMPOSED_ROOT"),
             "Root of the users' storage; default <base_data_path>/storage/users"),
     Setting("storage_mount_id", str, "", ("STORAGE_USERS_MOUNT_ID", "GATEWAY_STORAGE_USERS_MOUNT_ID"),

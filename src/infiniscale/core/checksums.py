@@ -50,6 +50,35 @@ class MultiHasher:
         }
 
 
+class ChunkHasher:
+    """One algorithm over one request's bytes, for TUS `Upload-Checksum` (sha1, md5, crc32,
+    adler32); `digest()` gives the raw digest the header carries in base64."""
+
+    ALGORITHMS = ("sha1", "md5", "crc32", "adler32")
+
+    def __init__(self, algorithm: str) -> None:
+        if algorithm not in self.ALGORITHMS:
+            raise InvalidArgument(f"unsupported checksum algorithm {algorithm!r}")
+        self.algorithm = algorithm
+        self._hash = hashlib.new(algorithm, usedforsecurity=False) if algorithm in ("sha1", "md5") else None
+        self._value = 1 if algorithm == "adler32" else 0
+
+    def update(self, data: bytes | bytearray | memoryview, also: Callable[[], object] | None = None) -> None:
+        if self._hash is not None:
+            self._hash.update(data)
+        elif self.algorithm == "crc32":
+            self._value = zlib.crc32(data, self._value)
+        else:
+            self._value = zlib.adler32(data, self._value)
+        if also is not None:
+            also()
+
+    def digest(self) -> bytes:
+        if self._hash is not None:
+            return self._hash.digest()
+        return (self._value & 0xFFFFFFFF).to_bytes(4, "big")
+
+
 def parse_checksum_header(value: str) -> tuple[str, str]:
     """Parses `SHA1:<hex>` (OC-Checksum) or `sha1 <hex>` (TUS metadata) into (algorithm, hex)."""
     for sep in (":", " "):

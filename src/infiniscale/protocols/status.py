@@ -25,7 +25,12 @@ def status_document() -> dict[str, Any]:
     }
 
 
-def capabilities(max_chunk_size: int) -> dict[str, Any]:
+TUS_EXTENSIONS = "creation,creation-with-upload,checksum,expiration,termination"
+
+
+def capabilities(max_chunk_size: int, *, favorites: bool = True) -> dict[str, Any]:
+    """The capabilities document with oCIS's shape. Values say what this server does: a feature
+    that is not served yet is advertised as off, so that clients do not try it."""
     return {
         "version": {
             "major": 10, "minor": 11, "micro": 0, "string": VERSION_STRING, "edition": "Community",
@@ -39,23 +44,66 @@ def capabilities(max_chunk_size: int) -> dict[str, Any]:
                 "support-url-signing": True,
                 "support-sse": False,
             },
+            # the desktop clients know these spellings only; lowercase ones make them skip checksums
             "checksums": {"supportedTypes": ["SHA1", "MD5", "Adler32"], "preferredUploadType": "SHA1"},
             "files": {
                 "privateLinks": True,
                 "bigfilechunking": False,
                 "undelete": False,
                 "versioning": False,
-                "favorites": False,
+                "favorites": favorites,
                 "full_text_search": False,
                 "tags": False,
                 "blacklisted_files": [],
+                "tus_support": {
+                    "version": "1.0.0",
+                    "resumable": "1.0.0",
+                    "extension": TUS_EXTENSIONS,
+                    "max_chunk_size": max_chunk_size,
+                    "http_method_override": "",
+                },
                 "archivers": [],
                 "app_providers": [],
             },
-            "dav": {"reports": [], "propfind": {"depth_infinity": False}},
-            "files_sharing": {"api_enabled": False},
-            "spaces": {"version": "1.0.0", "enabled": True, "projects": False, "share_jail": False},
-            "graph": {"personal-data-export": False, "users": {}},
-            "notifications": {"ocs-endpoints": []},
+            "dav": {
+                "chunking": "1.0",
+                "chunkingParallelUploadDisabled": False,
+                "reports": [],  # search-files comes with search
+                "trashbin": "",
+                "propfind": {"depth_infinity": False},
+            },
+            "files_sharing": {
+                "api_enabled": False,
+                "resharing": False,
+                "group_sharing": False,
+                "sharing_roles": False,
+                "deny_access": False,
+                "auto_accept_share": True,
+                "share_with_group_members_only": False,
+                "share_with_membership_groups_only": False,
+                "search_min_length": 3,
+                "default_permissions": 22,
+                "user_enumeration": {"enabled": False, "group_members_only": False},
+                "public": {
+                    "enabled": False, "send_mail": False, "social_share": False, "upload": False,
+                    "multiple": False, "supports_upload_only": False,
+                    "password": {"enforced": False, "enforced_for": {
+                        "read_only": False, "read_write": False, "read_write_delete": False,
+                        "upload_only": False}},
+                    "expire_date": {"enabled": False}, "can_edit": False, "alias": False,
+                    "default_permissions": 1,
+                },
+                "user": {"send_mail": False, "profile_picture": False, "settings": [],
+                         "expire_date": {"enabled": False}},
+                "federation": {"outgoing": False, "incoming": False},
+            },
+            "spaces": {"version": "1.0.0", "enabled": True, "projects": False, "share_jail": False,
+                       "max_quota": 0},
+            "graph": {"personal-data-export": False, "users": {
+                "read_only_attributes": [], "create_disabled": True, "delete_disabled": True,
+                "change_password_self_disabled": True}},
+            "password_policy": {"min_characters": 8, "max_characters": 72, "min_lowercase_characters": 0,
+                                "min_uppercase_characters": 0, "min_digits": 0, "min_special_characters": 0},
+            "notifications": {"ocs-endpoints": [], "configurable": False},
         },
     }

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from infiniscale.core.model.errors import StorageError
 from infiniscale.core.model.identity import User
 from infiniscale.protocols.http import BodyTooLarge, ClientDisconnected, Request, respond
-from infiniscale.protocols.webdav import lock, propfind, structure, transfer, xml
+from infiniscale.protocols.webdav import chunking, lock, propfind, structure, transfer, tus, xml
 from infiniscale.protocols.webdav.context import DavContext
 from infiniscale.protocols.webdav.errors import DavError, status_of
 from infiniscale.protocols.webdav.routing import PREFIXES, Target, match
@@ -16,7 +16,8 @@ from infiniscale.protocols.webdav.routing import PREFIXES, Target, match
 log = logging.getLogger("infiniscale.webdav")
 
 Handler = Callable[[DavContext, Request, Target, User], Awaitable[None]]
-ROOTS = tuple(prefix.rstrip("/").encode() for prefix, _kind in PREFIXES)
+ROOTS = tuple(prefix.rstrip("/").encode() for prefix, _kind in PREFIXES) + tuple(
+    prefix.rstrip("/").encode() for prefix in chunking.UPLOAD_PREFIXES)
 ALLOW = "OPTIONS, LOCK, GET, HEAD, POST, DELETE, PROPPATCH, COPY, MOVE, UNLOCK, PROPFIND, MKCOL, REPORT, SEARCH, PUT"
 
 
@@ -24,10 +25,15 @@ async def options(dav: DavContext, req: Request, target: Target, user: User) -> 
     await respond(req.send, 204, [
         ("allow", ALLOW), ("dav", "1, 2"), ("ms-author-via", "DAV"),
         ("tus-resumable", "1.0.0"), ("tus-version", "1.0.0"),
-        ("tus-extension", "creation,creation-with-upload,checksum,expiration"),
-        ("tus-checksum-algorithm", "md5,sha1,crc32"),
+        ("tus-extension", tus.EXTENSIONS),
+        ("tus-checksum-algorithm", tus.CHECKSUM_ALGORITHMS),
         ("accept-ranges", "bytes"),
     ])
+
+
+async def put(dav: DavContext, req: Request, target: Target, user: User) -> None:
+    if not await chunking.put_v1(dav, req, target, user):
+        await transfer.put(dav, req, target, user)
 
 
 HANDLERS: dict[str, Handler] = {
@@ -36,7 +42,8 @@ HANDLERS: dict[str, Handler] = {
     "PROPPATCH": propfind.proppatch,
     "GET": transfer.get,
     "HEAD": transfer.get,
-    "PUT": transfer.put,
+    "PUT": put,
+    "POST": tus.create,
     "MKCOL": structure.mkcol,
     "DELETE": structure.delete,
     "COPY": structure.copy_or_move,
@@ -59,17 +66,25 @@ class WebDavApp:
     def handles(raw_path: bytes) -> bool:
         return raw_path.split(b"?", 1)[0].startswith(ROOTS)
 
+    async def data(self, req: Request) -> None:
+        """TUS upload URLs (`/data/<upload id>`)."""
+        await tus.data(self.dav, req)
+
     async def __call__(self, req: Request) -> None:
         user = req.user
         assert user is not None
         started = False
         try:
+            if chunking.handles(req.raw_path):
+                started = True
+                await chunking.uploads(self.dav, req, user)
+                return
             target = match(req.raw_path, user)
             if target is None:
                 raise DavError(404, "not a WebDAV path")
             handler = HANDLERS.get(req.method)
             if handler is None:
-                raise DavError(405 if req.method != "POST" else 501, f"method {req.method} is not supported",
+                raise DavError(405, f"method {req.method} is not supported",
                                "Sabre\\DAV\\Exception\\MethodNotAllowed")
             started = True
             await handler(self.dav, req, target, user)

@@ -10,6 +10,7 @@ from infiniscale.core.files import Chain, FileService
 from infiniscale.core.model.errors import NotFound, StorageError
 from infiniscale.core.model.identity import User
 from infiniscale.core.model.nodes import NodeInfo
+from infiniscale.core.uploads import UploadService
 from infiniscale.protocols.http import Request
 from infiniscale.protocols.webdav import conditions
 from infiniscale.protocols.webdav.errors import DavError
@@ -25,9 +26,17 @@ class DavConfig:
 
 
 class DavContext:
-    def __init__(self, files: FileService, config: DavConfig) -> None:
+    def __init__(self, files: FileService, config: DavConfig, uploads: UploadService | None = None) -> None:
         self.files = files
         self.config = config
+        self._uploads = uploads
+
+    @property
+    def uploads(self) -> UploadService:
+        if self._uploads is None:
+            raise DavError(501, "uploads across requests are not configured",
+                           "Sabre\\DAV\\Exception\\NotImplemented")
+        return self._uploads
 
     def render_context(self, user: User) -> RenderContext:
         return RenderContext(storage_id=self.files.storage_id, owner_username=user.username,
