@@ -3,9 +3,11 @@ mounted at the path oCIS serves it on."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -29,8 +31,11 @@ ANONYMOUS_OCS = ("/ocs/v1.php/cloud/capabilities", "/ocs/v2.php/cloud/capabiliti
 
 class App:
     def __init__(self, webdav: WebDavApp, authenticator: BasicAuthenticator, *, base_url: str,
-                 max_chunk_size: int, depth_infinity: bool, ready: Any = None) -> None:
+                 max_chunk_size: int, depth_infinity: bool, ready: Any = None,
+                 background: tuple[Callable[[], Awaitable[None]], ...] = ()) -> None:
         self.webdav = webdav
+        self.background = background
+        self._tasks: list[asyncio.Task] = []
         self.auth = authenticator
         self.base_url = base_url
         self.capabilities = capabilities(max_chunk_size)
@@ -80,8 +85,11 @@ class App:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                self._tasks = [asyncio.ensure_future(job()) for job in self.background]
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                for task in self._tasks:
+                    task.cancel()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 

@@ -1,10 +1,11 @@
-"""Command line: init, server, health, version, storage check."""
+"""Command line: init, server, health, version, storage check, storage-users uploads."""
 
 from __future__ import annotations
 
 import argparse
 import datetime
 import ipaddress
+import json
 import os
 import secrets
 import signal
@@ -169,6 +170,43 @@ def cmd_storage_check(args: argparse.Namespace) -> int:
     return 0 if report.clean else 1
 
 
+def _upload_service():
+    from infiniscale.runtime import build_uploads
+
+    return build_uploads(resolve())
+
+
+def cmd_uploads_list(args: argparse.Namespace) -> int:
+    import datetime
+
+    sessions = sorted(_upload_service().sessions(), key=lambda s: s.created_ns)
+    if args.expired:
+        sessions = [s for s in sessions if s.expired]
+    if args.json:
+        print(json.dumps([{"id": s.id, "kind": s.kind, "user_id": s.user_id, "space_id": s.space_id,
+                           "name": s.name, "offset": s.offset, "length": s.length,
+                           "created": s.created_ns // 1_000_000_000, "expires": s.expires_ns // 1_000_000_000,
+                           "expired": s.expired} for s in sessions], indent=2))
+        return 0
+
+    def when(ns: int) -> str:
+        return datetime.datetime.fromtimestamp(ns / 1e9, datetime.UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+    print(f"{'id':36}  {'kind':4}  {'received':>21}  {'expires (UTC)':19}  name")
+    for s in sessions:
+        received = f"{s.offset}/{s.length if s.length is not None else '?'}"
+        mark = " (expired)" if s.expired else ""
+        print(f"{s.id:36}  {s.kind:4}  {received:>21}  {when(s.expires_ns):19}  {s.name}{mark}")
+    print(f"{len(sessions)} upload(s)")
+    return 0
+
+
+def cmd_uploads_clean(args: argparse.Namespace) -> int:
+    removed = _upload_service().clean(everything=args.all)
+    print(f"removed {removed} upload(s)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="infiniscale", description="ownCloud Infinite Scale compatible server",
                                      epilog=help_text(), formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -192,6 +230,17 @@ def build_parser() -> argparse.ArgumentParser:
     p_check = storage_sub.add_parser("check", help="verify the whole storage tree (server stopped for --repair)")
     p_check.add_argument("--repair", action="store_true", help="fix what can be fixed, reclaim garbage")
     p_check.set_defaults(func=cmd_storage_check)
+    p_users = sub.add_parser("storage-users", help="the users' storage: unfinished uploads")
+    users_sub = p_users.add_subparsers(dest="storage_users_command", required=True)
+    p_uploads = users_sub.add_parser("uploads", help="resumable and chunked uploads not finished yet")
+    uploads_sub = p_uploads.add_subparsers(dest="uploads_command", required=True)
+    p_list = uploads_sub.add_parser("list", help="show unfinished uploads")
+    p_list.add_argument("--expired", action="store_true", help="only the expired ones")
+    p_list.add_argument("--json", action="store_true", help="machine-readable output")
+    p_list.set_defaults(func=cmd_uploads_list)
+    p_clean = uploads_sub.add_parser("clean", help="remove expired uploads (the server also does this by itself)")
+    p_clean.add_argument("--all", action="store_true", help="remove every unfinished upload, expired or not")
+    p_clean.set_defaults(func=cmd_uploads_clean)
     return parser
 
 

@@ -23,6 +23,11 @@ from infiniscale.settings import RESOLVED_ENV, Settings
 log = logging.getLogger("infiniscale.runtime")
 
 
+def reap_interval(expiration_s: int) -> float:
+    """Expired uploads go within half their lifetime, and at least every ten minutes."""
+    return min(600.0, max(1.0, expiration_s / 2))
+
+
 def build_directory(settings: Settings) -> BuiltinDirectory:
     return BuiltinDirectory(settings.users_file)
 
@@ -31,18 +36,26 @@ def build_storage(settings: Settings) -> DecomposedStorage:
     return DecomposedStorage(settings.storage_root)
 
 
+def build_uploads(settings: Settings, files: FileService | None = None) -> UploadService:
+    if files is None:
+        files = FileService(build_storage(settings), LocalEventBus(), settings.storage_mount_id,
+                            settings.max_name_length)
+    return UploadService(files, SessionStore(settings.storage_root), settings.upload_expiration)
+
+
 def build_app(settings: Settings) -> App:
     storage = build_storage(settings)
     bus = LocalEventBus()
     files = FileService(storage, bus, settings.storage_mount_id, settings.max_name_length)
-    uploads = UploadService(files, SessionStore(settings.storage_root), settings.upload_expiration)
+    uploads = build_uploads(settings, files)
     dav = DavContext(files, DavConfig(base_url=settings.url.rstrip("/"),
                                       allow_depth_infinity=settings.allow_propfind_depth_infinity,
                                       max_xml_bytes=settings.max_request_xml_bytes), uploads)
     auth = BasicAuthenticator(build_directory(settings), enabled=settings.enable_basic_auth)
     return App(WebDavApp(dav), auth, base_url=settings.url.rstrip("/"),
                max_chunk_size=settings.upload_max_chunk_size,
-               depth_infinity=settings.allow_propfind_depth_infinity)
+               depth_infinity=settings.allow_propfind_depth_infinity,
+               background=(lambda: uploads.reap_periodically(reap_interval(settings.upload_expiration)),))
 
 
 def tune_malloc() -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import re
 import shutil
@@ -33,6 +34,7 @@ from infiniscale.core.model.nodes import NodeInfo
 from infiniscale.core.ports.storage import Precondition
 from infiniscale.core.ports.uploads import UploadStore
 
+log = logging.getLogger("infiniscale.uploads")
 BUFFER = 1 << 20
 COPY_BLOCK = 4 << 20
 CHUNK_NAME = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$")
@@ -430,8 +432,21 @@ class UploadService:
                     os.unlink(path)
         return removed
 
-    async def reap(self) -> int:
-        return await self._run(self.clean)
+    def reap(self) -> int | None:
+        """`clean` by whichever process gets the turn (None for the others). Blocking."""
+        with self.store.reaper_turn() as mine:
+            return self.clean() if mine else None
+
+    async def reap_periodically(self, interval_s: float) -> None:
+        """Removes expired uploads for as long as the server runs (oCIS leaves them forever)."""
+        while True:
+            try:
+                removed = await self._run(self.reap)
+                if removed:
+                    log.info("removed %d expired uploads", removed)
+            except Exception:  # never let housekeeping take the server down
+                log.exception("cleaning up expired uploads failed")
+            await asyncio.sleep(interval_s)
 
 
 def _require_etag(if_match: str, node: NodeInfo | None) -> None:

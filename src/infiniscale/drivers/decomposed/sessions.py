@@ -124,3 +124,17 @@ class SessionStore:
             yield
         finally:
             os.close(fd)
+
+    @contextlib.contextmanager
+    def reaper_turn(self) -> Iterator[bool]:
+        """True for the one process that may clean up now; every other one gets False at once."""
+        fd = os.open(os.path.join(self.dir, "reaper.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            yield True
+        finally:
+            os.close(fd)
