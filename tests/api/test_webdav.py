@@ -7,6 +7,7 @@ import hashlib
 import re
 import zlib
 
+import httpx
 from lxml import etree
 
 from tests.api.conftest import DAV, MOUNT_ID
@@ -57,7 +58,9 @@ async def test_propfind_answers_as_the_desktop_client_requires(client):
                         f"ADLER32:{zlib.adler32(b'hello'):08x}")
     assert prop(folder, "d:resourcetype").find("d:collection", NS) is not None
     assert prop(folder, "d:getcontentlength") is None
-    assert prop(file, "oc:downloadURL") is None  # 404 propstat, which the clients ignore
+    assert prop(file, "oc:downloadURL").text == "https://cloud.example.org/remote.php/dav/files/einstein/sync/a%20b.txt"
+    assert prop(folder, "oc:downloadURL") is None  # folders have none: a 404 propstat
+    assert prop(folder, "oc:data-fingerprint") is not None and prop(folder, "oc:share-types") is not None
 
 
 async def test_oc_id_is_stable_across_content_change_and_move(client):
@@ -267,3 +270,45 @@ async def test_events_are_published(app, client):
     assert [e.type for e in seen] == ["SpaceCreated", "ContainerCreated", "FileUploaded", "ItemMoved", "ItemTrashed"]
     assert seen[2].name == "f" and seen[2].size == 1 and seen[2].new is True
     assert seen[3].old_name == "f" and seen[3].name == "g" and seen[3].node_id == seen[2].node_id
+
+
+FAVORITE_ON = ('<?xml version="1.0"?><d:propertyupdate xmlns:d="DAV:" xmlns:oc="http://owncloud.org/ns">'
+               "<d:set><d:prop><oc:favorite>{}</oc:favorite></d:prop></d:set></d:propertyupdate>")
+FILTER_FAVORITES = ('<?xml version="1.0"?><oc:filter-files xmlns:d="DAV:" xmlns:oc="http://owncloud.org/ns">'
+                    "<d:prop><oc:fileid/><oc:favorite/><d:getetag/></d:prop>"
+                    "<oc:filter-rules><oc:favorite>1</oc:favorite></oc:filter-rules></oc:filter-files>")
+
+
+async def test_favorites_are_per_user_and_listed_by_report(client, app):
+    await client.request("MKCOL", f"{DAV}/f")
+    await client.put(f"{DAV}/f/star.txt", content=b"x")
+    await client.put(f"{DAV}/f/plain.txt", content=b"y")
+    await client.request("MKCOL", f"{DAV}/f/starred folder")
+    etag_before = (await client.head(f"{DAV}/f/star.txt")).headers["etag"]
+    for path in ("f/star.txt", "f/starred%20folder"):
+        r = await client.request("PROPPATCH", f"{DAV}/{path}", content=FAVORITE_ON.format(1))
+        assert r.status_code == 207 and "200 OK" in r.text
+    # a flag for this user, not a change of the file: the etag stays, no dead property appears
+    assert (await client.head(f"{DAV}/f/star.txt")).headers["etag"] == etag_before
+    _r, doc = await propfind(client, f"{DAV}/f/", body=b"")  # allprop includes oc:favorite
+    flags = {x.findtext("d:href", namespaces=NS): prop(x, "oc:favorite").text for x in doc.findall("d:response", NS)}
+    assert flags == {f"{DAV}/f/": "0", f"{DAV}/f/star.txt": "1", f"{DAV}/f/plain.txt": "0",
+                     f"{DAV}/f/starred%20folder/": "1"}
+    allprop = await client.request("PROPFIND", f"{DAV}/f/star.txt", headers={"Depth": "0"})
+    assert "fav:" not in allprop.text
+    report = await client.request("REPORT", f"{DAV}/", content=FILTER_FAVORITES)
+    assert report.status_code == 207
+    listed = etree.fromstring(report.content).findall("d:response", NS)
+    hrefs = sorted(x.findtext("d:href", namespaces=NS) for x in listed)
+    assert hrefs == [f"{DAV}/f/star.txt", f"{DAV}/f/starred%20folder/"]
+    # another user sees none of it
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver",
+                                 auth=("marie", "radioactivity")) as marie:
+        mine = await marie.request("REPORT", "/remote.php/dav/files/marie/", content=FILTER_FAVORITES)
+        assert mine.status_code == 207 and "<d:response>" not in mine.text
+    # unmarking, and favorites that were deleted, drop out of the report
+    await client.request("PROPPATCH", f"{DAV}/f/star.txt", content=FAVORITE_ON.format(0))
+    await client.delete(f"{DAV}/f/starred%20folder")
+    report = await client.request("REPORT", f"{DAV}/", content=FILTER_FAVORITES)
+    assert "<d:response>" not in report.text

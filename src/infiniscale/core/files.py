@@ -28,7 +28,7 @@ from infiniscale.core.model.errors import (
 )
 from infiniscale.core.model.identity import User
 from infiniscale.core.model.ids import ResourceId
-from infiniscale.core.model.nodes import LockInfo, NodeInfo, validate_name
+from infiniscale.core.model.nodes import FAVORITE_PREFIX, LockInfo, NodeInfo, validate_name
 from infiniscale.core.ports.events import EventBus
 from infiniscale.core.ports.storage import Precondition, StorageDriver
 
@@ -316,6 +316,34 @@ class FileService:
         await self.bus.publish(events.PropertiesUpdated(executant=user.id, space_id=node.space_id,
                                                         node_id=node.id))
         return updated
+
+    # ------------------------------------------------------------------ favorites
+
+    async def set_favorite(self, user: User, chain: Chain, on: bool) -> NodeInfo:
+        node = chain[-1]
+        await self._check_access(user, node.space_id)
+        return await self._run(self.driver.set_favorite, user.id, node.space_id, node.id, on)
+
+    async def favorites(self, user: User, space_id: str) -> list[Chain]:
+        """The chains (root first) of the user's favorites in one space."""
+        await self._check_access(user, space_id)
+        key = FAVORITE_PREFIX + user.id
+
+        def collect() -> list[Chain]:
+            chains = []
+            for fav_space, node_id in self.driver.favorites(user.id):
+                if fav_space != space_id:
+                    continue
+                try:
+                    node = self.driver.stat(space_id, node_id)
+                    chain = self.driver.ancestors(space_id, node)
+                except (NotFound, InvalidArgument):
+                    continue  # deleted since
+                if node.props.get(key) and chain and chain[0].is_root:
+                    chains.append(chain)
+            return chains
+
+        return await self._run(collect)
 
     # ------------------------------------------------------------------ locks
 

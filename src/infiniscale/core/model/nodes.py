@@ -10,6 +10,13 @@ from infiniscale.core.model.errors import InvalidName
 
 FILE = "file"
 FOLDER = "folder"
+# Keys of NodeInfo.props: WebDAV dead properties use Clark notation (`{namespace}name`); other keys
+# are the server's own per-user flags, never shown as properties.
+FAVORITE_PREFIX = "fav:"
+
+
+def is_dead_property(key: str) -> bool:
+    return key.startswith("{")
 
 
 @dataclass(frozen=True, slots=True)

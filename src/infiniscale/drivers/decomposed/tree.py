@@ -27,7 +27,7 @@ import msgpack
 
 from infiniscale.core.model.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
 from infiniscale.core.model.ids import new_id, unique_suffix
-from infiniscale.core.model.nodes import FILE, FOLDER, NodeInfo
+from infiniscale.core.model.nodes import FAVORITE_PREFIX, FILE, FOLDER, NodeInfo
 from infiniscale.drivers.decomposed import listing
 from infiniscale.drivers.decomposed.fsutil import (
     TEMP_PREFIX,
@@ -446,6 +446,45 @@ class DecomposedStorage:
         if propagate and updated.parent_id:
             self.propagate(space_id, updated.parent_id, 0)
         return updated
+
+    # ---------------------------------------------------------------- favorites
+
+    def _favorites_path(self, user_id: str) -> str:
+        return os.path.join(self.root, "favorites", check_id(user_id) + ".mpk")
+
+    def favorites(self, user_id: str) -> list[tuple[str, str]]:
+        """(space id, node id) of what the user marked; entries may be stale (a node deleted
+        since): the flag on the node itself is the truth."""
+        try:
+            with open(self._favorites_path(user_id), "rb") as fh:
+                return [tuple(item) for item in msgpack.unpackb(fh.read())]
+        except FileNotFoundError:
+            return []
+
+    def set_favorite(self, user_id: str, space_id: str, node_id: str, on: bool) -> NodeInfo:
+        """Marks or unmarks a node for one user: a flag on the node (cheap to render in listings)
+        and an entry in the user's index (cheap to list all of them)."""
+        key = FAVORITE_PREFIX + user_id
+
+        def change(node: NodeInfo) -> NodeInfo:
+            if (key in node.props) == on:
+                return node
+            props = dict(node.props)
+            if on:
+                props[key] = "1"
+            else:
+                props.pop(key, None)
+            return replace(node, props=props)
+
+        node = self.update_node(space_id, node_id, change, propagate=False)
+        path = self._favorites_path(user_id)
+        makedirs(os.path.dirname(path))
+        with flocked(path + ".lock"):
+            entries = [e for e in self.favorites(user_id) if e != (space_id, node_id)]
+            if on:
+                entries.append((space_id, node_id))
+            write_atomic(path, msgpack.packb(entries))
+        return node
 
     # ---------------------------------------------------------------- structure changes
 

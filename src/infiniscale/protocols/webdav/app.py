@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from infiniscale.core.model.errors import StorageError
 from infiniscale.core.model.identity import User
 from infiniscale.protocols.http import BodyTooLarge, ClientDisconnected, Request, respond
-from infiniscale.protocols.webdav import chunking, lock, propfind, structure, transfer, tus, xml
+from infiniscale.protocols.webdav import chunking, lock, propfind, report, structure, transfer, tus, xml
 from infiniscale.protocols.webdav.context import DavContext
 from infiniscale.protocols.webdav.errors import DavError, status_of
 from infiniscale.protocols.webdav.routing import PREFIXES, Target, match
@@ -44,6 +44,7 @@ HANDLERS: dict[str, Handler] = {
     "HEAD": transfer.get,
     "PUT": put,
     "POST": tus.create,
+    "REPORT": report.report,
     "MKCOL": structure.mkcol,
     "DELETE": structure.delete,
     "COPY": structure.copy_or_move,

@@ -40,7 +40,8 @@ class DavContext:
 
     def render_context(self, user: User) -> RenderContext:
         return RenderContext(storage_id=self.files.storage_id, owner_username=user.username,
-                             owner_display_name=user.display_name, base_url=self.config.base_url)
+                             owner_display_name=user.display_name, base_url=self.config.base_url,
+                             user_id=user.id)
 
     async def space_of(self, target: Target, user: User) -> str:
         if target.space_id is not None:

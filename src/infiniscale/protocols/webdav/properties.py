@@ -10,7 +10,7 @@ from email.utils import formatdate
 from functools import lru_cache
 
 from infiniscale.core import locks as locking
-from infiniscale.core.model.nodes import NodeInfo
+from infiniscale.core.model.nodes import FAVORITE_PREFIX, NodeInfo
 from infiniscale.protocols.webdav.xml import DAV, NC, OC, OCS, escape
 
 
@@ -21,6 +21,8 @@ class RenderContext:
     owner_display_name: str
     base_url: str
     quota_available: int = -3
+    user_id: str = ""
+    href_prefix: str = ""  # the URL path of the space root, for oc:downloadURL
 
 
 @lru_cache(maxsize=4096)
@@ -101,12 +103,14 @@ LIVE: dict[str, Renderer] = {
     f"{{{OC}}}permissions": lambda ctx, n: permissions(n),
     f"{{{OC}}}size": lambda ctx, n: str(max(0, n.size)),
     f"{{{OC}}}checksums": lambda ctx, n: _checksums(n),
-    f"{{{OC}}}favorite": lambda ctx, n: "0",
+    f"{{{OC}}}favorite": lambda ctx, n: "1" if (FAVORITE_PREFIX + ctx.user_id) in n.props else "0",
     f"{{{OC}}}share-types": lambda ctx, n: "",
     f"{{{OC}}}owner-id": lambda ctx, n: escape(ctx.owner_username),
     f"{{{OC}}}owner-display-name": lambda ctx, n: escape(ctx.owner_display_name),
     f"{{{OC}}}privatelink": lambda ctx, n: escape(f"{ctx.base_url}/f/{resource_id(ctx, n)}"),
     f"{{{OC}}}data-fingerprint": lambda ctx, n: "",
+    # rendered with the entry's href (see RenderPlan); folders have none
+    f"{{{OC}}}downloadURL": lambda ctx, n: None if n.is_folder else "",
     f"{{{OC}}}tags": lambda ctx, n: "",
     f"{{{OCS}}}share-permissions": lambda ctx, n: "31" if n.is_folder else "19",
     f"{{{NC}}}has-preview": lambda ctx, n: "false",

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 from infiniscale.core.locks import live_locks
 from infiniscale.core.model.identity import User
-from infiniscale.core.model.nodes import NodeInfo
+from infiniscale.core.model.nodes import NodeInfo, is_dead_property
 from infiniscale.protocols.http import BodyTooLarge, Request, respond, respond_stream
 from infiniscale.protocols.webdav import xml
 from infiniscale.protocols.webdav.context import DavContext, check_if_header
@@ -20,10 +20,12 @@ from infiniscale.protocols.webdav.properties import (
     lockdiscovery,
 )
 from infiniscale.protocols.webdav.routing import Target
-from infiniscale.protocols.webdav.xml import DAV
+from infiniscale.protocols.webdav.xml import DAV, OC
 
 MULTISTATUS_TYPE = "application/xml; charset=utf-8"
 LOCKDISCOVERY = LIVE[f"{{{DAV}}}lockdiscovery"]
+FAVORITE = f"{{{OC}}}favorite"
+DOWNLOAD_URL = LIVE[f"{{{OC}}}downloadURL"]
 STATUS_LINE = {200: "HTTP/1.1 200 OK", 403: "HTTP/1.1 403 Forbidden", 404: "HTTP/1.1 404 Not Found",
                409: "HTTP/1.1 409 Conflict", 424: "HTTP/1.1 424 Failed Dependency"}
 
@@ -97,12 +99,17 @@ class RenderPlan:
         missing: list[str] = []
         if request.mode == "propname":
             found = [xml.empty_element(n) for n in ALLPROP if LIVE[n](ctx, node) is not None]
-            found += [xml.empty_element(n) for n in node.props]
+            found += [xml.empty_element(n) for n in node.props if is_dead_property(n)]
         else:
             listing = request.mode == "prop"
             for renderer, open_tag, close_tag, empty in self.live:
                 # the lock root is this node: only its own locks are listed
-                value = lockdiscovery(live_locks(node), href) if renderer is LOCKDISCOVERY else renderer(ctx, node)
+                if renderer is LOCKDISCOVERY:
+                    value = lockdiscovery(live_locks(node), href)
+                elif renderer is DOWNLOAD_URL and not node.is_folder:
+                    value = ctx.base_url + href
+                else:
+                    value = renderer(ctx, node)
                 if value is None:
                     if listing:
                         missing.append(empty)
@@ -118,7 +125,7 @@ class RenderPlan:
                 elif listing:
                     missing.append(empty)
             if not listing and props:
-                found.extend(v for k, v in props.items() if k not in self.names)
+                found.extend(v for k, v in props.items() if k not in self.names and is_dead_property(k))
         parts = ["<d:response><d:href>", href, "</d:href>"]
         if found or not missing:
             parts += ["<d:propstat><d:prop>", *found, "</d:prop><d:status>HTTP/1.1 200 OK</d:status></d:propstat>"]
@@ -194,10 +201,17 @@ async def proppatch(dav: DavContext, req: Request, target: Target, user: User) -
                 if not isinstance(el.tag, str):
                     continue
                 if action.tag == f"{{{DAV}}}set":
-                    operations.append(("set", el.tag, xml.serialize_element(el)))
+                    value = (el.text or "").strip() if el.tag == FAVORITE else xml.serialize_element(el)
+                    operations.append(("set", el.tag, value))
                 else:
                     operations.append(("remove", el.tag, None))
-    statuses: dict[str, int] = {}
+    # oc:favorite is a flag per user, not a property of the resource
+    favorite: bool | None = None
+    for op, name, value in operations:
+        if name == FAVORITE:
+            favorite = op == "set" and value in ("1", "true")
+    operations = [op for op in operations if op[1] != FAVORITE]
+    statuses: dict[str, int] = {FAVORITE: 200} if favorite is not None else {}
     for _op, name, _value in operations:
         statuses[name] = 403 if name in PROTECTED else 200
     failed = any(code != 200 for code in statuses.values())
@@ -214,7 +228,10 @@ async def proppatch(dav: DavContext, req: Request, target: Target, user: User) -
             else:
                 set_props.pop(name, None)
                 remove.append(name)
-        await dav.files.update_properties(user, chain, set_props, remove, tokens)
+        if set_props or remove:
+            await dav.files.update_properties(user, chain, set_props, remove, tokens)
+        if favorite is not None:
+            await dav.files.set_favorite(user, chain, favorite)
     by_status: dict[int, list[str]] = {}
     for name, code in statuses.items():
         by_status.setdefault(code, []).append(xml.empty_element(name))
