@@ -86,12 +86,15 @@ def main(argv: list[str] | None = None) -> int:
     shown += [Metric(f"rss_{g}", f"  peak RSS during {g}", "MiB", False) for g in args.workloads]
     for m in shown:  # a server that never started fails every figure, not just the RSS one
         for name in args.only:
-            results.setdefault(m.key, {}).setdefault(name, Result.failed("server did not start"))
+            if not m.only or m.only == name:
+                results.setdefault(m.key, {}).setdefault(name, Result.failed("server did not start"))
     print("\nratio > 1 means infiniscale is better: throughput ours/apache; ms and MiB apache/ours")
     if args.rounds > 1:
         print(f"each figure is the median of {args.rounds} rounds")
     print("\n" + report.table(shown, results, args.only))
     print("\n" + report.cpu_table(shown, results, args.only))
+    if line := report.tus_vs_put(results):
+        print("\n" + line)
     for line in report.failures(results):
         print(f"FAILED {line}")
     out = RESULTS_DIR / time.strftime("%Y%m%d-%H%M%S.json", time.localtime(started))
@@ -203,6 +206,8 @@ def _run_group(group: str, run: Runner, t: Target, cfg: Config, notes: dict[str,
             print(f"  {t.name} {notes[t.name]}", flush=True)
     out = {}
     for m in workloads.metrics(cfg)[group]:
+        if m.only and m.only != t.name:
+            continue
         res = out[m.key] = rec.get(m.key) or Result.failed(error or "not measured")
         shown = report.fmt(res.value) if res.value is not None else f"FAILED ({res.error})"
         print(f"    {m.label:<28} {shown} {m.unit if res.value is not None else ''}", flush=True)

@@ -79,6 +79,13 @@ class Conn:
         r = self.http.getresponse()
         return Response(r.status, r.headers, r.read())  # read fully, or keep-alive breaks
 
+    def raw(self, method: str, path: str, body: bytes | Iterable[bytes] | None,
+            headers: dict[str, str]) -> Response:
+        """A request to an absolute URL path outside the WebDAV root (e.g. a TUS upload URL)."""
+        self.http.request(method, path, body=body, headers=self.headers | headers)
+        r = self.http.getresponse()
+        return Response(r.status, r.headers, r.read())
+
     def ping(self) -> None:
         """Make sure the connection is open and alive before a timed request."""
         self.request("OPTIONS", "")

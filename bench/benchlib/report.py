@@ -50,6 +50,14 @@ def cpu_table(metrics: list[Metric], results: Results, servers: list[str]) -> st
     return _render(rows)
 
 
+def tus_vs_put(results: Results) -> str:
+    """TUS against a single PUT of the same file, both on infiniscale in the same run."""
+    tus, put = results.get("tus_big", {}).get(OURS), results.get("put_big", {}).get(OURS)
+    if not tus or not put or not tus.value or not put.value:
+        return ""
+    return f"TUS upload / single PUT on {OURS}: {tus.value / put.value:.2f} (bar: 0.8)"
+
+
 def _render(rows: list[list[str]]) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = [" | ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths,

@@ -32,6 +32,7 @@ class Server:
     proc: subprocess.Popen[bytes]
     log: Path
     sends_oc_checksum: bool = False  # only infiniscale understands OC-Checksum on PUT
+    speaks_tus: bool = False  # only infiniscale serves TUS uploads
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -98,7 +99,8 @@ def start_infiniscale(d: Path, binary: Path) -> Server:
         raise ServerError(f"infiniscale init failed ({init.returncode}):\n{out}")
     proc = procs.spawn([str(binary), "server"], log, env=env, cwd=d)
     base = f"http://127.0.0.1:{port}"
-    srv = Server("infiniscale", f"{base}/remote.php/dav/files/{USER}/", proc, log, sends_oc_checksum=True)
+    srv = Server("infiniscale", f"{base}/remote.php/dav/files/{USER}/", proc, log, sends_oc_checksum=True,
+                 speaks_tus=True)
     wait_ready(srv, f"{base}/healthz", {200}, auth=False)
     return srv
 

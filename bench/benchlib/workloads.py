@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from benchlib.dav import (
     DELETE_OK,
@@ -25,6 +27,7 @@ from benchlib.servers import Server
 
 MIB = 1 << 20
 SMALL_SIZE = 4096
+TUS_CHUNK = 10_000_000  # the max_chunk_size oCIS advertises, and the desktop client uses
 TINY = b"x" * 64  # content of the files that only populate folders
 
 
@@ -50,6 +53,7 @@ class Metric:
     label: str
     unit: str
     higher_is_better: bool
+    only: str = ""  # measured on this server alone (a protocol the others do not speak)
 
 
 def metrics(cfg: Config) -> dict[str, list[Metric]]:
@@ -66,7 +70,9 @@ def metrics(cfg: Config) -> dict[str, list[Metric]]:
         "propfind": [Metric("propfind_small", f"PROPFIND d1 {p1} entries", "ms", False),
                      Metric("propfind_large", f"PROPFIND d1 {p2} entries", "ms", False)],
         "big": [Metric("put_big", f"PUT {big} stream", "MB/s", True),
-                Metric("get_big", f"GET {big} stream", "MB/s", True)],
+                Metric("get_big", f"GET {big} stream", "MB/s", True),
+                Metric("tus_big", f"TUS {big}, {TUS_CHUNK // 1_000_000} MB PATCHes", "MB/s", True,
+                       only="infiniscale")],
         "tree": [Metric("move_small", f"MOVE folder of {t1}", "ms", False),
                  Metric("move_large", f"MOVE folder of {t2}", "ms", False),
                  Metric("delete_small", f"DELETE folder of {t1}", "ms", False),
@@ -210,6 +216,56 @@ def run_big(t: Target, cfg: Config, rec: dict[str, Result], pattern: Pattern, sh
     mb = pattern.size / 1e6
     rec["put_big"], rec["get_big"] = _rate(sw_put, mb), _rate(sw_get, mb)
     t.dav.delete(path)  # free the disk before the next server writes its copy
+    if t.server.speaks_tus:
+        rec["tus_big"] = _rate(_tus_upload(t, "big-tus.bin", pattern, sha1), mb)
+        t.dav.delete(t.path("big-tus.bin"))
+
+
+def _tus_upload(t: Target, name: str, pattern: Pattern, sha1: str) -> Stopwatch:
+    """The same bytes through TUS as the desktop client sends them: a creation POST, then PATCHes of
+    TUS_CHUNK bytes on one connection. Counts only if the server's checksum of the result matches."""
+    meta = (f"filename {base64.b64encode(t.path(name).encode()).decode()},"
+            f"checksum {base64.b64encode(f'SHA1 {sha1}'.encode()).decode()}")
+    tus = {"Tus-Resumable": "1.0.0"}
+    quiesce()
+    t.dav.ping()
+    sw = t.stopwatch()
+    sw.start()
+    r = t.dav.request("POST", "", b"", {**tus, "Upload-Length": str(pattern.size), "Upload-Metadata": meta})
+    if r.status != 201:
+        raise DavError(f"TUS POST: HTTP {r.status}: {r.body[:200]!r}")
+    location = urlsplit(r.headers["Location"]).path
+    offset = 0
+    for body in _slices(pattern.chunks(), TUS_CHUNK):
+        size = sum(len(b) for b in body)
+        r = t.dav.raw("PATCH", location, body, {**tus, "Upload-Offset": str(offset), "Content-Length": str(size),
+                                                 "Content-Type": "application/offset+octet-stream"})
+        if r.status != 204:
+            raise DavError(f"TUS PATCH at {offset}: HTTP {r.status}: {r.body[:200]!r}")
+        offset += size
+    sw.stop()
+    if r.headers.get("OC-Checksum") != f"SHA1:{sha1}":
+        raise DavError(f"TUS upload stored {r.headers.get('OC-Checksum')}, sent SHA1:{sha1}")
+    return sw
+
+
+def _slices(chunks: Iterator[bytes], size: int) -> Iterator[list[memoryview]]:
+    """Regroups a stream of pieces into lists of exactly `size` bytes (the last one shorter),
+    without copying: the client must not be what limits the figure."""
+    current: list[memoryview] = []
+    filled = 0
+    for piece in chunks:
+        chunk = memoryview(piece)
+        while chunk:
+            take = chunk[:size - filled]
+            chunk = chunk[len(take):]
+            current.append(take)
+            filled += len(take)
+            if filled == size:
+                yield current
+                current, filled = [], 0
+    if current:
+        yield current
 
 
 def _download_sha1(t: Target, path: str) -> tuple[Stopwatch, int, str]:

@@ -164,7 +164,8 @@ class UploadService:
                 if chunk is not None and chunk_checksum and chunk.digest() != chunk_checksum[1]:
                     await self._run(os.ftruncate, fd, offset)
                     raise ChecksumMismatch("the checksum of the uploaded chunk does not match")
-                await self._run(os.fsync, fd)
+                # no fsync per request: the offset is the file's size, which never claims bytes that
+                # are not there; the content is made durable once, when the upload is finished
             finally:
                 os.close(fd)
             session.offset = offset + written
@@ -172,7 +173,7 @@ class UploadService:
                 self._keep_hasher(session.id, session.offset, whole)
             if session.offset < session.length:
                 session.expires_ns = self._new_expiry()
-                await self._run(self.store.save, session.to_record())
+                await self._run(self.store.touch, session.to_record())
                 return session, None, False
             node, created = await self._finish(session)
         return session, node, created
@@ -209,7 +210,12 @@ class UploadService:
         files = self.files
 
         def commit() -> tuple[NodeInfo, bool]:
-            size = os.stat(path).st_size
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+                size = os.fstat(fd).st_size
+            finally:
+                os.close(fd)
             sums = cached[1].hexdigests() if cached and cached[0] == size else _hash_file(path)
             _verify(session.checksum, sums)
             parent = _live_parent(files, session)

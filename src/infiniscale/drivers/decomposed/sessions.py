@@ -41,6 +41,10 @@ class SessionStore:
     def save(self, record: dict) -> None:
         write_atomic(self._record_path(record["id"]), msgpack.packb(record))
 
+    def touch(self, record: dict) -> None:
+        """Saves a record whose change is not worth a disk flush (a later expiry time)."""
+        write_atomic(self._record_path(record["id"]), msgpack.packb(record), durable=False)
+
     def load(self, session_id: str) -> dict | None:
         try:
             with open(self._record_path(session_id), "rb") as fh:
