@@ -252,3 +252,13 @@ async def test_legacy_chunking_v1_out_of_order(client):
 async def test_legacy_chunking_v1_refuses_impossible_numbers(client, name):
     reply = await client.put(f"{DAV}/{name}", content=b"x", headers={"OC-Chunked": "1"})
     assert reply.status_code == 400
+
+
+async def test_tus_on_the_spaces_endpoint(client):
+    await client.put(f"{DAV}/seed.txt", content=b"x")  # creates the personal space
+    space = f"/dav/spaces/{MOUNT_ID}$4c510ada-c86b-4815-8820-42cdf82c3d51"
+    assert (await client.request("MKCOL", f"{space}/in space")).status_code == 201
+    created = await client.post(f"{space}/in%20space", headers={
+        **TUS, **STREAM, "Upload-Length": "5", "Upload-Metadata": meta(filename="s.txt")}, content=b"hello")
+    assert created.status_code == 201 and created.headers.get("etag")
+    assert (await client.get(f"{DAV}/in space/s.txt")).content == b"hello"

@@ -153,7 +153,12 @@ class UploadService:
             path = self.store.data_path(session.to_record())
             whole = self._take_hasher(session.id, offset)
             chunk = ChunkHasher(chunk_checksum[0]) if chunk_checksum else None
-            fd = os.open(path, os.O_WRONLY)
+            try:
+                fd = os.open(path, os.O_WRONLY)
+            except FileNotFoundError:
+                # a crash after the content became a file, before the record went: nothing to resume
+                await self._run(self.store.remove, session.to_record())
+                raise NotFound("upload not found") from None
             try:
                 try:
                     written = await _stream_into(fd, offset, body, session.length - offset, whole, chunk,
