@@ -139,8 +139,7 @@ class UploadService:
         return session
 
     async def write(self, session_id: str, offset: int, body: AsyncIterator[bytes],
-                    chunk_checksum: tuple[str, bytes] | None = None,
-                    finish_user: User | None = None) -> tuple[UploadSession, NodeInfo | None, bool]:
+                    chunk_checksum: tuple[str, bytes] | None = None) -> tuple[UploadSession, NodeInfo | None, bool]:
         """Appends `body` at `offset` (which must be the current one). `chunk_checksum` (algorithm,
         raw digest) covers this request's bytes only: on mismatch they are dropped again. Finishes
         the upload when the last byte arrives; returns the session, and the node once finished."""
