@@ -86,7 +86,7 @@ class UploadService:
         self.store = store
         self.expiration_ns = expiration_s * 1_000_000_000
         # whole-file hash state of TUS uploads this process is receiving: (offset, hasher)
-        self._hashers: OrderedDict[str, tuple[int, MultiHasher]] = OrderedDict()
+        self._hashers: OrderedDict[str, tuple[int, HashLane]] = OrderedDict()
 
     async def _run(self, fn: Callable, *args):
         return await self.files._run(fn, *args)
@@ -150,7 +150,7 @@ class UploadService:
                 raise Conflict(f"the upload offset is {session.offset}, not {offset}")
             assert session.length is not None
             path = self.store.data_path(session.to_record())
-            whole = self._take_hasher(session.id, offset)
+            lane = self._take_hasher(session.id, offset)
             chunk = ChunkHasher(chunk_checksum[0]) if chunk_checksum else None
             try:
                 fd = os.open(path, os.O_WRONLY)
@@ -160,7 +160,7 @@ class UploadService:
                 raise NotFound("upload not found") from None
             try:
                 try:
-                    written = await _stream_into(fd, offset, body, session.length - offset, whole, chunk,
+                    written = await _stream_into(fd, offset, body, session.length - offset, lane, chunk,
                                                  self.files._run)
                 except InvalidArgument:
                     await self._run(os.ftruncate, fd, offset)
@@ -173,8 +173,8 @@ class UploadService:
             finally:
                 os.close(fd)
             session.offset = offset + written
-            if whole is not None:
-                self._keep_hasher(session.id, session.offset, whole)
+            if lane is not None:
+                self._keep_hasher(session.id, session.offset, lane)
             if session.offset < session.length:
                 session.expires_ns = self._new_expiry()
                 await self._run(self.store.touch, session.to_record())
@@ -193,16 +193,16 @@ class UploadService:
             self._hashers.pop(session.id, None)
             await self._run(self.store.remove, session.to_record())
 
-    def _take_hasher(self, session_id: str, offset: int) -> MultiHasher | None:
+    def _take_hasher(self, session_id: str, offset: int) -> HashLane | None:
         if offset == 0:
-            return MultiHasher()
+            return HashLane(self.files._run)
         cached = self._hashers.pop(session_id, None)
         if cached is not None and cached[0] == offset:
             return cached[1]
         return None  # another process received the earlier bytes: hash the whole file at the end
 
-    def _keep_hasher(self, session_id: str, offset: int, hasher: MultiHasher) -> None:
-        self._hashers[session_id] = (offset, hasher)
+    def _keep_hasher(self, session_id: str, offset: int, lane: HashLane) -> None:
+        self._hashers[session_id] = (offset, lane)
         while len(self._hashers) > 64:
             self._hashers.popitem(last=False)
 
@@ -211,6 +211,7 @@ class UploadService:
         record = session.to_record()
         path = self.store.data_path(record)
         cached = self._hashers.pop(session.id, None)
+        hasher = await cached[1].settled() if cached else None
         files = self.files
 
         def commit() -> tuple[NodeInfo, bool]:
@@ -220,7 +221,7 @@ class UploadService:
                 size = os.fstat(fd).st_size
             finally:
                 os.close(fd)
-            sums = cached[1].hexdigests() if cached and cached[0] == size else _hash_file(path)
+            sums = hasher.hexdigests() if hasher and cached and cached[0] == size else _hash_file(path)
             _verify(session.checksum, sums)
             parent = _live_parent(files, session)
             result = files.driver.commit_upload(session.space_id, parent, session.name, path, size, sums,
@@ -523,8 +524,34 @@ def _concatenate(folder: str, names: list[str], target: str) -> dict[str, str]:
     return hasher.hexdigests()
 
 
+class HashLane:
+    """The whole-file hash of a TUS upload, fed in order but off the critical path: a PATCH is
+    answered once its bytes are written, while their hashing may still run; the next PATCH and
+    the finish wait for it. Saves the hash of each request's last buffer from every round trip."""
+
+    def __init__(self, run: Callable) -> None:
+        self.hasher = MultiHasher()
+        self.run = run
+        self.tail: asyncio.Future | None = None
+
+    def feed(self, data: bytes | bytearray) -> None:
+        previous = self.tail
+
+        async def step() -> None:
+            if previous is not None:
+                await previous
+            await self.run(self.hasher.update, data)
+
+        self.tail = asyncio.ensure_future(step())
+
+    async def settled(self) -> MultiHasher:
+        if self.tail is not None:
+            await self.tail
+        return self.hasher
+
+
 async def _stream_into(fd: int, offset: int, body: AsyncIterator[bytes], limit: int | None,
-                       whole: MultiHasher | None, chunk: ChunkHasher | None,
+                       lane: HashLane | None, chunk: ChunkHasher | None,
                        run: Callable) -> int:
     """Writes a request body at `offset` in 1 MiB steps (one in a thread while the next arrives),
     feeding the hashers. More than `limit` bytes is an error. Returns the bytes written; what was
@@ -543,15 +570,15 @@ async def _stream_into(fd: int, offset: int, body: AsyncIterator[bytes], limit: 
                 view = view[n:]
                 pos += n
 
-        if whole is not None and chunk is not None:
-            whole.update(data)
-            chunk.update(data, also=write)
-        elif whole is not None:
-            whole.update(data, also=write)
-        elif chunk is not None:
+        if chunk is not None:
             chunk.update(data, also=write)
         else:
             write()
+
+    def hand_over(data: bytes | bytearray, at: int) -> asyncio.Future:
+        if lane is not None:
+            lane.feed(data)
+        return asyncio.ensure_future(run(consume, data, at))
 
     try:
         async for piece in body:
@@ -563,12 +590,12 @@ async def _stream_into(fd: int, offset: int, body: AsyncIterator[bytes], limit: 
                 data, pending = pending, bytearray()
                 if in_flight is not None:
                     await in_flight
-                in_flight = asyncio.ensure_future(run(consume, data, position))
+                in_flight = hand_over(data, position)
                 position += len(data)
     finally:
         if in_flight is not None:
             await asyncio.shield(in_flight)
         if pending:
-            await asyncio.shield(asyncio.ensure_future(run(consume, bytes(pending), position)))
+            await asyncio.shield(hand_over(bytes(pending), position))
     return written
 

@@ -114,6 +114,7 @@ async def create(dav: DavContext, req: Request, target: Target, user: User) -> N
                                                               _chunk_checksum(req))
         except ClientDisconnected:
             return
+    await req.drain()  # a body that was not meant as upload data
     headers += [("upload-offset", str(length if node is not None else session.offset)),
                 ("upload-expires", http_date(session.expires_ns))]
     if node is not None:
