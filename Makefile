@@ -28,7 +28,8 @@ debs-bench:
 run: setup
 	@test -f "$${OCIS_CONFIG_DIR:-$(DATA)/config}/infiniscale.yaml" || \
 	  IDM_CREATE_DEMO_USERS=true $(VENV)/bin/infiniscale init
-	IDM_CREATE_DEMO_USERS=true $(VENV)/bin/infiniscale server
+	@echo "demo setup: password logins over HTTP Basic are on (PROXY_ENABLE_BASIC_AUTH=true)"
+	IDM_CREATE_DEMO_USERS=true PROXY_ENABLE_BASIC_AUTH=$${PROXY_ENABLE_BASIC_AUTH:-true} $(VENV)/bin/infiniscale server
 
 test: setup debs-test
 	$(VENV)/bin/ruff check src tests bench

@@ -45,6 +45,7 @@ class ServerProcess:
             "PROXY_TLS": "true" if tls else "false",
             "PROXY_HTTP_ADDR": f"127.0.0.1:{self.port}",
             "IDM_CREATE_DEMO_USERS": "true",
+            "PROXY_ENABLE_BASIC_AUTH": "true",  # the client suites log in with passwords
             "OCIS_LOG_LEVEL": "warn",
             "INFINISCALE_HTTP_WORKERS": str(workers),
             "OCIS_URL": self.base_url,

@@ -12,9 +12,10 @@ from typing import Any
 
 import orjson
 
+from infiniscale.core.apptokens import AppTokens
 from infiniscale.observability import request_id
-from infiniscale.protocols import ocs
-from infiniscale.protocols.auth import BasicAuthenticator
+from infiniscale.protocols import authapp, ocs
+from infiniscale.protocols.auth import Authenticator
 from infiniscale.protocols.http import Request, respond
 from infiniscale.protocols.status import capabilities, status_document
 from infiniscale.protocols.webdav import xml
@@ -30,10 +31,15 @@ ANONYMOUS_OCS = ("/ocs/v1.php/cloud/capabilities", "/ocs/v2.php/cloud/capabiliti
 
 
 class App:
-    def __init__(self, webdav: WebDavApp, authenticator: BasicAuthenticator, *, base_url: str,
+    def __init__(self, webdav: WebDavApp, authenticator: Authenticator, *, base_url: str,
+                 app_tokens: AppTokens | None = None, users: authapp.UserLookup | None = None,
+                 allow_impersonation: bool = False,
                  max_chunk_size: int, depth_infinity: bool, ready: Any = None,
                  background: tuple[Callable[[], Awaitable[None]], ...] = ()) -> None:
         self.webdav = webdav
+        self.app_tokens = app_tokens
+        self.users = users
+        self.allow_impersonation = allow_impersonation
         self.background = background
         self._tasks: list[asyncio.Task] = []
         self.auth = authenticator
@@ -107,12 +113,21 @@ class App:
         if path.startswith("/data/"):
             await self.webdav.data(req)
             return
+        if path.rstrip("/") == "/auth-app/tokens" and self.app_tokens is not None and self.users is not None:
+            req.user = await self.auth.authenticate(req.header("authorization"))
+            if req.user is None:
+                await req.drain()
+                await respond(req.send, 401, [("content-type", "text/plain"),
+                                              ("www-authenticate", self.auth.challenge())], b"unauthorized")
+                return
+            await authapp.tokens(req, req.user, self.app_tokens, self.users, self.allow_impersonation)
+            return
         if WebDavApp.handles(req.raw_path):
             req.user = await self.auth.authenticate(req.header("authorization"))
             if req.user is None:
                 await req.drain()
                 await respond(req.send, 401, [("content-type", "application/xml; charset=utf-8"),
-                                              ("www-authenticate", 'Basic realm="infiniscale", charset="UTF-8"')],
+                                              ("www-authenticate", self.auth.challenge())],
                               xml.sabre_error("Sabre\\DAV\\Exception\\NotAuthenticated",
                                               "No 'Authorization: Basic' header found."),
                               head_only=req.method == "HEAD")
@@ -132,7 +147,7 @@ class App:
         req.user = await self.auth.authenticate(req.header("authorization"))
         if req.user is None:
             await respond(req.send, 401, [("content-type", "application/json; charset=utf-8"),
-                                          ("www-authenticate", 'Basic realm="infiniscale", charset="UTF-8"')],
+                                          ("www-authenticate", self.auth.challenge())],
                           orjson.dumps({"ocs": {"meta": {"status": "failure", "statuscode": 997,
                                                          "message": "Unauthorised"}, "data": None}}))
             return

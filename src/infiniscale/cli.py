@@ -177,8 +177,6 @@ def _upload_service():
 
 
 def cmd_uploads_list(args: argparse.Namespace) -> int:
-    import datetime
-
     sessions = sorted(_upload_service().sessions(), key=lambda s: s.created_ns)
     if args.expired:
         sessions = [s for s in sessions if s.expired]
@@ -207,6 +205,29 @@ def cmd_uploads_clean(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_auth_app_create(args: argparse.Namespace) -> int:
+    from infiniscale.core.apptokens import parse_duration
+    from infiniscale.core.model.errors import InvalidArgument
+    from infiniscale.runtime import build_app_tokens, build_directory
+
+    settings = resolve()
+    directory = build_directory(settings)
+    user = directory.get_by_name(args.user) or directory.get_by_id(args.user)
+    if user is None:
+        print(f"no such user: {args.user}", file=sys.stderr)
+        return 1
+    try:
+        lifetime = parse_duration(args.expiration)
+    except InvalidArgument as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    token, record = build_app_tokens(settings).create(user.id, lifetime, args.label or "Generated via CLI")
+    print(f"App token created for {user.username}")
+    print(f" token: {token}")
+    print(f" expires: {datetime.datetime.fromtimestamp(record.expires, datetime.UTC).isoformat(timespec='seconds')}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="infiniscale", description="ownCloud Infinite Scale compatible server",
                                      epilog=help_text(), formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -230,6 +251,13 @@ def build_parser() -> argparse.ArgumentParser:
     p_check = storage_sub.add_parser("check", help="verify the whole storage tree (server stopped for --repair)")
     p_check.add_argument("--repair", action="store_true", help="fix what can be fixed, reclaim garbage")
     p_check.set_defaults(func=cmd_storage_check)
+    p_auth_app = sub.add_parser("auth-app", help="app tokens: passwords for WebDAV mounts, scripts and sync apps")
+    auth_app_sub = p_auth_app.add_subparsers(dest="auth_app_command", required=True)
+    p_create = auth_app_sub.add_parser("create", help="create an app token for a user")
+    p_create.add_argument("--user", "--user-name", dest="user", required=True, help="user name or id")
+    p_create.add_argument("--expiration", default="72h", help="lifetime, e.g. 30m or 72h (default 72h)")
+    p_create.add_argument("--label", default="", help="what the token is for")
+    p_create.set_defaults(func=cmd_auth_app_create)
     p_users = sub.add_parser("storage-users", help="the users' storage: unfinished uploads")
     users_sub = p_users.add_subparsers(dest="storage_users_command", required=True)
     p_uploads = users_sub.add_parser("uploads", help="resumable and chunked uploads not finished yet")

@@ -8,14 +8,17 @@ import logging
 import os
 
 from infiniscale.asgi import App
+from infiniscale.core.apptokens import AppTokens
 from infiniscale.core.files import FileService
+from infiniscale.core.loginguard import LoginGuard
 from infiniscale.core.uploads import UploadService
 from infiniscale.drivers.bus_local import LocalEventBus
 from infiniscale.drivers.decomposed.sessions import SessionStore
 from infiniscale.drivers.decomposed.tree import DecomposedStorage
 from infiniscale.drivers.directory_builtin import BuiltinDirectory
+from infiniscale.drivers.identity_files import FileAppTokenStore, FileFailureLog
 from infiniscale.observability import setup_logging
-from infiniscale.protocols.auth import BasicAuthenticator
+from infiniscale.protocols.auth import Authenticator
 from infiniscale.protocols.webdav.app import WebDavApp
 from infiniscale.protocols.webdav.context import DavConfig, DavContext
 from infiniscale.settings import RESOLVED_ENV, Settings
@@ -36,6 +39,10 @@ def build_storage(settings: Settings) -> DecomposedStorage:
     return DecomposedStorage(settings.storage_root)
 
 
+def build_app_tokens(settings: Settings) -> AppTokens:
+    return AppTokens(FileAppTokenStore(settings.idm_dir))
+
+
 def build_uploads(settings: Settings, files: FileService | None = None) -> UploadService:
     if files is None:
         files = FileService(build_storage(settings), LocalEventBus(), settings.storage_mount_id,
@@ -51,8 +58,14 @@ def build_app(settings: Settings) -> App:
     dav = DavContext(files, DavConfig(base_url=settings.url.rstrip("/"),
                                       allow_depth_infinity=settings.allow_propfind_depth_infinity,
                                       max_xml_bytes=settings.max_request_xml_bytes), uploads)
-    auth = BasicAuthenticator(build_directory(settings), enabled=settings.enable_basic_auth)
-    return App(WebDavApp(dav), auth, base_url=settings.url.rstrip("/"),
+    directory = build_directory(settings)
+    app_tokens = build_app_tokens(settings)
+    guard = LoginGuard(FileFailureLog(settings.idm_dir), settings.login_max_failures,
+                       settings.login_lockout_seconds)
+    auth = Authenticator(directory, basic=settings.enable_basic_auth,
+                         app_tokens=app_tokens if settings.enable_app_auth else None, guard=guard)
+    return App(WebDavApp(dav), auth, base_url=settings.url.rstrip("/"), app_tokens=app_tokens, users=directory,
+               allow_impersonation=settings.app_auth_impersonation,
                max_chunk_size=settings.upload_max_chunk_size,
                depth_infinity=settings.allow_propfind_depth_infinity,
                background=(lambda: uploads.reap_periodically(reap_interval(settings.upload_expiration)),))

@@ -100,8 +100,16 @@ DECLARED: tuple[Setting, ...] = (
             "Password of the admin user (used by init)", secret=True),
     Setting("create_demo_users", bool, False, ("IDM_CREATE_DEMO_USERS",),
             "Create the demo users einstein, marie, richard, moss, katherine"),
-    Setting("enable_basic_auth", bool, True, ("PROXY_ENABLE_BASIC_AUTH",),
-            "Accept HTTP Basic authentication with user name and password"),
+    Setting("enable_basic_auth", bool, False, ("PROXY_ENABLE_BASIC_AUTH",),
+            "Accept HTTP Basic authentication with user name and password (app tokens work regardless)"),
+    Setting("enable_app_auth", bool, True, ("PROXY_ENABLE_APP_AUTH",),
+            "Accept app tokens as the password of HTTP Basic authentication"),
+    Setting("app_auth_impersonation", bool, False, ("AUTH_APP_ENABLE_IMPERSONATION",),
+            "Let admins create app tokens for other users"),
+    Setting("login_max_failures", int, 10, ("INFINISCALE_LOGIN_MAX_FAILURES",),
+            "Failed logins within the lockout window after which an account is locked (0: never)"),
+    Setting("login_lockout_seconds", int, 300, ("INFINISCALE_LOGIN_LOCKOUT_SECONDS",),
+            "Window of the failed-login count, and how long a locked account stays locked"),
     Setting("allow_propfind_depth_infinity", bool, False, ("OCDAV_ALLOW_PROPFIND_DEPTH_INFINITY",),
             "Allow PROPFIND with Depth: infinity"),
     Setting("max_name_length", int, 255, ("OCDAV_NAME_VALIDATION_MAX_LENGTH",),
@@ -144,6 +152,10 @@ class Settings:
     @property
     def data_dir(self) -> Path:
         return Path(self.values["base_data_path"])
+
+    @property
+    def idm_dir(self) -> str:
+        return str(Path(self.values["base_data_path"]) / "idm")
 
     @property
     def users_file(self) -> str:

@@ -18,6 +18,7 @@ MOUNT_ID = "1284d238-aa92-42ce-bdc4-0b0000009157"
 @pytest.fixture
 def settings(tmp_path: Path):
     env = {"OCIS_BASE_DATA_PATH": str(tmp_path), "PROXY_TLS": "false", "OCIS_URL": "https://cloud.example.org",
+           "PROXY_ENABLE_BASIC_AUTH": "true",
            "STORAGE_USERS_MOUNT_ID": MOUNT_ID}
     return resolve(env=env)
 

@@ -153,7 +153,8 @@ async def test_an_unknown_upload_id_is_404_not_an_error(client):
 
 async def test_expired_uploads_are_gone(tmp_path):
     settings = resolve(env={"OCIS_BASE_DATA_PATH": str(tmp_path), "PROXY_TLS": "false",
-                            "OCIS_URL": "https://cloud.example.org", "STORAGE_USERS_MOUNT_ID": MOUNT_ID,
+                            "PROXY_ENABLE_BASIC_AUTH": "true", "OCIS_URL": "https://cloud.example.org",
+                            "STORAGE_USERS_MOUNT_ID": MOUNT_ID,
                             "STORAGE_USERS_UPLOAD_EXPIRATION": "0"})
     build_directory(settings).put_user("4c510ada-c86b-4815-8820-42cdf82c3d51", "einstein", "relativity",
                                        "Albert Einstein", "einstein@example.org")

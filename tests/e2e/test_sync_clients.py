@@ -97,7 +97,8 @@ ENGINES = [Engine("owncloudcmd", "owncloud-client-cmd", nextcloud=False),
 class SyncClient:
     """Runs one sync engine with a private HOME (credentials from ~/.netrc, -n) and keeps every run's log."""
 
-    def __init__(self, engine: Engine, server: ServerProcess, folder: str, work: Path) -> None:
+    def __init__(self, engine: Engine, server: ServerProcess, folder: str, work: Path,
+                 password: str = PASSWORD) -> None:
         self.engine = engine
         self.binary = need_binary(engine.binary, engine.package)
         self.server = server
@@ -107,7 +108,7 @@ class SyncClient:
         home = work / "home"
         (home / ".config").mkdir(parents=True)
         netrc = home / ".netrc"
-        netrc.write_text(f"machine 127.0.0.1\nlogin {USER}\npassword {PASSWORD}\n")
+        netrc.write_text(f"machine 127.0.0.1\nlogin {USER}\npassword {password}\n")
         netrc.chmod(0o600)
         self.exclude = work / "sync-exclude.lst"
         self.exclude.write_text(EXCLUDE_LIST)

@@ -15,7 +15,7 @@ def test_defaults(tmp_path: Path):
     assert s.base_data_path == str(tmp_path / ".infiniscale")
     assert s.config_dir == str(tmp_path / ".infiniscale" / "config")
     assert s.storage_root == str(tmp_path / ".infiniscale" / "storage" / "users")
-    assert s.enable_basic_auth is True and s.allow_propfind_depth_infinity is False
+    assert s.enable_basic_auth is False and s.enable_app_auth is True and s.allow_propfind_depth_infinity is False
 
 
 def test_layers(tmp_path: Path):
