@@ -26,7 +26,7 @@ from benchlib.procs import RssSampler
 from benchlib.workloads import Config, Metric, Target
 
 SERVERS = ["infiniscale", "apache", "rclone"]
-GROUPS = ["small", "propfind", "big", "tree"]
+GROUPS = ["small", "propfind", "big", "tree", "auth"]
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 RSS = Metric("peak_rss", "peak RSS (process tree)", "MiB", False)
 
@@ -175,7 +175,7 @@ def _start_target(name: str, tmp: Path, bin_: Path, cfg: Config, sampler: RssSam
 
 def _runners(groups: list[str], cfg: Config) -> dict[str, Runner]:
     runners: dict[str, Runner] = {"small": workloads.run_small, "propfind": workloads.run_propfind,
-                                  "tree": workloads.run_tree}
+                                  "tree": workloads.run_tree, "auth": workloads.run_auth}
     if "big" in groups:
         pattern = Pattern(cfg.big_size)
         t0 = time.perf_counter()

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -18,11 +20,13 @@ from benchlib.dav import (
     Job,
     Pattern,
     Response,
+    basic_auth,
     check_listing,
     random_blobs,
     run_jobs,
 )
 from benchlib.measure import Result, Stopwatch
+from benchlib.servers import USER as USER_NAME
 from benchlib.servers import Server
 
 MIB = 1 << 20
@@ -34,6 +38,7 @@ TINY = b"x" * 64  # content of the files that only populate folders
 @dataclass(frozen=True)
 class Config:
     n_small: int = 1000
+    n_auth: int = 3000
     conc: int = 16
     propfind_sizes: tuple[int, int] = (1000, 10_000)
     propfind_reps: int = 5
@@ -43,7 +48,7 @@ class Config:
 
 
 FULL = Config()
-QUICK = Config(n_small=200, propfind_sizes=(200, 2000), propfind_reps=3, big_size=64 * MIB,
+QUICK = Config(n_small=200, n_auth=500, propfind_sizes=(200, 2000), propfind_reps=3, big_size=64 * MIB,
                tree_sizes=(10, 200), tree_reps=3)
 
 
@@ -73,6 +78,9 @@ def metrics(cfg: Config) -> dict[str, list[Metric]]:
                 Metric("get_big", f"GET {big} stream", "MB/s", True),
                 Metric("tus_big", f"TUS {big}, {TUS_CHUNK // 1_000_000} MB PATCHes", "MB/s", True,
                        only="infiniscale")],
+        "auth": [Metric("auth_anonymous", f"GET status.php c={c}", "req/s", True, only="infiniscale"),
+                 Metric("auth_basic", f"PROPFIND d0 password c={c}", "req/s", True, only="infiniscale"),
+                 Metric("auth_apptoken", f"PROPFIND d0 app token c={c}", "req/s", True, only="infiniscale")],
         "tree": [Metric("move_small", f"MOVE folder of {t1}", "ms", False),
                  Metric("move_large", f"MOVE folder of {t2}", "ms", False),
                  Metric("delete_small", f"DELETE folder of {t1}", "ms", False),
@@ -328,3 +336,63 @@ def _timed(t: Target, into: Result, request: Callable[[], Response]) -> Response
     sw.stop()
     into.add(sw)
     return out
+
+
+# --- authentication ------------------------------------------------------------------------------
+
+def run_auth(t: Target, cfg: Config, rec: dict[str, Result]) -> None:
+    """What authentication costs per request: anonymous status.php against an authenticated PROPFIND
+    Depth 0, with a password (verified once, then cached) and with an app token (checked every time)."""
+    if not t.server.speaks_tus:  # an infiniscale-only group: app tokens and its status.php
+        return
+    made = t.dav.raw("POST", "/auth-app/tokens?expiry=1h&label=bench", b"", {})
+    if made.status != 200:
+        raise DavError(f"creating an app token: HTTP {made.status}: {made.body[:200]!r}")
+    token = json.loads(made.body)["token"]
+    root = urlsplit(t.dav.root)
+    status_url = f"{root.scheme}://{root.netloc}/status.php"
+    password = t.dav.headers
+    app_token = basic_auth(USER_NAME, token)
+    for key, url, method, headers, expected in (
+            ("auth_anonymous", status_url, "GET", {}, 200),
+            ("auth_basic", t.dav.root, "PROPFIND", password, 207),
+            ("auth_apptoken", t.dav.root, "PROPFIND", app_token, 207)):
+        quiesce()
+        rec[key] = _hammer(t, url, method, headers, expected, cfg.n_auth, cfg.conc)
+
+
+def _hammer(t: Target, url: str, method: str, headers: dict[str, str], expected: int, n: int,
+            conc: int) -> Result:
+    """n identical requests over conc keep-alive connections; every answer must have the status."""
+    path = urlsplit(url).path
+    conns = [Conn(url, headers) for _ in range(conc)]
+    for conn in conns:
+        conn.raw(method, path, None, {"Depth": "0"})  # connect and warm up, untimed
+    left = [n]
+    lock = threading.Lock()
+    wrong: list[str] = []
+    gate = threading.Barrier(conc + 1)
+
+    def work(conn: Conn) -> None:
+        gate.wait()
+        while True:
+            with lock:
+                if left[0] <= 0:
+                    return
+                left[0] -= 1
+            r = conn.raw(method, path, None, {"Depth": "0"})
+            if r.status != expected:
+                wrong.append(f"{method} {path}: HTTP {r.status}")
+
+    threads = [threading.Thread(target=work, args=(c,), daemon=True) for c in conns]
+    for th in threads:
+        th.start()
+    sw = t.stopwatch()
+    sw.start()
+    gate.wait()
+    for th in threads:
+        th.join()
+    sw.stop()
+    for conn in conns:
+        conn.close()
+    return _failed(wrong) if wrong else _rate(sw, n)
