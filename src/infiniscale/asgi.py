@@ -14,9 +14,11 @@ import orjson
 
 from infiniscale.core.apptokens import AppTokens
 from infiniscale.observability import request_id
-from infiniscale.protocols import authapp, ocs
+from infiniscale.protocols import authapp, graph, ocs
 from infiniscale.protocols.auth import Authenticator
 from infiniscale.protocols.http import Request, respond
+from infiniscale.protocols.oidc import OidcEndpoints
+from infiniscale.protocols.oidc import handles as oidc_paths
 from infiniscale.protocols.status import capabilities, status_document
 from infiniscale.protocols.webdav import xml
 from infiniscale.protocols.webdav.app import WebDavApp
@@ -33,13 +35,14 @@ ANONYMOUS_OCS = ("/ocs/v1.php/cloud/capabilities", "/ocs/v2.php/cloud/capabiliti
 class App:
     def __init__(self, webdav: WebDavApp, authenticator: Authenticator, *, base_url: str,
                  app_tokens: AppTokens | None = None, users: authapp.UserLookup | None = None,
-                 allow_impersonation: bool = False,
+                 allow_impersonation: bool = False, oidc: OidcEndpoints | None = None,
                  max_chunk_size: int, depth_infinity: bool, ready: Any = None,
                  background: tuple[Callable[[], Awaitable[None]], ...] = ()) -> None:
         self.webdav = webdav
         self.app_tokens = app_tokens
         self.users = users
         self.allow_impersonation = allow_impersonation
+        self.oidc = oidc
         self.background = background
         self._tasks: list[asyncio.Task] = []
         self.auth = authenticator
@@ -112,6 +115,19 @@ class App:
             return
         if path.startswith("/data/"):
             await self.webdav.data(req)
+            return
+        if self.oidc is not None and oidc_paths(path):
+            await self.oidc(req)
+            return
+        if path.startswith(graph.PREFIX) and self.users is not None:
+            req.user = await self.auth.authenticate(req.header("authorization"))
+            if req.user is None:
+                await req.drain()
+                await respond(req.send, 401, [("content-type", "application/json"),
+                                              ("www-authenticate", self.auth.challenge())],
+                              graph.error("unauthenticated", "Unauthorized"))
+                return
+            await graph.graph(req, req.user, self.users)
             return
         if path.rstrip("/") == "/auth-app/tokens" and self.app_tokens is not None and self.users is not None:
             req.user = await self.auth.authenticate(req.header("authorization"))

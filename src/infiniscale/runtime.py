@@ -7,9 +7,12 @@ import ctypes
 import logging
 import os
 
+from joserfc.jwk import RSAKey
+
 from infiniscale.asgi import App
 from infiniscale.core.apptokens import AppTokens
 from infiniscale.core.files import FileService
+from infiniscale.core.idp import IdentityProvider, Lifetimes, builtin_clients
 from infiniscale.core.loginguard import LoginGuard
 from infiniscale.core.uploads import UploadService
 from infiniscale.drivers.bus_local import LocalEventBus
@@ -17,8 +20,10 @@ from infiniscale.drivers.decomposed.sessions import SessionStore
 from infiniscale.drivers.decomposed.tree import DecomposedStorage
 from infiniscale.drivers.directory_builtin import BuiltinDirectory
 from infiniscale.drivers.identity_files import FileAppTokenStore, FileFailureLog
+from infiniscale.drivers.idp_files import FileIdpStore
 from infiniscale.observability import setup_logging
 from infiniscale.protocols.auth import Authenticator
+from infiniscale.protocols.oidc import OidcEndpoints
 from infiniscale.protocols.webdav.app import WebDavApp
 from infiniscale.protocols.webdav.context import DavConfig, DavContext
 from infiniscale.settings import RESOLVED_ENV, Settings
@@ -50,6 +55,38 @@ def build_uploads(settings: Settings, files: FileService | None = None) -> Uploa
     return UploadService(files, SessionStore(settings.storage_root), settings.upload_expiration)
 
 
+def load_signing_key(path: str) -> RSAKey:
+    """The provider's RSA key; made on first use. Two processes starting at once agree on one key:
+    each writes its own file, and only the first link to the final name wins."""
+    if not os.path.exists(path):
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        pem = RSAKey.generate_key(2048, private=True).as_pem(private=True)
+        tmp = f"{path}.{os.getpid()}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, pem)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(tmp)
+    with open(path, "rb") as fh:
+        return RSAKey.import_key(fh.read(), {"use": "sig", "alg": "RS256"})
+
+
+def build_idp(settings: Settings, directory: BuiltinDirectory) -> IdentityProvider:
+    lifetimes = Lifetimes(access=settings.idp_access_token_expiration, id=settings.idp_id_token_expiration,
+                          refresh=settings.idp_refresh_token_expiration)
+    key = load_signing_key(settings.idp_key_file)
+    key.ensure_kid()
+    clients = builtin_clients(settings.url.rstrip("/"), settings.web_oidc_client_id)
+    return IdentityProvider(settings.issuer, key, clients, FileIdpStore(settings.idp_dir), directory, lifetimes)
+
+
 def build_app(settings: Settings) -> App:
     storage = build_storage(settings)
     bus = LocalEventBus()
@@ -62,10 +99,14 @@ def build_app(settings: Settings) -> App:
     app_tokens = build_app_tokens(settings)
     guard = LoginGuard(FileFailureLog(settings.idm_dir), settings.login_max_failures,
                        settings.login_lockout_seconds)
+    idp = build_idp(settings, directory)
     auth = Authenticator(directory, basic=settings.enable_basic_auth,
-                         app_tokens=app_tokens if settings.enable_app_auth else None, guard=guard)
+                         app_tokens=app_tokens if settings.enable_app_auth else None, guard=guard,
+                         bearer=idp, user_claim=settings.user_oidc_claim,
+                         match_by="userid" if settings.user_cs3_claim == "userid" else "username")
+    oidc = OidcEndpoints(idp, directory, guard, secure_cookies=settings.url.startswith("https://"))
     return App(WebDavApp(dav), auth, base_url=settings.url.rstrip("/"), app_tokens=app_tokens, users=directory,
-               allow_impersonation=settings.app_auth_impersonation,
+               allow_impersonation=settings.app_auth_impersonation, oidc=oidc,
                max_chunk_size=settings.upload_max_chunk_size,
                depth_infinity=settings.allow_propfind_depth_infinity,
                background=(lambda: uploads.reap_periodically(reap_interval(settings.upload_expiration)),))

@@ -106,6 +106,21 @@ DECLARED: tuple[Setting, ...] = (
             "Accept app tokens as the password of HTTP Basic authentication"),
     Setting("app_auth_impersonation", bool, False, ("AUTH_APP_ENABLE_IMPERSONATION",),
             "Let admins create app tokens for other users"),
+    Setting("oidc_issuer", str, "", ("OCIS_OIDC_ISSUER", "PROXY_OIDC_ISSUER"),
+            "OpenID Connect issuer whose tokens are accepted (default: the built-in provider at OCIS_URL)"),
+    Setting("idp_signing_key", str, "", ("IDP_SIGNING_PRIVATE_KEY_FILES",),
+            "RSA key that signs the built-in provider's tokens (default <data>/idp/private-key.pem)"),
+    Setting("idp_access_token_expiration", int, 300, ("IDP_ACCESS_TOKEN_EXPIRATION",),
+            "Lifetime of access tokens of the built-in provider, in seconds"),
+    Setting("idp_id_token_expiration", int, 300, ("IDP_ID_TOKEN_EXPIRATION",),
+            "Lifetime of ID tokens of the built-in provider, in seconds"),
+    Setting("idp_refresh_token_expiration", int, 2_592_000, ("IDP_REFRESH_TOKEN_EXPIRATION",),
+            "Lifetime of refresh tokens of the built-in provider, in seconds"),
+    Setting("web_oidc_client_id", str, "web", ("WEB_OIDC_CLIENT_ID",), "Client id of the web app"),
+    Setting("user_oidc_claim", str, "preferred_username", ("PROXY_USER_OIDC_CLAIM",),
+            "Token claim that names the user"),
+    Setting("user_cs3_claim", str, "username", ("PROXY_USER_CS3_CLAIM",),
+            "User attribute the claim is matched against: username or userid"),
     Setting("login_max_failures", int, 10, ("INFINISCALE_LOGIN_MAX_FAILURES",),
             "Failed logins within the lockout window after which an account is locked (0: never)"),
     Setting("login_lockout_seconds", int, 300, ("INFINISCALE_LOGIN_LOCKOUT_SECONDS",),
@@ -152,6 +167,18 @@ class Settings:
     @property
     def data_dir(self) -> Path:
         return Path(self.values["base_data_path"])
+
+    @property
+    def idp_dir(self) -> str:
+        return str(Path(self.values["base_data_path"]) / "idp")
+
+    @property
+    def idp_key_file(self) -> str:
+        return self.values["idp_signing_key"] or str(Path(self.idp_dir) / "private-key.pem")
+
+    @property
+    def issuer(self) -> str:
+        return (self.values["oidc_issuer"] or self.values["url"]).rstrip("/")
 
     @property
     def idm_dir(self) -> str:

@@ -17,6 +17,7 @@ from infiniscale.core.loginguard import LoginGuard
 from infiniscale.core.model.identity import User
 
 CACHE_SECONDS = 60.0
+BEARER_CACHE = 10.0
 CACHE_MAX = 10_000
 BASIC_CHALLENGE = 'Basic realm="infiniscale", charset="UTF-8"'
 
@@ -24,16 +25,27 @@ BASIC_CHALLENGE = 'Basic realm="infiniscale", charset="UTF-8"'
 class PasswordDirectory(Protocol):
     def authenticate(self, username: str, password: str) -> User | None: ...
     def get_by_name(self, username: str) -> User | None: ...
+    def get_by_id(self, user_id: str) -> User | None: ...
+
+
+class TokenVerifier(Protocol):
+    def decode_access_token(self, token: str) -> dict: ...
+    def session_alive(self, sid: str) -> bool: ...
 
 
 class Authenticator:
     def __init__(self, directory: PasswordDirectory, *, basic: bool, app_tokens: AppTokens | None,
-                 guard: LoginGuard | None) -> None:
+                 guard: LoginGuard | None, bearer: TokenVerifier | None = None,
+                 user_claim: str = "preferred_username", match_by: str = "username") -> None:
         self.directory = directory
         self.basic = basic
         self.app_tokens = app_tokens
         self.guard = guard
+        self.bearer = bearer
+        self.user_claim = user_claim
+        self.match_by = match_by
         self._cache: dict[bytes, tuple[float, User]] = {}
+        self._bearer_cache: dict[bytes, tuple[float, User, str]] = {}
 
     @property
     def enabled(self) -> bool:
@@ -46,6 +58,8 @@ class Authenticator:
         if not authorization:
             return None
         scheme, _, encoded = authorization.partition(" ")
+        if scheme.lower() == "bearer":
+            return self._bearer(encoded.strip())
         if scheme.lower() != "basic" or not self.enabled:
             return None
         key = hashlib.sha256(encoded.strip().encode()).digest()
@@ -67,6 +81,38 @@ class Authenticator:
                 self._cache.clear()
             self._cache[key] = (now + CACHE_SECONDS, user)
         return user
+
+    def _bearer(self, token: str) -> User | None:
+        """An OpenID Connect access token: signature, issuer, audience, expiry and session checked,
+        then the user found by the configured claim. The decoded token is kept for BEARER_CACHE
+        seconds at most (never past its expiry)."""
+        if self.bearer is None or not token or len(token) > 8192:
+            return None
+        key = hashlib.sha256(b"bearer:" + token.encode()).digest()
+        now = time.monotonic()
+        hit = self._bearer_cache.get(key)
+        if hit is None or hit[0] <= now:
+            try:
+                claims = self.bearer.decode_access_token(token)
+            except Exception:  # any failure of a token is a 401, never a 500
+                return None
+            value = claims.get(self.user_claim)
+            if not isinstance(value, str) or not value:
+                return None
+            user = (self.directory.get_by_id(value) if self.match_by == "userid"
+                    else self.directory.get_by_name(value))
+            if user is None:
+                return None
+            remaining = float(claims["exp"]) - time.time()
+            if len(self._bearer_cache) >= CACHE_MAX:
+                self._bearer_cache.clear()
+            hit = (now + min(BEARER_CACHE, max(0.0, remaining)), user, str(claims.get("sid") or ""))
+            self._bearer_cache[key] = hit
+        # the signature check is cached, the session is not: a logout ends its tokens at once
+        if hit[2] and not self.bearer.session_alive(hit[2]):
+            self._bearer_cache.pop(key, None)
+            return None
+        return hit[1]
 
     def _check(self, username: str, secret: str) -> tuple[User | None, bool]:
         """(user, whether the result may be cached). Blocking: runs in a thread."""

@@ -13,7 +13,7 @@ import orjson
 
 from infiniscale.core.apptokens import AppToken, AppTokens, parse_duration
 from infiniscale.core.model.errors import InvalidArgument
-from infiniscale.core.model.identity import User
+from infiniscale.core.model.identity import Group, User
 from infiniscale.protocols.http import Request, respond
 
 JSON = [("content-type", "application/json")]
@@ -23,6 +23,7 @@ TEXT = [("content-type", "text/plain; charset=utf-8")]
 class UserLookup(Protocol):
     def get_by_name(self, username: str) -> User | None: ...
     def get_by_id(self, user_id: str) -> User | None: ...
+    def groups(self) -> list[Group]: ...
 
 
 def _time(seconds: float) -> str:
