@@ -90,7 +90,7 @@ def start_infiniscale(d: Path, binary: Path) -> Server:
     port = procs.free_port()
     env = dict(os.environ, OCIS_BASE_DATA_PATH=str(d / "data"), OCIS_CONFIG_DIR=str(d / "config"),
                PROXY_TLS="false", PROXY_HTTP_ADDR=f"127.0.0.1:{port}", IDM_CREATE_DEMO_USERS="true",
-               PROXY_ENABLE_BASIC_AUTH="true",
+               PROXY_ENABLE_BASIC_AUTH="true", OCIS_URL=f"http://127.0.0.1:{port}",
                OCIS_LOG_LEVEL="warn")
     log = d / "server.log"
     init = subprocess.run([str(binary), "init", "--admin-password", "admin"], env=env, cwd=d,

@@ -80,7 +80,8 @@ def metrics(cfg: Config) -> dict[str, list[Metric]]:
                        only="infiniscale")],
         "auth": [Metric("auth_anonymous", f"GET status.php c={c}", "req/s", True, only="infiniscale"),
                  Metric("auth_basic", f"PROPFIND d0 password c={c}", "req/s", True, only="infiniscale"),
-                 Metric("auth_apptoken", f"PROPFIND d0 app token c={c}", "req/s", True, only="infiniscale")],
+                 Metric("auth_apptoken", f"PROPFIND d0 app token c={c}", "req/s", True, only="infiniscale"),
+                 Metric("auth_bearer", f"PROPFIND d0 OIDC bearer c={c}", "req/s", True, only="infiniscale")],
         "tree": [Metric("move_small", f"MOVE folder of {t1}", "ms", False),
                  Metric("move_large", f"MOVE folder of {t2}", "ms", False),
                  Metric("delete_small", f"DELETE folder of {t1}", "ms", False),
@@ -353,10 +354,12 @@ def run_auth(t: Target, cfg: Config, rec: dict[str, Result]) -> None:
     status_url = f"{root.scheme}://{root.netloc}/status.php"
     password = t.dav.headers
     app_token = basic_auth(USER_NAME, token)
+    access = _oidc_access_token(f"{root.scheme}://{root.netloc}")
     for key, url, method, headers, expected in (
             ("auth_anonymous", status_url, "GET", {}, 200),
             ("auth_basic", t.dav.root, "PROPFIND", password, 207),
-            ("auth_apptoken", t.dav.root, "PROPFIND", app_token, 207)):
+            ("auth_apptoken", t.dav.root, "PROPFIND", app_token, 207),
+            ("auth_bearer", t.dav.root, "PROPFIND", {"Authorization": f"Bearer {access}"}, 207)):
         quiesce()
         rec[key] = _hammer(t, url, method, headers, expected, cfg.n_auth, cfg.conc)
 
@@ -396,3 +399,39 @@ def _hammer(t: Target, url: str, method: str, headers: dict[str, str], expected:
     for conn in conns:
         conn.close()
     return _failed(wrong) if wrong else _rate(sw, n)
+
+
+def _oidc_access_token(base: str) -> str:
+    """An access token from the built-in provider, by the code flow with PKCE, as the web app does."""
+    import http.client
+    import re
+    import secrets
+    from html import unescape
+    from urllib.parse import parse_qs, urlencode
+
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    redirect = f"{base}/oidc-callback.html"
+    u = urlsplit(base)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+    query = urlencode({"client_id": "web", "redirect_uri": redirect, "response_type": "code",
+                       "scope": "openid profile email", "code_challenge": challenge,
+                       "code_challenge_method": "S256", "state": "bench"})
+    conn.request("GET", f"/signin/v1/identifier/_/authorize?{query}")
+    page = conn.getresponse()
+    html = page.read().decode()
+    cookie = page.getheader("Set-Cookie", "").split(";", 1)[0]
+    form = dict(re.findall(r'name="(csrf|request)" value="([^"]*)"', html))
+    body = urlencode({"csrf": unescape(form["csrf"]), "request": unescape(form["request"]),
+                      "username": USER_NAME, "password": "relativity"})
+    conn.request("POST", "/signin/v1/identifier/_/authorize", body=body,
+                 headers={"Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie})
+    answer = conn.getresponse()
+    answer.read()
+    code = parse_qs(urlsplit(answer.getheader("Location", "")).query)["code"][0]
+    conn.request("POST", "/konnect/v1/token", body=urlencode({
+        "grant_type": "authorization_code", "code": code, "redirect_uri": redirect, "client_id": "web",
+        "code_verifier": verifier}), headers={"Content-Type": "application/x-www-form-urlencoded"})
+    tokens = json.loads(conn.getresponse().read())
+    conn.close()
+    return tokens["access_token"]

@@ -12,7 +12,7 @@ import hashlib
 import time
 from typing import Protocol
 
-from infiniscale.core.apptokens import AppTokens
+from infiniscale.core.apptokens import TOKEN_LENGTH, AppTokens
 from infiniscale.core.loginguard import LoginGuard
 from infiniscale.core.model.identity import User
 
@@ -74,8 +74,11 @@ class Authenticator:
         username, sep, secret = decoded.partition(":")
         if not sep or not username or len(username) > 256 or len(secret) > 1024:
             return None
-        loop = asyncio.get_running_loop()
-        user, cacheable = await loop.run_in_executor(None, self._check, username, secret)
+        user = self._app_token(username, secret)  # cheap (a hash and a stat): no thread needed
+        cacheable = False
+        if user is None:
+            loop = asyncio.get_running_loop()
+            user, cacheable = await loop.run_in_executor(None, self._check, username, secret)
         if user is not None and cacheable:
             if len(self._cache) >= CACHE_MAX:
                 self._cache.clear()
@@ -114,15 +117,23 @@ class Authenticator:
             return None
         return hit[1]
 
+    def _app_token(self, username: str, secret: str) -> User | None:
+        """The user whose app token `secret` is; checked afresh every time, so a deleted token stops
+        working at once. A locked account gets nothing."""
+        if self.app_tokens is None or len(secret) != TOKEN_LENGTH:
+            return None
+        user = self.directory.get_by_name(username)
+        if user is None or not self.app_tokens.verify(user.id, secret):
+            return None
+        if self.guard is not None and self.guard.locked(username):
+            return None
+        return user
+
     def _check(self, username: str, secret: str) -> tuple[User | None, bool]:
-        """(user, whether the result may be cached). Blocking: runs in a thread."""
+        """Password logins: (user, whether the result may be cached). Blocking: runs in a thread."""
         guard = self.guard
         if guard is not None and guard.locked(username):
             return None, False
-        if self.app_tokens is not None:
-            user = self.directory.get_by_name(username)
-            if user is not None and self.app_tokens.verify(user.id, secret):
-                return user, False  # checked afresh every time: a deleted token stops at once
         if self.basic:
             user = self.directory.authenticate(username, secret)
             if user is not None:
