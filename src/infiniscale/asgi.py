@@ -9,12 +9,14 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import unquote
 
 import orjson
 
 from infiniscale.core.apptokens import AppTokens
+from infiniscale.core.model.identity import User
 from infiniscale.observability import request_id
-from infiniscale.protocols import authapp, graph, ocs
+from infiniscale.protocols import authapp, graph, ocs, webfinger
 from infiniscale.protocols.auth import Authenticator
 from infiniscale.protocols.http import Request, respond
 from infiniscale.protocols.oidc import OidcEndpoints
@@ -116,6 +118,12 @@ class App:
         if path.startswith("/data/"):
             await self.webdav.data(req)
             return
+        if path == webfinger.PATH and self.oidc is not None:
+            authorization = req.header("authorization") or ""
+            user = await self.auth.authenticate(authorization) if authorization.lower().startswith("bearer ") \
+                else None  # as in oCIS: only a bearer token reveals the instance
+            await webfinger.webfinger(req, self.oidc.idp.issuer, self.base_url, user)
+            return
         if self.oidc is not None and oidc_paths(path):
             await self.oidc(req)
             return
@@ -170,4 +178,23 @@ class App:
         if endpoint == "cloud/user":
             await ocs.reply(req, ocs.user_document(req.user))
             return
+        if endpoint.startswith("cloud/users/") and self.users is not None:
+            await self.ocs_users(req, endpoint.split("/")[2:], req.user)
+            return
         await ocs.reply(req, None, 404, "Not found")
+
+    async def ocs_users(self, req: Request, parts: list[str], user: User) -> None:
+        """cloud/users/{id} and cloud/users/{id}/groups, for older clients: oneself, or anyone for admins."""
+        assert self.users is not None
+        wanted = unquote(parts[0]) if parts else ""
+        other = self.users.get_by_name(wanted) or self.users.get_by_id(wanted)
+        if other is None or (other.id != user.id and user.role != "admin"):
+            await ocs.reply(req, None, 404, "The requested user could not be found")
+            return
+        if parts[1:] == ["groups"]:
+            names = [g.name for g in self.users.groups() if g.id in other.groups]
+            await ocs.reply(req, {"groups": names})
+        elif len(parts) == 1:
+            await ocs.reply(req, ocs.user_details(other))
+        else:
+            await ocs.reply(req, None, 404, "Not found")

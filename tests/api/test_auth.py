@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import httpx
 import pytest
 
+from infiniscale.core import apptokens
 from infiniscale.runtime import build_app, build_app_tokens, build_directory
 from infiniscale.settings import resolve
 from tests.api.conftest import DAV, MOUNT_ID
@@ -72,11 +74,15 @@ async def test_app_token_lifecycle(secure):
                                          headers={"Depth": "0"})).status_code == 401
 
 
-async def test_an_expired_app_token_is_refused(secure):
+async def test_an_expired_app_token_is_refused(secure, monkeypatch):
     settings, app = secure
-    token, _record = build_app_tokens(settings).create(EINSTEIN, 0.001, "short")
+    token, _record = build_app_tokens(settings).create(EINSTEIN, 3600, "an hour")
     async with client(app, ("einstein", token)) as c:
+        assert (await c.request("PROPFIND", f"{DAV}/", headers={"Depth": "0"})).status_code == 207
+        later = time.time() + 3601
+        monkeypatch.setattr(apptokens.time, "time", lambda: later)
         assert (await c.request("PROPFIND", f"{DAV}/", headers={"Depth": "0"})).status_code == 401
+        assert (await c.get("/auth-app/tokens")).status_code == 401
 
 
 async def test_admins_create_tokens_for_others_only_when_allowed(tmp_path):
@@ -115,3 +121,20 @@ async def test_repeated_failures_lock_one_account_only(tmp_path):
     async with client(app, ("marie", "radioactivity")) as marie:
         r = await marie.request("PROPFIND", "/remote.php/dav/files/marie/", headers={"Depth": "0"})
         assert r.status_code == 207
+
+
+async def test_ocs_users_for_oneself_and_for_admins(secure):
+    settings, app = secure
+    token, _record = build_app_tokens(settings).create(EINSTEIN, 3600, "ocs")
+    async with client(app, ("einstein", token)) as c:
+        me = (await c.get("/ocs/v2.php/cloud/users/einstein?format=json")).json()["ocs"]
+        assert me["meta"]["statuscode"] == 200 and me["data"]["email"] == "einstein@example.org"
+        other = await c.get("/ocs/v2.php/cloud/users/marie?format=json")
+        assert other.status_code == 404  # not an admin: other accounts are not shown
+        groups = await c.get("/ocs/v1.php/cloud/users/einstein/groups?format=json")
+        assert groups.json()["ocs"]["data"] == {"groups": []}
+    admin = build_directory(settings).get_by_name("admin")
+    admin_token, _record = build_app_tokens(settings).create(admin.id, 3600, "ocs")
+    async with client(app, ("admin", admin_token)) as c:
+        marie = (await c.get("/ocs/v1.php/cloud/users/marie?format=json")).json()["ocs"]
+        assert marie["meta"]["statuscode"] == 100 and marie["data"]["displayname"] == "Marie Curie"

@@ -208,3 +208,18 @@ def test_bad_tokens_are_refused(idp: ServerProcess):
     assert bearer(idp, forge(claims, server_key)) == 207  # the forging itself is sound
     for name, token in cases.items():
         assert bearer(idp, token) == 401, name
+
+
+def test_webfinger_names_the_issuer_and_with_a_token_the_instance(idp: ServerProcess):
+    url = f"{idp.base_url}/.well-known/webfinger"
+    resource = f"acct:einstein@{urlsplit(idp.base_url).netloc}"
+    anonymous = httpx.get(url, params={"resource": resource}, timeout=10)
+    assert anonymous.status_code == 200 and anonymous.headers["content-type"] == "application/jrd+json"
+    assert anonymous.json() == {"subject": resource, "links": [
+        {"rel": "http://openid.net/specs/connect/1.0/issuer", "href": idp.base_url}]}
+    access = Login(idp).tokens()["access_token"]
+    known = httpx.get(url, params={"resource": resource}, headers={"Authorization": f"Bearer {access}"},
+                      timeout=10).json()
+    assert {"rel": "http://webfinger.owncloud/rel/server-instance", "href": idp.base_url,
+            "titles": {"en": "oCIS Instance"}} in known["links"]
+    assert httpx.get(url, timeout=10).status_code == 400

@@ -69,5 +69,20 @@ def user_document(user: User) -> dict[str, Any]:
     }
 
 
+def user_details(user: User) -> dict[str, Any]:
+    """cloud/users/{id}: quota is not enforced yet, so it reads as unlimited."""
+    return {
+        "id": user.username,
+        "enabled": "true",
+        "quota": {"free": -3, "used": 0, "total": -3, "relative": 0, "definition": "default"},
+        "email": user.email,
+        "displayname": user.display_name,
+        "display-name": user.display_name,
+        "user-type": "member",
+        "uidnumber": "",
+        "gidnumber": "",
+    }
+
+
 def config_document(base_url: str) -> dict[str, Any]:
     return {"version": "1.7", "website": "Infinite Scale", "host": base_url, "contact": "", "ssl": "false"}
