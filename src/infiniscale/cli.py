@@ -231,6 +231,31 @@ def cmd_auth_app_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_idm_resetpassword(args: argparse.Namespace) -> int:
+    """Sets a user's password in the built-in directory (default: the admin's)."""
+    import getpass
+
+    from infiniscale.runtime import build_directory
+
+    password = args.password
+    if password is None:
+        if sys.stdin.isatty():
+            password = getpass.getpass("New password: ")
+            if getpass.getpass("Repeat: ") != password:
+                print("the passwords differ", file=sys.stderr)
+                return 1
+        else:
+            password = sys.stdin.readline().rstrip("\n")
+    if len(password) < 8:
+        print("the password must have at least 8 characters", file=sys.stderr)
+        return 1
+    if not build_directory(resolve()).set_password(args.user, password):
+        print(f"no such user: {args.user}", file=sys.stderr)
+        return 1
+    print(f"password of {args.user} changed (a running server accepts the old one for up to a minute)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="infiniscale", description="ownCloud Infinite Scale compatible server",
                                      epilog=help_text(), formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -261,6 +286,12 @@ def build_parser() -> argparse.ArgumentParser:
     p_create.add_argument("--expiration", default="72h", help="lifetime, e.g. 30m or 72h (default 72h)")
     p_create.add_argument("--label", default="", help="what the token is for")
     p_create.set_defaults(func=cmd_auth_app_create)
+    p_idm = sub.add_parser("idm", help="the built-in user directory")
+    idm_sub = p_idm.add_subparsers(dest="idm_command", required=True)
+    p_reset = idm_sub.add_parser("resetpassword", help="set a user's password (default: admin)")
+    p_reset.add_argument("--user-name", "--user", dest="user", default="admin", help="user name (default admin)")
+    p_reset.add_argument("--password", help="new password (else asked for, or read from stdin)")
+    p_reset.set_defaults(func=cmd_idm_resetpassword)
     p_users = sub.add_parser("storage-users", help="the users' storage: unfinished uploads")
     users_sub = p_users.add_subparsers(dest="storage_users_command", required=True)
     p_uploads = users_sub.add_parser("uploads", help="resumable and chunked uploads not finished yet")

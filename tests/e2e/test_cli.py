@@ -118,3 +118,21 @@ def test_repair_runs_only_when_no_other_server_uses_the_storage(tmp_path: Path):
             assert c.get(f"{third.dav()}/f.txt").content == b"x"
     finally:
         third.stop()
+
+
+def test_idm_resetpassword(tmp_path: Path):
+    proc = ServerProcess(tmp_path)
+    proc.init()
+    changed = subprocess.run([str(VENV_BIN / "infiniscale"), "idm", "resetpassword"], env=proc.env,
+                             input="a-new-secret\n", capture_output=True, text=True, timeout=60)
+    assert changed.returncode == 0, changed.stderr
+    assert proc.cli("idm", "resetpassword", "--user-name", "nobody", "--password", "longenough",
+                    check=False).returncode == 1
+    assert proc.cli("idm", "resetpassword", "--password", "short", check=False).returncode == 1
+    proc.start()
+    try:
+        url = f"{proc.base_url}/ocs/v1.php/cloud/user?format=json"
+        assert httpx.get(url, auth=("admin", "a-new-secret"), timeout=10).status_code == 200
+        assert httpx.get(url, auth=("admin", "admin"), timeout=10).status_code == 401
+    finally:
+        proc.stop()

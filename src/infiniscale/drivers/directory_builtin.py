@@ -129,6 +129,16 @@ class BuiltinDirectory:
                                      "email": email, "role": role, "password": hash_password(password)}
             self._save()
 
+    def set_password(self, username: str, password: str) -> bool:
+        with self._lock:
+            self._load()
+            record = self._users.get(username)
+            if record is None:
+                return False
+            record["password"] = hash_password(password)
+            self._save()
+            return True
+
     def put_group(self, group_id: str, name: str, members: list[str]) -> None:
         with self._lock:
             self._load()
