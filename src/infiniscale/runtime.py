@@ -11,14 +11,17 @@ from joserfc.jwk import RSAKey
 
 from infiniscale.asgi import App
 from infiniscale.core.apptokens import AppTokens
+from infiniscale.core.external_issuer import ExternalIssuer
 from infiniscale.core.files import FileService
 from infiniscale.core.idp import IdentityProvider, Lifetimes, builtin_clients
 from infiniscale.core.loginguard import LoginGuard
+from infiniscale.core.provisioning import Provisioner, ProvisioningPolicy
 from infiniscale.core.uploads import UploadService
 from infiniscale.drivers.bus_local import LocalEventBus
 from infiniscale.drivers.decomposed.sessions import SessionStore
 from infiniscale.drivers.decomposed.tree import DecomposedStorage
 from infiniscale.drivers.directory_builtin import BuiltinDirectory
+from infiniscale.drivers.http_fetch import json_fetcher
 from infiniscale.drivers.identity_files import FileAppTokenStore, FileFailureLog
 from infiniscale.drivers.idp_files import FileIdpStore
 from infiniscale.observability import setup_logging
@@ -99,12 +102,28 @@ def build_app(settings: Settings) -> App:
     app_tokens = build_app_tokens(settings)
     guard = LoginGuard(FileFailureLog(settings.idm_dir), settings.login_max_failures,
                        settings.login_lockout_seconds)
-    idp = build_idp(settings, directory)
+    clients = builtin_clients(settings.url.rstrip("/"), settings.web_oidc_client_id)
+    external = settings.issuer != settings.url.rstrip("/")
+    oidc = None
+    if external:  # another provider issues the tokens; the built-in one stays off
+        bearer: ExternalIssuer | IdentityProvider = ExternalIssuer(
+            settings.issuer, set(clients), json_fetcher(insecure=settings.insecure))
+    else:
+        bearer = build_idp(settings, directory)
+        oidc = OidcEndpoints(bearer, directory, guard, secure_cookies=settings.url.startswith("https://"))
+    provisioner = None
+    if settings.autoprovision_accounts or settings.role_assignment_driver == "oidc":
+        provisioner = Provisioner(directory, ProvisioningPolicy(
+            autoprovision=settings.autoprovision_accounts,
+            claim_username=settings.autoprovision_claim_username, claim_email=settings.autoprovision_claim_email,
+            claim_display_name=settings.autoprovision_claim_displayname,
+            roles_from_claim=settings.role_assignment_driver == "oidc",
+            roles_claim=settings.role_assignment_oidc_claim))
     auth = Authenticator(directory, basic=settings.enable_basic_auth,
                          app_tokens=app_tokens if settings.enable_app_auth else None, guard=guard,
-                         bearer=idp, user_claim=settings.user_oidc_claim,
-                         match_by="userid" if settings.user_cs3_claim == "userid" else "username")
-    oidc = OidcEndpoints(idp, directory, guard, secure_cookies=settings.url.startswith("https://"))
+                         bearer=bearer, user_claim=settings.user_oidc_claim,
+                         match_by="userid" if settings.user_cs3_claim == "userid" else "username",
+                         provisioner=provisioner)
     return App(WebDavApp(dav), auth, base_url=settings.url.rstrip("/"), app_tokens=app_tokens, users=directory,
                allow_impersonation=settings.app_auth_impersonation, oidc=oidc,
                max_chunk_size=settings.upload_max_chunk_size,

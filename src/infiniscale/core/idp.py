@@ -25,6 +25,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet, RSAKey
 
 from infiniscale.core.model.identity import User
+from infiniscale.core.provisioning import ROLE_CLAIM_VALUES
 
 SCOPES = ("openid", "offline_access", "profile", "email", "LibreGraph.UUID", "LibreGraph.RawSub")
 CODE_TTL = 60.0
@@ -291,6 +292,7 @@ class IdentityProvider:
         if "email" in scope or "profile" in scope:
             claims["email"] = user.email
         claims["lg.uuid"] = user.id
+        claims["roles"] = [ROLE_CLAIM_VALUES.get(user.role, "ocisUser")]
         return claims
 
     # ------------------------------------------------------------------ sessions

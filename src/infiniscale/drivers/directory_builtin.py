@@ -129,6 +129,20 @@ class BuiltinDirectory:
                                      "email": email, "role": role, "password": hash_password(password)}
             self._save()
 
+    def update_user(self, username: str, *, display_name: str | None = None, email: str | None = None,
+                    role: str | None = None) -> User | None:
+        with self._lock:
+            self._load()
+            record = self._users.get(username)
+            if record is None:
+                return None
+            for key, value in (("display_name", display_name), ("email", email), ("role", role)):
+                if value is not None:
+                    record[key] = value
+            self._save()
+            self._load()
+            return self._user(self._users[username])
+
     def set_password(self, username: str, password: str) -> bool:
         with self._lock:
             self._load()

@@ -15,6 +15,7 @@ from typing import Protocol
 from infiniscale.core.apptokens import TOKEN_LENGTH, AppTokens
 from infiniscale.core.loginguard import LoginGuard
 from infiniscale.core.model.identity import User
+from infiniscale.core.provisioning import Provisioner
 
 CACHE_SECONDS = 60.0
 BEARER_CACHE = 10.0
@@ -36,7 +37,8 @@ class TokenVerifier(Protocol):
 class Authenticator:
     def __init__(self, directory: PasswordDirectory, *, basic: bool, app_tokens: AppTokens | None,
                  guard: LoginGuard | None, bearer: TokenVerifier | None = None,
-                 user_claim: str = "preferred_username", match_by: str = "username") -> None:
+                 user_claim: str = "preferred_username", match_by: str = "username",
+                 provisioner: Provisioner | None = None) -> None:
         self.directory = directory
         self.basic = basic
         self.app_tokens = app_tokens
@@ -44,6 +46,7 @@ class Authenticator:
         self.bearer = bearer
         self.user_claim = user_claim
         self.match_by = match_by
+        self.provisioner = provisioner
         self._cache: dict[bytes, tuple[float, User]] = {}
         self._bearer_cache: dict[bytes, tuple[float, User, str]] = {}
 
@@ -59,7 +62,7 @@ class Authenticator:
             return None
         scheme, _, encoded = authorization.partition(" ")
         if scheme.lower() == "bearer":
-            return self._bearer(encoded.strip())
+            return await self._bearer(encoded.strip())
         if scheme.lower() != "basic" or not self.enabled:
             return None
         key = hashlib.sha256(encoded.strip().encode()).digest()
@@ -85,7 +88,7 @@ class Authenticator:
             self._cache[key] = (now + CACHE_SECONDS, user)
         return user
 
-    def _bearer(self, token: str) -> User | None:
+    async def _bearer(self, token: str) -> User | None:
         """An OpenID Connect access token: signature, issuer, audience, expiry and session checked,
         then the user found by the configured claim. The decoded token is kept for BEARER_CACHE
         seconds at most (never past its expiry)."""
@@ -95,15 +98,19 @@ class Authenticator:
         now = time.monotonic()
         hit = self._bearer_cache.get(key)
         if hit is None or hit[0] <= now:
-            try:
-                claims = self.bearer.decode_access_token(token)
+            loop = asyncio.get_running_loop()
+            try:  # in a thread: an external provider's keys may have to be fetched first
+                claims = await loop.run_in_executor(None, self.bearer.decode_access_token, token)
             except Exception:  # any failure of a token is a 401, never a 500
                 return None
-            value = claims.get(self.user_claim)
-            if not isinstance(value, str) or not value:
-                return None
-            user = (self.directory.get_by_id(value) if self.match_by == "userid"
-                    else self.directory.get_by_name(value))
+            if self.provisioner is not None:
+                user = await loop.run_in_executor(None, self.provisioner.user_for, claims)
+            else:
+                value = claims.get(self.user_claim)
+                if not isinstance(value, str) or not value:
+                    return None
+                user = (self.directory.get_by_id(value) if self.match_by == "userid"
+                        else self.directory.get_by_name(value))
             if user is None:
                 return None
             remaining = float(claims["exp"]) - time.time()
