@@ -38,6 +38,7 @@ class App:
     def __init__(self, webdav: WebDavApp, authenticator: Authenticator, *, base_url: str,
                  app_tokens: AppTokens | None = None, users: authapp.UserLookup | None = None,
                  allow_impersonation: bool = False, oidc: OidcEndpoints | None = None,
+                 graph_api: graph.GraphApi | None = None,
                  max_chunk_size: int, depth_infinity: bool, ready: Any = None,
                  background: tuple[Callable[[], Awaitable[None]], ...] = ()) -> None:
         self.webdav = webdav
@@ -45,6 +46,7 @@ class App:
         self.users = users
         self.allow_impersonation = allow_impersonation
         self.oidc = oidc
+        self.graph = graph_api
         self.background = background
         self._tasks: list[asyncio.Task] = []
         self.auth = authenticator
@@ -127,7 +129,7 @@ class App:
         if self.oidc is not None and oidc_paths(path):
             await self.oidc(req)
             return
-        if path.startswith(graph.PREFIX) and self.users is not None:
+        if path.startswith(graph.PREFIX) and self.graph is not None:
             req.user = await self.auth.authenticate(req.header("authorization"))
             if req.user is None:
                 await req.drain()
@@ -135,7 +137,7 @@ class App:
                                               ("www-authenticate", self.auth.challenge())],
                               graph.error("unauthenticated", "Unauthorized"))
                 return
-            await graph.graph(req, req.user, self.users)
+            await self.graph(req, req.user)
             return
         if path.rstrip("/") == "/auth-app/tokens" and self.app_tokens is not None and self.users is not None:
             req.user = await self.auth.authenticate(req.header("authorization"))

@@ -67,6 +67,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     config = {
         "storage_mount_id": str(uuid.uuid4()),
         "admin_user_id": admin_id,
+        "graph_application_id": str(uuid.uuid4()),
         "jwt_secret": _secret(),
         "transfer_secret": _secret(),
         "machine_auth_api_key": _secret(),

@@ -31,6 +31,7 @@ from infiniscale.core.model.ids import ResourceId
 from infiniscale.core.model.nodes import FAVORITE_PREFIX, LockInfo, NodeInfo, validate_name
 from infiniscale.core.ports.events import EventBus
 from infiniscale.core.ports.storage import Precondition, StorageDriver
+from infiniscale.core.roles import can
 
 T = TypeVar("T")
 Chain = list[NodeInfo]
@@ -60,7 +61,10 @@ class FileService:
     # ------------------------------------------------------------------ spaces and access
 
     async def ensure_personal_space(self, user: User) -> str:
-        """The user's personal space id (= user id); created on first use."""
+        """The user's personal space id (= user id); created on first use. Guests (user-light) have
+        none, as in oCIS."""
+        if not can(user.role, "Drives.Create"):
+            raise NotFound("this user has no personal space")
         if self._space_owner.get(user.id) == user.id:
             return user.id
         exists = await self._run(self.driver.space_exists, user.id)

@@ -153,6 +153,78 @@ class BuiltinDirectory:
             self._save()
             return True
 
+    def users(self) -> list[User]:
+        with self._lock:
+            self._load()
+            return [self._user(r) for r in self._users.values()]
+
+    def rename_user(self, user_id: str, new_name: str) -> User | None:
+        with self._lock:
+            self._load()
+            record = next((r for r in self._users.values() if r["id"] == user_id), None)
+            if record is None or (new_name in self._users and self._users[new_name] is not record):
+                return None
+            old = record["username"]
+            del self._users[old]
+            record["username"] = new_name
+            self._users[new_name] = record
+            for group in self._groups.values():  # memberships are kept by user name
+                group["members"] = [new_name if m == old else m for m in group["members"]]
+            self._save()
+            self._load()
+            return self._user(self._users[new_name])
+
+    def delete_user(self, user_id: str) -> bool:
+        with self._lock:
+            self._load()
+            record = next((r for r in self._users.values() if r["id"] == user_id), None)
+            if record is None:
+                return False
+            del self._users[record["username"]]
+            for group in self._groups.values():
+                group["members"] = [m for m in group["members"] if m != record["username"]]
+            self._save()
+            return True
+
+    def verify_password(self, user_id: str, password: str) -> bool:
+        user = self.get_by_id(user_id)
+        return user is not None and self.authenticate(user.username, password) is not None
+
+    def delete_group(self, group_id: str) -> bool:
+        with self._lock:
+            self._load()
+            name = next((n for n, g in self._groups.items() if g["id"] == group_id), None)
+            if name is None:
+                return False
+            del self._groups[name]
+            self._save()
+            return True
+
+    def rename_group(self, group_id: str, new_name: str) -> bool:
+        with self._lock:
+            self._load()
+            name = next((n for n, g in self._groups.items() if g["id"] == group_id), None)
+            if name is None or (new_name in self._groups and new_name != name):
+                return False
+            group = self._groups.pop(name)
+            group["name"] = new_name
+            self._groups[new_name] = group
+            self._save()
+            return True
+
+    def set_members(self, group_id: str, add: list[str] = (), remove: list[str] = ()) -> bool:
+        """Adds and removes members (user names) of a group."""
+        with self._lock:
+            self._load()
+            group = next((g for g in self._groups.values() if g["id"] == group_id), None)
+            if group is None:
+                return False
+            members = [m for m in group["members"] if m not in remove]
+            members += [m for m in add if m not in members]
+            group["members"] = members
+            self._save()
+            return True
+
     def put_group(self, group_id: str, name: str, members: list[str]) -> None:
         with self._lock:
             self._load()
