@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 DATA   ?= $(HOME)/.infiniscale
 
 # Debian packages the test suite drives (real clients) and the benchmark compares against.
-TEST_DEBS  := litmus rclone cadaver curl owncloud-client-cmd nextcloud-desktop-cmd
+TEST_DEBS  := litmus rclone cadaver curl owncloud-client-cmd nextcloud-desktop-cmd slapd ldap-utils
 BENCH_DEBS := apache2 apache2-utils rclone curl
 
 .PHONY: run test bench lint setup debs-test debs-bench clean

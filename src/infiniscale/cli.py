@@ -82,6 +82,10 @@ def cmd_init(args: argparse.Namespace) -> int:
     tmp.replace(config_path)
     write_certificate(Path(settings.tls_cert), Path(settings.tls_key))
     settings = resolve()
+    if settings.identity_backend != "builtin":
+        # an LDAP directory has its own accounts: make one of them admin with OCIS_ADMIN_USER_ID
+        print(f"config written to {config_path}; users come from {settings.ldap_uri}")
+        return 0
     directory = build_directory(settings)
     directory.put_user(admin_id, "admin", password, "Admin", "admin@example.org", role="admin")
     if settings.create_demo_users:

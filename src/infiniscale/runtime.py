@@ -23,6 +23,7 @@ from infiniscale.drivers.bus_local import LocalEventBus
 from infiniscale.drivers.decomposed.sessions import SessionStore
 from infiniscale.drivers.decomposed.tree import DecomposedStorage
 from infiniscale.drivers.directory_builtin import BuiltinDirectory
+from infiniscale.drivers.directory_ldap import LdapConfig, LdapDirectory
 from infiniscale.drivers.http_fetch import json_fetcher
 from infiniscale.drivers.identity_files import FileAppTokenStore, FileFailureLog
 from infiniscale.drivers.idp_files import FileIdpStore
@@ -42,7 +43,18 @@ def reap_interval(expiration_s: int) -> float:
     return min(600.0, max(1.0, expiration_s / 2))
 
 
-def build_directory(settings: Settings) -> BuiltinDirectory:
+def build_directory(settings: Settings) -> BuiltinDirectory | LdapDirectory:
+    if settings.identity_backend == "ldap":
+        return LdapDirectory(LdapConfig(
+            uri=settings.ldap_uri, bind_dn=settings.ldap_bind_dn, bind_password=settings.ldap_bind_password,
+            user_base_dn=settings.ldap_user_base_dn, group_base_dn=settings.ldap_group_base_dn,
+            user_filter=settings.ldap_user_filter, group_filter=settings.ldap_group_filter,
+            user_objectclass=settings.ldap_user_objectclass, group_objectclass=settings.ldap_group_objectclass,
+            user_id=settings.ldap_user_schema_id, user_name=settings.ldap_user_schema_username,
+            user_mail=settings.ldap_user_schema_mail, user_display_name=settings.ldap_user_schema_displayname,
+            group_id=settings.ldap_group_schema_id, group_name=settings.ldap_group_schema_groupname,
+            group_member=settings.ldap_group_schema_member, insecure=settings.ldap_insecure,
+            write_enabled=settings.ldap_write_enabled, admin_user_id=settings.admin_user_id), settings.idm_dir)
     return BuiltinDirectory(settings.users_file)
 
 
@@ -84,7 +96,7 @@ def load_signing_key(path: str) -> RSAKey:
         return RSAKey.import_key(fh.read(), {"use": "sig", "alg": "RS256"})
 
 
-def build_idp(settings: Settings, directory: BuiltinDirectory) -> IdentityProvider:
+def build_idp(settings: Settings, directory: BuiltinDirectory | LdapDirectory) -> IdentityProvider:
     lifetimes = Lifetimes(access=settings.idp_access_token_expiration, id=settings.idp_id_token_expiration,
                           refresh=settings.idp_refresh_token_expiration)
     key = load_signing_key(settings.idp_key_file)

@@ -20,6 +20,7 @@ from joserfc import jwt
 from joserfc.jwk import KeySet, RSAKey
 
 from tests.conftest import ServerProcess
+from tests.slapd import Slapd
 
 pytestmark = pytest.mark.e2e
 
@@ -28,15 +29,26 @@ DESKTOP_SECRET = "UBntmLjC2yYCeHwsyj73Uwo9TAaecAetRwMw0xYcvNL9yRdLSUi0hUAHfvCHFe
 SCOPE = "openid profile email offline_access"
 
 
-@pytest.fixture(scope="module")
-def idp(tmp_path_factory: pytest.TempPathFactory, monkeypatch_module) -> Iterator[ServerProcess]:
+@pytest.fixture(scope="module", params=["builtin", "ldap"])
+def idp(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+        monkeypatch_module) -> Iterator[ServerProcess]:
+    """The same suite against both directories: the built-in one and a real slapd."""
     monkeypatch_module.setenv("AUTHLIB_INSECURE_TRANSPORT", "1")  # the test server speaks plain http
-    proc = ServerProcess(tmp_path_factory.mktemp("oidc"), workers=2,
-                         extra_env={"PROXY_ENABLE_BASIC_AUTH": "false"})
-    proc.init()
-    proc.start()
-    yield proc
-    proc.stop()
+    env = {"PROXY_ENABLE_BASIC_AUTH": "false"}
+    ldap = None
+    if request.param == "ldap":
+        ldap = Slapd(tmp_path_factory.mktemp("slapd"))
+        ldap.start()
+        env.update(ldap.env(), IDM_CREATE_DEMO_USERS="false")
+    proc = ServerProcess(tmp_path_factory.mktemp("oidc"), workers=2, extra_env=env)
+    try:
+        proc.init()
+        proc.start()
+        yield proc
+    finally:
+        proc.stop()
+        if ldap is not None:
+            ldap.stop()
 
 
 @pytest.fixture(scope="module")
@@ -223,3 +235,16 @@ def test_webfinger_names_the_issuer_and_with_a_token_the_instance(idp: ServerPro
     assert {"rel": "http://webfinger.owncloud/rel/server-instance", "href": idp.base_url,
             "titles": {"en": "oCIS Instance"}} in known["links"]
     assert httpx.get(url, timeout=10).status_code == 400
+
+
+def test_app_tokens_made_with_a_bearer_token(idp: ServerProcess):
+    access = Login(idp).tokens()["access_token"]
+    made = httpx.post(f"{idp.base_url}/auth-app/tokens?expiry=1h&label=mount",
+                      headers={"Authorization": f"Bearer {access}"}, timeout=10)
+    assert made.status_code == 200
+    token = made.json()["token"]
+    ok = httpx.request("PROPFIND", idp.dav(), auth=("einstein", token), headers={"Depth": "0"}, timeout=10)
+    assert ok.status_code == 207
+    refused = httpx.request("PROPFIND", idp.dav(), auth=("einstein", "relativity"), headers={"Depth": "0"},
+                            timeout=10)
+    assert refused.status_code == 401  # passwords over Basic are off
