@@ -189,12 +189,14 @@ class App:
         """cloud/users/{id} and cloud/users/{id}/groups, for older clients: oneself, or anyone for admins."""
         assert self.users is not None
         wanted = unquote(parts[0]) if parts else ""
-        other = self.users.get_by_name(wanted) or self.users.get_by_id(wanted)
+        users = self.users
+        loop = asyncio.get_running_loop()
+        other = await loop.run_in_executor(None, lambda: users.get_by_name(wanted) or users.get_by_id(wanted))
         if other is None or (other.id != user.id and user.role != "admin"):
             await ocs.reply(req, None, 404, "The requested user could not be found")
             return
         if parts[1:] == ["groups"]:
-            names = [g.name for g in self.users.groups() if g.id in other.groups]
+            names = [g.name for g in await loop.run_in_executor(None, users.groups) if g.id in other.groups]
             await ocs.reply(req, {"groups": names})
         elif len(parts) == 1:
             await ocs.reply(req, ocs.user_details(other))

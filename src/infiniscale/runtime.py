@@ -7,6 +7,7 @@ import ctypes
 import logging
 import os
 import uuid
+from typing import TYPE_CHECKING
 
 from joserfc.jwk import RSAKey
 
@@ -23,7 +24,6 @@ from infiniscale.drivers.bus_local import LocalEventBus
 from infiniscale.drivers.decomposed.sessions import SessionStore
 from infiniscale.drivers.decomposed.tree import DecomposedStorage
 from infiniscale.drivers.directory_builtin import BuiltinDirectory
-from infiniscale.drivers.directory_ldap import LdapConfig, LdapDirectory
 from infiniscale.drivers.http_fetch import json_fetcher
 from infiniscale.drivers.identity_files import FileAppTokenStore, FileFailureLog
 from infiniscale.drivers.idp_files import FileIdpStore
@@ -35,6 +35,9 @@ from infiniscale.protocols.webdav.app import WebDavApp
 from infiniscale.protocols.webdav.context import DavConfig, DavContext
 from infiniscale.settings import RESOLVED_ENV, Settings
 
+if TYPE_CHECKING:
+    from infiniscale.drivers.directory_ldap import LdapDirectory
+
 log = logging.getLogger("infiniscale.runtime")
 
 
@@ -45,6 +48,9 @@ def reap_interval(expiration_s: int) -> float:
 
 def build_directory(settings: Settings) -> BuiltinDirectory | LdapDirectory:
     if settings.identity_backend == "ldap":
+        # imported here: the LDAP client library stays out of servers that do not use it
+        from infiniscale.drivers.directory_ldap import LdapConfig, LdapDirectory
+
         return LdapDirectory(LdapConfig(
             uri=settings.ldap_uri, bind_dn=settings.ldap_bind_dn, bind_password=settings.ldap_bind_password,
             user_base_dn=settings.ldap_user_base_dn, group_base_dn=settings.ldap_group_base_dn,

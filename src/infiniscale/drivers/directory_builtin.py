@@ -49,6 +49,8 @@ def hash_password(password: str) -> str:
 
 
 class BuiltinDirectory:
+    local = True  # lookups read a local file: cheap enough to make on the event loop
+
     def __init__(self, path: str) -> None:
         self.path = path
         self._lock = threading.Lock()

@@ -50,6 +50,8 @@ class LdapConfig:
 
 
 class LdapDirectory:
+    local = False  # every lookup is a network round trip: callers keep it off the event loop
+
     def __init__(self, config: LdapConfig, idm_dir: str) -> None:
         self.config = config
         tls = Tls(validate=ssl.CERT_NONE) if config.insecure else None
