@@ -3,6 +3,7 @@ The only module that knows every layer."""
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import logging
 import os
@@ -155,7 +156,22 @@ def build_app(settings: Settings) -> App:
                graph_api=GraphApi(Accounts(directory, application_id(settings)), settings.url.rstrip("/")),
                max_chunk_size=settings.upload_max_chunk_size,
                depth_infinity=settings.allow_propfind_depth_infinity,
-               background=(lambda: uploads.reap_periodically(reap_interval(settings.upload_expiration)),))
+               background=(lambda: uploads.reap_periodically(reap_interval(settings.upload_expiration)),
+                           lambda: every(GRANT_PURGE_INTERVAL_S, FileIdpStore(settings.idp_dir).purge_expired)))
+
+
+GRANT_PURGE_INTERVAL_S = 600
+
+
+async def every(interval_s: float, job) -> None:
+    """Runs a blocking housekeeping job in a thread now and then, for as long as the server runs."""
+    loop = asyncio.get_running_loop()
+    while True:
+        try:
+            await loop.run_in_executor(None, job)
+        except Exception:  # housekeeping must never take the server down
+            log.exception("housekeeping job failed")
+        await asyncio.sleep(interval_s)
 
 
 def tune_malloc() -> None:

@@ -46,3 +46,4 @@ def test_a_success_clears_the_count_and_odd_names_are_safe(tmp_path: Path, clock
     guard.failed(name)
     assert not guard.locked(name)
     assert all(p.parent == tmp_path / "login-failures" for p in tmp_path.rglob("*") if p.is_file())
+
