@@ -136,9 +136,8 @@ def cmd_server(args: argparse.Namespace) -> int:
                             f"{settings.tls_key} is missing (from {settings.sources['tls_cert']})")
     if settings.create_demo_users:
         BuiltinDirectory(settings.users_file).ensure_demo_users()
-    from infiniscale.runtime import load_signing_key
-
-    load_signing_key(settings.idp_key_file)  # here, so that the worker processes only read it
+    # the signing key is made by init (or, for older configs, by the first worker: creation is
+    # race-free); loading the application stack here would only add to this process's memory
     instance = recover(settings)
     server = _granian_server(settings)
     scheme = "https" if settings.tls else "http"
