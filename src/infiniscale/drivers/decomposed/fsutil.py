@@ -26,6 +26,13 @@ def fsync_dir(path: str | bytes) -> None:
         os.close(fd)
 
 
+def write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
+    """os.write until every byte is written (a write may take fewer)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
 def write_atomic(path: str, data: bytes, durable: bool = True, sync_dir: bool = True) -> None:
     """Replaces `path` with `data` atomically; with `durable` the new content survives power loss.
     `sync_dir=False` leaves the directory entry to a later directory fsync of the same operation:
@@ -33,10 +40,7 @@ def write_atomic(path: str, data: bytes, durable: bool = True, sync_dir: bool = 
     tmp = f"{path}.{unique_suffix()}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        view = memoryview(data)
-        while view:
-            written = os.write(fd, view)
-            view = view[written:]
+        write_all(fd, data)
         if durable:
             os.fsync(fd)
     except BaseException:
@@ -56,10 +60,7 @@ def write_new(path: str, data: bytes) -> None:
     `storage check`, so the temp file and rename of `write_atomic` are not needed."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        view = memoryview(data)
-        while view:
-            written = os.write(fd, view)
-            view = view[written:]
+        write_all(fd, data)
         os.fsync(fd)
     finally:
         os.close(fd)
