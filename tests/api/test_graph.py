@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+from infiniscale.core.accounts import assignment_of
 from infiniscale.core.roles import ROLES
 from infiniscale.runtime import application_id, build_app, build_app_tokens, build_directory
 from infiniscale.settings import resolve
@@ -101,6 +102,10 @@ def cases(world):
         ("list role assignments", "GET", lambda: f"{G}/users/{fresh_user(d)}/appRoleAssignments", None, 200, 403),
         ("assign role", "POST", lambda: (lambda uid: (f"{G}/users/{uid}/appRoleAssignments", uid))(fresh_user(d)),
          "assign", 201, 403),
+        ("unassign role", "DELETE", lambda: (lambda uid: f"{G}/users/{uid}/appRoleAssignments/"
+                                                         f"{assignment_of(d.get_by_id(uid)).id}")(fresh_user(d)),
+         None, 204, 403),
+        ("get application", "GET", lambda: f"{G}/applications/{app_id}", None, 200, 200),
         ("me", "GET", lambda: f"{G}/me", None, 200, 200),
     ], app_id, user_role
 
