@@ -38,7 +38,7 @@ class App:
     def __init__(self, webdav: WebDavApp, authenticator: Authenticator, *, base_url: str,
                  app_tokens: AppTokens | None = None, users: authapp.UserLookup | None = None,
                  allow_impersonation: bool = False, oidc: OidcEndpoints | None = None,
-                 graph_api: graph.GraphApi | None = None,
+                 graph_api: graph.GraphApi | None = None, issuer: str = "",
                  max_chunk_size: int, depth_infinity: bool, ready: Any = None,
                  background: tuple[Callable[[], Awaitable[None]], ...] = ()) -> None:
         self.webdav = webdav
@@ -47,6 +47,7 @@ class App:
         self.allow_impersonation = allow_impersonation
         self.oidc = oidc
         self.graph = graph_api
+        self.issuer = issuer  # the OpenID Connect provider clients are sent to (built-in or external)
         self.background = background
         self._tasks: list[asyncio.Task] = []
         self.auth = authenticator
@@ -120,11 +121,11 @@ class App:
         if path.startswith("/data/"):
             await self.webdav.data(req)
             return
-        if path == webfinger.PATH and self.oidc is not None:
+        if path == webfinger.PATH and self.issuer:
             authorization = req.header("authorization") or ""
             user = await self.auth.authenticate(authorization) if authorization.lower().startswith("bearer ") \
                 else None  # as in oCIS: only a bearer token reveals the instance
-            await webfinger.webfinger(req, self.oidc.idp.issuer, self.base_url, user)
+            await webfinger.webfinger(req, self.issuer, self.base_url, user)
             return
         if self.oidc is not None and oidc_paths(path):
             await self.oidc(req)

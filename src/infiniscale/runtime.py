@@ -153,7 +153,7 @@ def build_app(settings: Settings) -> App:
                          provisioner=provisioner)
     return App(WebDavApp(dav), auth, base_url=settings.url.rstrip("/"), app_tokens=app_tokens, users=directory,
                allow_impersonation=settings.app_auth_impersonation, oidc=oidc,
-               graph_api=GraphApi(Accounts(directory, application_id(settings)), settings.url.rstrip("/")),
+               graph_api=GraphApi(Accounts(directory, application_id(settings))), issuer=settings.issuer,
                max_chunk_size=settings.upload_max_chunk_size,
                depth_infinity=settings.allow_propfind_depth_infinity,
                background=(lambda: uploads.reap_periodically(reap_interval(settings.upload_expiration)),

@@ -68,3 +68,11 @@ def test_tokens_of_another_issuer_are_refused(relying: ServerProcess, tmp_path_f
             assert bearer(relying, token) == 401
         finally:
             stranger.stop()
+
+
+def test_webfinger_sends_clients_to_the_external_provider(provider: ServerProcess, relying: ServerProcess):
+    found = httpx.get(f"{relying.base_url}/.well-known/webfinger", params={"resource": "acct:einstein@x"},
+                      timeout=10)
+    assert found.status_code == 200
+    assert found.json()["links"][0] == {"rel": "http://openid.net/specs/connect/1.0/issuer",
+                                        "href": provider.base_url}

@@ -198,7 +198,7 @@ class FileService:
 
             def finish() -> tuple[NodeInfo, bool]:
                 size, sums = writer.finish()
-                _verify(expected, sums)
+                verify_checksum(expected, sums)
                 result = self.driver.commit_upload(space_id, parent, name, path, size, sums, mtime_ns, user.id,
                                                    precondition)
                 writer.committed = True
@@ -242,7 +242,7 @@ class FileService:
             try:
                 writer.pending += data
                 size, sums = writer.finish()
-                _verify(expected, sums)
+                verify_checksum(expected, sums)
                 result = self.driver.commit_upload(space_id, parent[-1], name, writer.path, size, sums, mtime_ns,
                                                    user.id, precondition)
                 writer.committed = True
@@ -416,7 +416,17 @@ class FileService:
         return node
 
 
-def _verify(expected: tuple[str, str] | None, sums: dict[str, str]) -> None:
+def write_all(fd: int, data: bytes | bytearray | memoryview, offset: int | None = None) -> None:
+    """Writes every byte (a write may take fewer), at `offset` when given (pwrite)."""
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view) if offset is None else os.pwrite(fd, view, offset)
+        view = view[written:]
+        if offset is not None:
+            offset += written
+
+
+def verify_checksum(expected: tuple[str, str] | None, sums: dict[str, str]) -> None:
     if expected is not None and sums.get(expected[0]) != expected[1]:
         raise ChecksumMismatch(f"The computed checksum does not match the one received from the client. "
                                f"{expected[0].upper()}:{sums.get(expected[0])}")
@@ -446,12 +456,7 @@ class _BlobWriter:
     def _consume(self, data: bytes | bytearray) -> None:
         fd = self._open()
 
-        def write() -> None:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-
-        self.hasher.update(data, also=write)
+        self.hasher.update(data, also=partial(write_all, fd, data))
         self.size += len(data)
 
     async def receive(self, body: AsyncIterator[bytes], run: Callable[..., Any]) -> None:

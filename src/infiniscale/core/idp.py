@@ -13,12 +13,12 @@ import base64
 import fnmatch
 import hashlib
 import hmac
+import re
 import secrets
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
-from urllib.parse import urlsplit
 
 from joserfc import jwt
 from joserfc.errors import JoseError
@@ -47,7 +47,6 @@ class Client:
     secret: str | None  # None: a public client (PKCE instead of a secret)
     redirect_uris: tuple[str, ...]  # exact, or fnmatch patterns for loopback ports
     post_logout_redirect_uris: tuple[str, ...] = ()
-    trusted: bool = True  # no consent screen (all built-in clients are first-party)
 
     def allows_redirect(self, uri: str) -> bool:
         return any(uri == allowed or ("*" in allowed and fnmatch.fnmatchcase(uri, allowed) and _plain_url(uri))
@@ -59,10 +58,13 @@ class Client:
         return secret is not None and hmac.compare_digest(secret.encode(), self.secret.encode())
 
 
+_LOOPBACK = re.compile(r"^http://(127\.0\.0\.1|localhost)(:\d{1,5})?(/[A-Za-z0-9._~!$&'()*+=:@%/-]*)?$")
+
+
 def _plain_url(uri: str) -> bool:
-    """A loopback redirect must not smuggle a different host in through user info or odd ports."""
-    parts = urlsplit(uri)
-    return parts.username is None and parts.password is None and parts.hostname in ("127.0.0.1", "localhost")
+    """A loopback redirect (the desktop app, any port) must be just that: no user info, no other
+    host, a numeric port, no characters that could end up anywhere but a path."""
+    return bool(_LOOPBACK.match(uri))
 
 
 def builtin_clients(base_url: str, web_client_id: str = "web") -> dict[str, Client]:
@@ -122,7 +124,6 @@ class TokenSet:
     refresh_token: str | None
     expires_in: int
     scope: str
-    extra: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:
         out = {"access_token": self.access_token, "token_type": "Bearer", "expires_in": self.expires_in,
@@ -297,15 +298,15 @@ class IdentityProvider:
 
     # ------------------------------------------------------------------ sessions
 
-    def start_session(self, user: User) -> str:
-        """A login in the browser. Returns the secret for the session cookie; tokens name the
-        session by a separate public id (`sid`), so a token never reveals the cookie."""
-        secret, sid = secrets.token_urlsafe(32), str(uuid.uuid4())
-        expires = time.time() + self.lifetimes.session
+    def start_session(self, user: User) -> tuple[str, str, float]:
+        """A login in the browser: (secret for the session cookie, sid, login time). Tokens name the
+        session by its public id (`sid`), so a token never reveals the cookie."""
+        secret, sid, now = secrets.token_urlsafe(32), str(uuid.uuid4()), time.time()
+        expires = now + self.lifetimes.session
         self.store.put("sids", sid, {"expires": expires})
-        self.store.put("sessions", _digest(secret), {"sid": sid, "user_id": user.id, "created": time.time(),
+        self.store.put("sessions", _digest(secret), {"sid": sid, "user_id": user.id, "created": now,
                                                      "expires": expires})
-        return secret
+        return secret, sid, now
 
     def session(self, secret: str) -> tuple[User, float, str] | None:
         """(user, login time, sid) of a live browser session."""

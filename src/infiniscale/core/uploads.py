@@ -17,9 +17,10 @@ import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import asdict, dataclass, field
+from functools import partial
 
 from infiniscale.core.checksums import ChunkHasher, MultiHasher
-from infiniscale.core.files import Chain, FileService, _verify
+from infiniscale.core.files import Chain, FileService, verify_checksum, write_all
 from infiniscale.core.model import events
 from infiniscale.core.model.errors import (
     AlreadyExists,
@@ -30,7 +31,7 @@ from infiniscale.core.model.errors import (
     PreconditionFailed,
 )
 from infiniscale.core.model.identity import User
-from infiniscale.core.model.nodes import NodeInfo
+from infiniscale.core.model.nodes import NodeInfo, etag_matches
 from infiniscale.core.ports.storage import Precondition
 from infiniscale.core.ports.uploads import UploadStore
 
@@ -222,7 +223,7 @@ class UploadService:
             finally:
                 os.close(fd)
             sums = hasher.hexdigests() if hasher and cached and cached[0] == size else _hash_file(path)
-            _verify(session.checksum, sums)
+            verify_checksum(session.checksum, sums)
             parent = _live_parent(files, session)
             result = files.driver.commit_upload(session.space_id, parent, session.name, path, size, sums,
                                                 session.mtime_ns, session.user_id,
@@ -396,7 +397,7 @@ class UploadService:
                 target = files.driver.new_upload_path(parent.space_id)
                 sums = _concatenate(self.store.chunk_dir(session.id), [c[0] for c in chunks], target)
                 try:
-                    _verify(expected, sums)
+                    verify_checksum(expected, sums)
                     result = files.driver.commit_upload(parent.space_id, parent, name, target, size, sums,
                                                         mtime_ns, session.user_id, precondition)
                 except BaseException:
@@ -461,13 +462,8 @@ class UploadService:
 
 
 def _require_etag(if_match: str, node: NodeInfo | None) -> None:
-    if node is None:
+    if not etag_matches(if_match, node):
         raise PreconditionFailed("the etag does not match")
-    for candidate in if_match.split(","):
-        candidate = candidate.strip()
-        if candidate == "*" or candidate.removeprefix("W/").strip('"') == node.etag.strip('"'):
-            return
-    raise PreconditionFailed("the etag does not match")
 
 
 def _etag_precondition(if_match: str | None) -> Precondition | None:
@@ -507,13 +503,7 @@ def _concatenate(folder: str, names: list[str], target: str) -> dict[str, str]:
         for name in names:
             with open(os.path.join(folder, name), "rb", buffering=0) as fh:
                 while block := fh.read(COPY_BLOCK):
-                    view = memoryview(block)
-
-                    def write(view: memoryview = view) -> None:
-                        while view:
-                            view = view[os.write(fd, view):]
-
-                    hasher.update(block, also=write)
+                    hasher.update(block, also=partial(write_all, fd, block))
         os.fsync(fd)
     except BaseException:
         os.close(fd)
@@ -562,18 +552,10 @@ async def _stream_into(fd: int, offset: int, body: AsyncIterator[bytes], limit: 
     position = offset
 
     def consume(data: bytes | bytearray, at: int) -> None:
-        def write() -> None:
-            view = memoryview(data)
-            pos = at
-            while view:
-                n = os.pwrite(fd, view, pos)
-                view = view[n:]
-                pos += n
-
         if chunk is not None:
-            chunk.update(data, also=write)
+            chunk.update(data, also=partial(write_all, fd, data, at))
         else:
-            write()
+            write_all(fd, data, at)
 
     def hand_over(data: bytes | bytearray, at: int) -> asyncio.Future:
         if lane is not None:

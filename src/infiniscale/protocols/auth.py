@@ -154,9 +154,3 @@ class Authenticator:
         if guard is not None:
             guard.failed(username)
         return None, False
-
-    def forget(self, user_id: str) -> None:
-        """Drops cached credentials of a user (password changed, user removed)."""
-        for key, (_expires, user) in list(self._cache.items()):
-            if user.id == user_id:
-                self._cache.pop(key, None)

@@ -23,10 +23,10 @@ BODY_LIMIT = 256 * 1024
 ORDER_FIELDS = {"displayName": "display_name", "mail": "email", "onPremisesSamAccountName": "username"}
 
 
-def error(code: str, message: str, status_id: str = "") -> bytes:
+def error(code: str, message: str) -> bytes:
     """The OData error body oCIS answers with."""
     return orjson.dumps({"error": {"code": code, "message": message, "innererror": {
-        "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "request-id": status_id or request_id.get("")}}})
+        "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "request-id": request_id.get("")}}})
 
 
 class GraphError(Exception):
@@ -130,9 +130,8 @@ def selected(doc: dict, select: str) -> dict:
 # ---------------------------------------------------------------------- dispatch
 
 class GraphApi:
-    def __init__(self, accounts: Accounts, base_url: str) -> None:
+    def __init__(self, accounts: Accounts) -> None:
         self.accounts = accounts
-        self.base_url = base_url
 
     async def __call__(self, req: Request, actor: User) -> None:
         try:

@@ -35,16 +35,29 @@ CSRF_COOKIE = "infiniscale_csrf"
 NO_STORE = [("cache-control", "no-store"), ("pragma", "no-cache")]
 PAGE_HEADERS = [
     ("content-type", "text/html; charset=utf-8"),
-    ("content-security-policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' *; "
-                                "frame-ancestors 'none'; base-uri 'none'"),
     ("x-frame-options", "DENY"), ("referrer-policy", "no-referrer"), ("x-content-type-options", "nosniff"),
     *NO_STORE,
 ]
 FORM_LIMIT = 64 * 1024
 
 
+def page_policy(redirect_uri: str = "") -> str:
+    """Content-Security-Policy of a page. Browsers apply form-action to the redirect that answers the
+    login form too, so the client's (already validated) redirect target is named: an origin for a
+    web or loopback app, a scheme for the mobile apps (`oc:`), which `*` would not cover."""
+    target = ""
+    if redirect_uri:
+        parts = urlsplit(redirect_uri)
+        target = f" {parts.scheme}://{parts.netloc}" if parts.scheme in ("http", "https") else f" {parts.scheme}:"
+    return (f"default-src 'none'; style-src 'unsafe-inline'; form-action 'self'{target}; "
+            "frame-ancestors 'none'; base-uri 'none'")
+
+
+_ALL_PATHS = frozenset([DISCOVERY, *PATHS.values()])
+
+
 def handles(path: str) -> bool:
-    return path == DISCOVERY or path in PATHS.values()
+    return path in _ALL_PATHS
 
 
 def _cookies(req: Request) -> dict[str, str]:
@@ -196,14 +209,11 @@ class OidcEndpoints:
             await self._login_page(req, params, "The user name or password is wrong, or the account is "
                                                 "locked for a while after too many attempts.", 401, username)
             return
-        secret = await self._in_thread(self.idp.start_session, user)
-        session = await self._in_thread(self.idp.session, secret)
-        assert session is not None
+        secret, sid, auth_time = await self._in_thread(self.idp.start_session, user)
         cookie = (f"{SESSION_COOKIE}={secret}; Path=/; HttpOnly; SameSite=Lax{self.secure}; "
                   f"Max-Age={self.idp.lifetimes.session}")
         clear_csrf = f"{CSRF_COOKIE}=; Path=/signin; HttpOnly; SameSite=Strict{self.secure}; Max-Age=0"
-        await self._finish(req, request, user, session[2], session[1],
-                           [("set-cookie", cookie), ("set-cookie", clear_csrf)])
+        await self._finish(req, request, user, sid, auth_time, [("set-cookie", cookie), ("set-cookie", clear_csrf)])
 
     def _check_password(self, username: str, password: str) -> User | None:
         guard = self.guard
@@ -242,10 +252,10 @@ class OidcEndpoints:
             f'required{described}>'
             f'<button type="submit">Sign in</button></form>')
         cookie = f"{CSRF_COOKIE}={csrf}; Path=/signin; HttpOnly; SameSite=Strict{self.secure}; Max-Age=3600"
-        await self._page(req, status, "Sign in", body, [("set-cookie", cookie)])
+        await self._page(req, status, "Sign in", body, [("set-cookie", cookie)], params.get("redirect_uri", ""))
 
     async def _page(self, req: Request, status: int, title: str, body: str,
-                    headers: list[tuple[str, str]] | None = None) -> None:
+                    headers: list[tuple[str, str]] | None = None, form_target: str = "") -> None:
         html = (
             '<!doctype html><html lang="en"><head><meta charset="utf-8">'
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
@@ -260,7 +270,8 @@ class OidcEndpoints:
             "background:#0366d6;border:0;border-radius:4px;cursor:pointer}"
             ".error{color:#b00020;font-weight:600}</style></head>"
             f"<body><main><h1>{escape(title)}</h1>{body}</main></body></html>")
-        await respond(req.send, status, [*PAGE_HEADERS, *(headers or [])], html.encode())
+        await respond(req.send, status, [*PAGE_HEADERS, ("content-security-policy", page_policy(form_target)),
+                                         *(headers or [])], html.encode())
 
     async def _redirect(self, req: Request, uri: str, params: dict[str, str],
                         headers: list[tuple[str, str]] | None = None) -> None:

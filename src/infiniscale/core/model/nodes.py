@@ -102,3 +102,15 @@ def validate_name(name: str, max_length: int = 255) -> str:
     if len(encoded) > max_length:
         raise InvalidName(f"name is longer than {max_length} bytes")
     return name
+
+
+def etag_matches(header_value: str, node: NodeInfo | None) -> bool:
+    """If-Match / If-None-Match semantics: `*` matches any existing resource; weak and quoted forms
+    compare by their value."""
+    if node is None:
+        return False
+    for candidate in header_value.split(","):
+        candidate = candidate.strip()
+        if candidate == "*" or candidate.removeprefix("W/").strip('"') == node.etag.strip('"'):
+            return True
+    return False

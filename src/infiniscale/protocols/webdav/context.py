@@ -9,7 +9,7 @@ from infiniscale.core import locks as locking
 from infiniscale.core.files import Chain, FileService
 from infiniscale.core.model.errors import NotFound, StorageError
 from infiniscale.core.model.identity import User
-from infiniscale.core.model.nodes import NodeInfo
+from infiniscale.core.model.nodes import etag_matches
 from infiniscale.core.uploads import UploadService
 from infiniscale.protocols.http import Request
 from infiniscale.protocols.webdav import conditions
@@ -75,21 +75,6 @@ class DavContext:
             raise DavError(409, "the parent is not a folder")
         return parent, target.names[-1], ([*parent, node] if node is not None else None)
 
-
-
-def etag_matches(header_value: str, node: NodeInfo | None) -> bool:
-    """If-Match / If-None-Match semantics: `*` matches any existing resource."""
-    if node is None:
-        return False
-    for candidate in header_value.split(","):
-        candidate = candidate.strip()
-        if candidate == "*":
-            return True
-        if candidate.startswith("W/"):
-            candidate = candidate[2:]
-        if candidate.strip('"') == node.etag.strip('"'):
-            return True
-    return False
 
 
 async def check_if_header(dav: DavContext, req: Request, target: Target, chain: Chain | None,

@@ -13,9 +13,9 @@ from infiniscale.core.checksums import parse_checksum_header
 from infiniscale.core.files import Chain
 from infiniscale.core.model.errors import NotFound, PreconditionFailed
 from infiniscale.core.model.identity import User
-from infiniscale.core.model.nodes import NodeInfo
+from infiniscale.core.model.nodes import NodeInfo, etag_matches
 from infiniscale.protocols.http import ClientDisconnected, Request, respond, respond_stream
-from infiniscale.protocols.webdav.context import DavContext, check_if_header, etag_matches
+from infiniscale.protocols.webdav.context import DavContext, check_if_header
 from infiniscale.protocols.webdav.errors import DavError
 from infiniscale.protocols.webdav.properties import http_date, mime_type, permissions
 from infiniscale.protocols.webdav.routing import Target
