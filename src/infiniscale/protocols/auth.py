@@ -20,6 +20,7 @@ from infiniscale.core.provisioning import Provisioner
 CACHE_SECONDS = 60.0
 BEARER_CACHE = 10.0
 CACHE_MAX = 10_000
+PASSWORD_CHECKS_AT_ONCE = 2
 BASIC_CHALLENGE = 'Basic realm="infiniscale", charset="UTF-8"'
 
 
@@ -50,6 +51,8 @@ class Authenticator:
         self.local = bool(getattr(directory, "local", False))  # lookups cost no network round trip
         self._cache: dict[bytes, tuple[float, User]] = {}
         self._bearer_cache: dict[bytes, tuple[float, User, str]] = {}
+        self._checking: dict[bytes, asyncio.Future[tuple[User | None, bool]]] = {}
+        self._hashing = asyncio.Semaphore(PASSWORD_CHECKS_AT_ONCE)
 
     @property
     def enabled(self) -> bool:
@@ -85,12 +88,27 @@ class Authenticator:
             user = await loop.run_in_executor(None, self._app_token, username, secret)
         cacheable = False
         if user is None:
-            user, cacheable = await loop.run_in_executor(None, self._check, username, secret)
+            user, cacheable = await self._password_check(key, username, secret)
         if user is not None and cacheable:
             if len(self._cache) >= CACHE_MAX:
                 self._cache.clear()
             self._cache[key] = (now + CACHE_SECONDS, user)
         return user
+
+    async def _password_check(self, key: bytes, username: str, secret: str) -> tuple[User | None, bool]:
+        """One argon2 verification per credential however many requests carry it at once (a client
+        opening 16 connections sends 16 before the first is cached), and at most
+        PASSWORD_CHECKS_AT_ONCE at a time: each holds ~19 MiB and a core for tens of milliseconds."""
+        pending = self._checking.get(key)
+        if pending is None:
+            pending = asyncio.ensure_future(self._verify_password(username, secret))
+            self._checking[key] = pending
+            pending.add_done_callback(lambda _done: self._checking.pop(key, None))
+        return await asyncio.shield(pending)
+
+    async def _verify_password(self, username: str, secret: str) -> tuple[User | None, bool]:
+        async with self._hashing:
+            return await asyncio.get_running_loop().run_in_executor(None, self._check, username, secret)
 
     async def _bearer(self, token: str) -> User | None:
         """An OpenID Connect access token: signature, issuer, audience, expiry and session checked,
