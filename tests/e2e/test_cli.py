@@ -98,7 +98,7 @@ def test_repair_runs_only_when_no_other_server_uses_the_storage(tmp_path: Path):
         leftover.write_bytes(b"partial")  # what a crash would leave, reclaimed by repair
         space_dir = garbage.parent
         space_id = space_dir.parent.name + space_dir.name  # the personal space's root node has its id
-        root_dir = space_dir / "nodes" / space_id[:2] / space_id[2:4] / space_id
+        root_dir = space_dir / "nodes" / space_id[:2] / space_id
         temp_link = os.path.join(os.fsencode(root_dir), b"\xff.tmp-interrupted")  # a name that is not UTF-8
         os.symlink(b"no-such-node", temp_link)
         second = ServerProcess(tmp_path)  # same data directory, another port; `.running` says unclean

@@ -1,10 +1,14 @@
 """Where things live on disk, and how node metadata is encoded.
 
     <root>/spaces/<sp[0:2]>/<sp[2:]>/
-        nodes/<id[0:2]>/<id[2:4]>/<id>        folders only: a directory of links, one per child,
-                                               named by the child's name, whose target is the child's id
-        nodes/<id[0:2]>/<id[2:4]>/<id>.mpk    the node's metadata (msgpack), the truth about it
-        blobs/<b[0:2]>/<b[2:4]>/<b>           file content; never changed once written
+        nodes/<id[0:2]>/<id>        folders only: a directory of links, one per child, named by the
+                                    child's name, whose target is the child's id
+        nodes/<id[0:2]>/<id>.mpk    the node's metadata (msgpack), the truth about it
+        blobs/<b[0:2]>/<b>          file content; never changed once written
+
+One level of 256 shard folders: enough to keep folders small (a million nodes make 4 000 entries
+each, which ext4's and XFS's hashed directories handle in a lookup or two), and few enough that a
+new space stops making shard folders after its first thousand or so files.
         trash/<id>                             links to trashed nodes
         journal/<op>.mpk                       intents of multi-step operations, replayed after a crash
         tmp/                                   uploads in progress
@@ -51,7 +55,7 @@ class SpaceLayout:
         return (self.nodes, self.blobs, self.trash, self.journal, self.tmp, self.locks)
 
     def node_base(self, node_id: str) -> str:
-        return os.path.join(self.nodes, node_id[:2], node_id[2:4], node_id)
+        return os.path.join(self.nodes, node_id[:2], node_id)
 
     def node_dir(self, node_id: str) -> str:
         return self.node_base(node_id)
@@ -60,7 +64,7 @@ class SpaceLayout:
         return self.node_base(node_id) + ".mpk"
 
     def blob_path(self, blob_id: str) -> str:
-        return os.path.join(self.blobs, blob_id[:2], blob_id[2:4], blob_id)
+        return os.path.join(self.blobs, blob_id[:2], blob_id)
 
     def stripe(self, node_id: str) -> str:
         return os.path.join(self.locks, str(zlib.crc32(node_id.encode()) % LOCK_STRIPES))
