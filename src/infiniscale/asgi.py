@@ -39,7 +39,7 @@ class App:
                  app_tokens: AppTokens | None = None, users: authapp.UserLookup | None = None,
                  allow_impersonation: bool = False, oidc: OidcEndpoints | None = None,
                  graph_api: graph.GraphApi | None = None, issuer: str = "",
-                 max_chunk_size: int, depth_infinity: bool, ready: Any = None,
+                 max_chunk_size: int, depth_infinity: bool, ready: Any = None, spaces_max_quota: int = 0,
                  background: tuple[Callable[[], Awaitable[None]], ...] = ()) -> None:
         self.webdav = webdav
         self.app_tokens = app_tokens
@@ -52,7 +52,7 @@ class App:
         self._tasks: list[asyncio.Task] = []
         self.auth = authenticator
         self.base_url = base_url
-        self.capabilities = capabilities(max_chunk_size)
+        self.capabilities = capabilities(max_chunk_size, max_quota=spaces_max_quota)
         self.capabilities["capabilities"]["dav"]["propfind"]["depth_infinity"] = depth_infinity
         self.status_body = orjson.dumps(status_document())
         self.ready = ready

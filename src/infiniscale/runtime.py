@@ -20,6 +20,7 @@ from infiniscale.core.files import FileService
 from infiniscale.core.idp import IdentityProvider, Lifetimes, builtin_clients
 from infiniscale.core.loginguard import LoginGuard
 from infiniscale.core.provisioning import Provisioner, ProvisioningPolicy
+from infiniscale.core.spaces import Limits, Spaces
 from infiniscale.core.uploads import UploadService
 from infiniscale.drivers.bus_local import LocalEventBus
 from infiniscale.drivers.decomposed.sessions import SessionStore
@@ -30,6 +31,7 @@ from infiniscale.drivers.identity_files import FileAppTokenStore, FileFailureLog
 from infiniscale.drivers.idp_files import FileIdpStore
 from infiniscale.observability import setup_logging
 from infiniscale.protocols.auth import Authenticator
+from infiniscale.protocols.drives import DrivesApi
 from infiniscale.protocols.graph import GraphApi
 from infiniscale.protocols.oidc import OidcEndpoints
 from infiniscale.protocols.webdav.app import WebDavApp
@@ -120,7 +122,9 @@ def application_id(settings: Settings) -> str:
 def build_app(settings: Settings) -> App:
     storage = build_storage(settings)
     bus = LocalEventBus()
-    files = FileService(storage, bus, settings.storage_mount_id, settings.max_name_length)
+    spaces = Spaces(storage, Limits(default_project_quota=settings.spaces_default_quota,
+                                    max_quota=settings.spaces_max_quota))
+    files = FileService(storage, bus, settings.storage_mount_id, settings.max_name_length, spaces)
     uploads = build_uploads(settings, files)
     dav = DavContext(files, DavConfig(base_url=settings.url.rstrip("/"),
                                       allow_depth_infinity=settings.allow_propfind_depth_infinity,
@@ -153,8 +157,10 @@ def build_app(settings: Settings) -> App:
                          provisioner=provisioner)
     return App(WebDavApp(dav), auth, base_url=settings.url.rstrip("/"), app_tokens=app_tokens, users=directory,
                allow_impersonation=settings.app_auth_impersonation, oidc=oidc,
-               graph_api=GraphApi(Accounts(directory, application_id(settings))), issuer=settings.issuer,
-               max_chunk_size=settings.upload_max_chunk_size,
+               graph_api=GraphApi(Accounts(directory, application_id(settings)),
+                                  DrivesApi(files, directory, settings.url.rstrip("/"))),
+               issuer=settings.issuer,
+               max_chunk_size=settings.upload_max_chunk_size, spaces_max_quota=settings.spaces_max_quota,
                depth_infinity=settings.allow_propfind_depth_infinity,
                background=(lambda: uploads.reap_periodically(reap_interval(settings.upload_expiration)),
                            lambda: every(GRANT_PURGE_INTERVAL_S, FileIdpStore(settings.idp_dir).purge_expired)))

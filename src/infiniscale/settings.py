@@ -179,6 +179,10 @@ DECLARED: tuple[Setting, ...] = (
             "Window of the failed-login count, and how long a locked account stays locked"),
     Setting("allow_propfind_depth_infinity", bool, False, ("OCDAV_ALLOW_PROPFIND_DEPTH_INFINITY",),
             "Allow PROPFIND with Depth: infinity"),
+    Setting("spaces_default_quota", int, 1_000_000_000, ("GRAPH_SPACES_DEFAULT_QUOTA",),
+            "Quota in bytes of a new project space when none is given (0: unlimited)"),
+    Setting("spaces_max_quota", int, 0, ("OCIS_SPACES_MAX_QUOTA",),
+            "Largest quota in bytes any space may have; 0: no cap"),
     Setting("max_name_length", int, 255, ("OCDAV_NAME_VALIDATION_MAX_LENGTH",),
             "Longest accepted file or folder name, in bytes of UTF-8"),
     Setting("upload_max_chunk_size", int, 10_000_000, ("FRONTEND_UPLOAD_MAX_CHUNK_SIZE",),
@@ -339,6 +343,9 @@ def resolve(env: Mapping[str, str] | None = None, flags: Mapping[str, Any] | Non
         values["tls_cert"] = str(Path(values["config_dir"]) / "server.crt")
     if not values["tls_key"]:
         values["tls_key"] = str(Path(values["config_dir"]) / "server.key")
+    for key in ("spaces_default_quota", "spaces_max_quota"):
+        if values[key] < 0:
+            raise SettingsError(f"invalid value for setting {key} (from {sources[key]}): must be >= 0")
     if values["max_name_length"] < 1 or values["max_name_length"] > 255:
         raise SettingsError(
             f"invalid value for setting max_name_length (from {sources['max_name_length']}): "

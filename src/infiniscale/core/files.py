@@ -25,6 +25,7 @@ from infiniscale.core.model.errors import (
     Locked,
     NotFound,
     PreconditionFailed,
+    QuotaExceeded,
 )
 from infiniscale.core.model.identity import User
 from infiniscale.core.model.ids import ResourceId
@@ -32,6 +33,7 @@ from infiniscale.core.model.nodes import FAVORITE_PREFIX, LockInfo, NodeInfo, va
 from infiniscale.core.ports.events import EventBus
 from infiniscale.core.ports.storage import Precondition, StorageDriver
 from infiniscale.core.roles import can
+from infiniscale.core.spaces import MANAGE, READ, WRITE, Space, SpaceRole, Spaces
 
 T = TypeVar("T")
 Chain = list[NodeInfo]
@@ -39,12 +41,13 @@ UPLOAD_BUFFER = 1 << 20
 
 
 class FileService:
-    def __init__(self, driver: StorageDriver, bus: EventBus, storage_id: str, max_name_length: int = 255):
+    def __init__(self, driver: StorageDriver, bus: EventBus, storage_id: str, max_name_length: int = 255,
+                 spaces: Spaces | None = None):
         self.driver = driver
         self.bus = bus
         self.storage_id = storage_id
         self.max_name_length = max_name_length
-        self._space_owner: dict[str, str] = {}
+        self.spaces = spaces or Spaces(driver)  # type: ignore[arg-type]
         # drivers block: many concurrent uploads must not queue their fsyncs behind a few threads
         self._executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="storage")
 
@@ -65,28 +68,64 @@ class FileService:
         none, as in oCIS."""
         if not can(user.role, "Drives.Create"):
             raise NotFound("this user has no personal space")
-        if self._space_owner.get(user.id) == user.id:
+        if self.spaces.peek(user.id) is not None:
             return user.id
         exists = await self._run(self.driver.space_exists, user.id)
         if not exists:
             await self._run(self.driver.create_space, user.id, "personal", user.display_name, user.id)
             await self.bus.publish(events.SpaceCreated(executant=user.id, space_id=user.id,
                                                        space_type="personal", owner_id=user.id))
-        self._space_owner[user.id] = user.id
+        await self._space(user.id)
         return user.id
 
-    async def _check_access(self, user: User, space_id: str) -> None:
-        owner = self._space_owner.get(space_id)
-        if owner is None:
+    async def _space(self, space_id: str) -> Space:
+        space = self.spaces.peek(space_id)  # cached: no thread hop on the hot path
+        if space is None:
             try:
-                info = await self._run(self.driver.space_info, space_id)
+                space = await self._run(self.spaces.get, space_id)
             except (NotFound, InvalidArgument):
                 raise NotFound("resource not found") from None
-            owner = info["owner"]
-            self._space_owner[space_id] = owner
-        if owner != user.id:
-            # existence is not revealed to somebody without access
-            raise NotFound("resource not found")
+        return space
+
+    async def _check_access(self, user: User, space_id: str, level: int = READ) -> tuple[Space, SpaceRole]:
+        """The user's role in the space, if it allows `level`: NotFound for somebody without
+        access (existence is not revealed), Forbidden for a member whose role is too weak."""
+        return self.spaces.check(user, await self._space(space_id), level)
+
+    async def role(self, user: User, space_id: str) -> SpaceRole:
+        return (await self._check_access(user, space_id))[1]
+
+    async def access(self, user: User, space_id: str) -> tuple[Space, SpaceRole]:
+        return await self._check_access(user, space_id)
+
+    def uploader_level(self, user_id: str, node: NodeInfo) -> int:
+        """The access level of whoever finished an upload (known by id only): they could write, and
+        they manage their own personal space and spaces they are a managing member of."""
+        space = self.spaces.peek(node.space_id)
+        if space is None:
+            return WRITE
+        if space.owner_id == user_id and space.type == "personal":
+            return MANAGE
+        member = next((m for m in space.members if m.key == f"u:{user_id}"), None)
+        return MANAGE if member is not None and member.role == "manager" else WRITE
+
+    def quota_available(self, space: Space, root: NodeInfo) -> int:
+        """Bytes left in the space's quota, or -3 (unlimited) as WebDAV clients expect it."""
+        quota = self.spaces.quota_of(space)
+        return max(0, quota - root.size) if quota else -3
+
+    async def require_write(self, user: User, chain: Chain, tokens: frozenset[str], size_delta: int = 0) -> None:
+        """May `user` change what `chain` names: a write role in the space, no lock held by others,
+        and room in the quota for `size_delta` more bytes."""
+        space, _ = await self._check_access(user, chain[-1].space_id, WRITE)
+        self._writable(chain, user, tokens)
+        if size_delta > 0 and self.spaces.quota_of(space):
+            await self._run(self._check_quota, space, size_delta)
+
+    def _check_quota(self, space: Space, size_delta: int) -> None:
+        quota = self.spaces.quota_of(space)
+        if quota and size_delta > 0 and self.driver.stat(space.id, space.id).size + size_delta > quota:
+            raise QuotaExceeded("the quota of this space does not allow this upload")
 
     async def resolve(self, user: User, space_id: str, names: list[str]) -> Chain:
         await self._check_access(user, space_id)
@@ -165,7 +204,7 @@ class FileService:
         parent = parent_chain[-1]
         if not parent.is_folder:
             raise Conflict("parent is not a folder")
-        self._writable(parent_chain, user, tokens)
+        await self.require_write(user, parent_chain, tokens)
         node = await self._run(self.driver.make_folder, parent.space_id, parent, name, user.id)
         await self.bus.publish(events.ContainerCreated(executant=user.id, space_id=parent.space_id,
                                                        node_id=node.id, parent_id=parent.id, name=name))
@@ -183,14 +222,17 @@ class FileService:
         precondition: Precondition | None = None,
         tokens: frozenset[str] = frozenset(),
         existing: Chain | None = None,
+        expected_size: int | None = None,
     ) -> tuple[NodeInfo, bool]:
         """Streams `body` into a temp file while hashing, then commits it as `parent/name`."""
         name = self.name(name)
         parent = parent_chain[-1]
         if not parent.is_folder:
             raise Conflict("parent is not a folder")
-        self._writable(existing or parent_chain, user, tokens)
+        await self.require_write(user, existing or parent_chain, tokens, expected_size - (
+            existing[-1].size if existing else 0) if expected_size is not None else 0)
         space_id = parent.space_id
+        space = await self._space(space_id)
         path = self.driver.new_upload_path(space_id)
         writer = _BlobWriter(path)
         try:
@@ -199,6 +241,8 @@ class FileService:
             def finish() -> tuple[NodeInfo, bool]:
                 size, sums = writer.finish()
                 verify_checksum(expected, sums)
+                if expected_size is None:  # a body of unknown length: its size counts now
+                    self._check_quota(space, size - (existing[-1].size if existing else 0))
                 result = self.driver.commit_upload(space_id, parent, name, path, size, sums, mtime_ns, user.id,
                                                    precondition)
                 writer.committed = True
@@ -233,11 +277,12 @@ class FileService:
             if rid.storage_id != self.storage_id:
                 raise NotFound("resource not found")
             space_id = rid.space_id
-        await self._check_access(user, space_id)
+        space, _ = await self._check_access(user, space_id, WRITE)
 
         def work() -> tuple[NodeInfo, bool]:
             parent, node = self._walk_slot(space_id, names, rid)
             validate(parent, [*parent, node] if node is not None else None)
+            self._check_quota(space, len(data) - (node.size if node is not None else 0))
             writer = _BlobWriter(self.driver.new_upload_path(space_id))
             try:
                 writer.pending += data
@@ -260,7 +305,7 @@ class FileService:
         node = chain[-1]
         if node.is_root:
             raise Forbidden("the space root cannot be deleted")
-        self._writable(chain, user, tokens)
+        await self.require_write(user, chain, tokens)
         await self._run(self.driver.delete, node.space_id, node)
         await self.bus.publish(events.ItemTrashed(executant=user.id, space_id=node.space_id, node_id=node.id,
                                                   parent_id=node.parent_id, name=node.name))
@@ -275,8 +320,8 @@ class FileService:
             raise InvalidArgument("cross-space move")
         if not dst_parent[-1].is_folder:
             raise Conflict("destination parent is not a folder")
-        self._writable(src, user, tokens)
-        self._writable(dst_parent, user, tokens)
+        await self.require_write(user, src, tokens)
+        await self.require_write(user, dst_parent, tokens)
         moved, replaced = await self._run(self.driver.move, node.space_id, node, dst_parent[-1], dst_name,
                                           overwrite, precondition)
         if moved.locks:
@@ -297,7 +342,7 @@ class FileService:
             raise InvalidArgument("cross-space copy")
         if not dst_parent[-1].is_folder:
             raise Conflict("destination parent is not a folder")
-        self._writable(dst_parent, user, tokens)
+        await self.require_write(user, dst_parent, tokens, node.size)
         copied, replaced = await self._run(self.driver.copy, node.space_id, node, dst_parent[-1], dst_name,
                                            overwrite, depth_infinity, user.id, precondition)
         await self.bus.publish(events.ItemCopied(executant=user.id, space_id=node.space_id, source_id=node.id,
@@ -307,7 +352,7 @@ class FileService:
     async def update_properties(self, user: User, chain: Chain, set_props: dict[str, str],
                                 remove: list[str], tokens: frozenset[str]) -> NodeInfo:
         node = chain[-1]
-        self._writable(chain, user, tokens)
+        await self.require_write(user, chain, tokens)
 
         def change(current: NodeInfo) -> NodeInfo:
             props = dict(current.props)
@@ -354,6 +399,7 @@ class FileService:
     async def lock(self, user: User, chain: Chain, scope: str, depth: str, owner_xml: str,
                    timeout_s: int) -> LockInfo:
         node = chain[-1]
+        await self._check_access(user, node.space_id, WRITE)
         if locking.conflicts(chain, scope):
             raise Locked("the resource is locked")
         lock = locking.new_lock(scope, depth, owner_xml, timeout_s, user.id, node.id)

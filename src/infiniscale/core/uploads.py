@@ -110,7 +110,8 @@ class UploadService:
             raise InvalidArgument("invalid upload length")
         if existing is not None and existing[-1].is_folder:
             raise Conflict("a folder exists with this name")
-        self.files._writable(existing or parent_chain, user, frozenset())
+        await self.files.require_write(user, existing or parent_chain, frozenset(),
+                                       length - (existing[-1].size if existing else 0))
         if if_match is not None:
             _require_etag(if_match, existing[-1] if existing else None)
         session = UploadSession(id=str(uuid.uuid4()), kind="tus", user_id=user.id, expires_ns=self._new_expiry(),
@@ -287,8 +288,9 @@ class UploadService:
                           precondition: Precondition | None, tokens: frozenset[str],
                           existing: Chain | None) -> tuple[NodeInfo, bool]:
         session = await self.ng_session(user, transfer_id)
-        self.files._writable(existing or parent_chain, user, tokens)
         length = total_length if total_length is not None else session.length
+        await self.files.require_write(user, existing or parent_chain, tokens,
+                                       (length or 0) - (existing[-1].size if existing else 0))
         result = await self._assemble(session, parent_chain, name, length, expected, mtime_ns, precondition)
         if result is None:
             raise NotFound("upload not found")
@@ -312,7 +314,7 @@ class UploadService:
             raise Conflict("the parent is not a folder")
         if not (0 < count <= 100_000 and 0 <= index < count):
             raise InvalidArgument("invalid chunk number")
-        self.files._writable(existing or parent_chain, user, frozenset())
+        await self.files.require_write(user, existing or parent_chain, frozenset())
         session_id = str(uuid.uuid5(_NAMESPACE, f"v1/{user.id}/{parent.space_id}/{parent.id}/{name}/"
                                                 f"{transfer_id}/{count}"))
         session = UploadSession(id=session_id, kind="v1", user_id=user.id, expires_ns=self._new_expiry(),

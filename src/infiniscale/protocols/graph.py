@@ -15,6 +15,7 @@ import orjson
 from infiniscale.core.accounts import AccountError, Accounts, Assignment, assignment_of
 from infiniscale.core.model.identity import Group, User
 from infiniscale.observability import request_id
+from infiniscale.protocols.drives import DriveError, DrivesApi
 from infiniscale.protocols.http import BodyTooLarge, Request, respond
 
 JSON = [("content-type", "application/json")]
@@ -130,8 +131,9 @@ def selected(doc: dict, select: str) -> dict:
 # ---------------------------------------------------------------------- dispatch
 
 class GraphApi:
-    def __init__(self, accounts: Accounts) -> None:
+    def __init__(self, accounts: Accounts, drives: DrivesApi | None = None) -> None:
         self.accounts = accounts
+        self.drives = drives
 
     async def __call__(self, req: Request, actor: User) -> None:
         try:
@@ -183,6 +185,12 @@ class GraphApi:
 
         def limit(items: list) -> list:
             return items[: int(top)] if top else items
+
+        if self.drives is not None and self.drives.handles(parts):
+            try:
+                return await self.drives.route(method, parts, query, req.header, lambda: self._body(req), actor)
+            except DriveError as exc:
+                raise GraphError(exc.status, exc.code, str(exc)) from None
 
         if parts[:1] == ["me"]:
             if parts == ["me"] and method == "GET":

@@ -28,7 +28,7 @@ def status_document() -> dict[str, Any]:
 TUS_EXTENSIONS = "creation,creation-with-upload,checksum,expiration,termination"
 
 
-def capabilities(max_chunk_size: int, *, favorites: bool = True) -> dict[str, Any]:
+def capabilities(max_chunk_size: int, *, favorites: bool = True, max_quota: int = 0) -> dict[str, Any]:
     """The capabilities document with oCIS's shape. Values say what this server does: a feature
     that is not served yet is advertised as off, so that clients do not try it."""
     return {
@@ -97,8 +97,8 @@ def capabilities(max_chunk_size: int, *, favorites: bool = True) -> dict[str, An
                          "expire_date": {"enabled": False}},
                 "federation": {"outgoing": False, "incoming": False},
             },
-            "spaces": {"version": "1.0.0", "enabled": True, "projects": False, "share_jail": False,
-                       "max_quota": 0},
+            "spaces": {"version": "1.0.0", "enabled": True, "projects": True, "share_jail": False,
+                       "max_quota": max_quota},
             "graph": {"personal-data-export": False, "users": {
                 "read_only_attributes": [], "create_disabled": True, "delete_disabled": True,
                 "change_password_self_disabled": True}},

@@ -12,7 +12,7 @@ new space stops making shard folders after its first thousand or so files.
         trash/<id>                             links to trashed nodes
         journal/<op>.mpk                       intents of multi-step operations, replayed after a crash
         tmp/                                   uploads in progress
-        ns.lock, locks/<n>                     cross-process locks (namespace, node stripes)
+    <root>/locks/<sp[0:2]>/<sp[2:]>/ns.lock, <n>   cross-process locks (namespace, node stripes)
 """
 
 from __future__ import annotations
@@ -47,8 +47,10 @@ class SpaceLayout:
         self.trash = os.path.join(self.dir, "trash")
         self.journal = os.path.join(self.dir, "journal")
         self.tmp = os.path.join(self.dir, "tmp")
-        self.locks = os.path.join(self.dir, "locks")
-        self.ns_lock = os.path.join(self.dir, "ns.lock")
+        # lock files live outside the space folder: they must stay the same files for as long as
+        # any process may hold them open, even across a purge and re-creation of the space
+        self.locks = os.path.join(root, "locks", space_id[:2], space_id[2:])
+        self.ns_lock = os.path.join(self.locks, "ns.lock")
         self.marker = os.path.join(self.dir, "space.mpk")
 
     def all_dirs(self) -> tuple[str, ...]:

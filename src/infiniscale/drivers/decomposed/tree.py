@@ -19,6 +19,7 @@ import contextlib
 import errno
 import logging
 import os
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -84,8 +85,10 @@ class DecomposedStorage:
         except FileNotFoundError:
             raise NotFound("space not found") from None
 
-    def create_space(self, space_id: str, space_type: str, name: str, owner_id: str) -> NodeInfo:
-        """Creates the space with its root folder; a no-op when it exists."""
+    def create_space(self, space_id: str, space_type: str, name: str, owner_id: str,
+                     extra: dict | None = None) -> NodeInfo:
+        """Creates the space with its root folder; a no-op when it exists. `extra` goes into the
+        space record (description, quota, members)."""
         layout = self.layout(space_id)
         if os.path.exists(layout.marker):
             return self.stat(space_id, space_id)
@@ -100,9 +103,34 @@ class DecomposedStorage:
             self._write_node(layout, root)
             makedirs(layout.node_dir(space_id))
             fsync_dir(os.path.dirname(layout.node_dir(space_id)))
-            info = {"id": space_id, "type": space_type, "name": name, "owner": owner_id, "created": now}
+            info = {**(extra or {}), "id": space_id, "type": space_type, "name": name, "owner": owner_id,
+                    "created": now}
             write_atomic(layout.marker, msgpack.packb(info))
         return root
+
+    def update_space(self, space_id: str, change: Callable[[dict], dict]) -> dict:
+        """Read-modify-write of the space record under the space's namespace lock."""
+        layout = self.layout(space_id)
+        with flocked(layout.ns_lock):
+            info = change(dict(self.space_info(space_id)))
+            info["id"] = space_id
+            write_atomic(layout.marker, msgpack.packb(info))
+        return info
+
+    def purge_space(self, space_id: str) -> None:
+        """Removes the space and everything in it. The space disappears with one rename (a crash
+        leaves it either whole or gone); the data is deleted afterwards."""
+        layout = self.layout(space_id)
+        graveyard = os.path.join(self.root, "purged")
+        makedirs(graveyard)
+        target = os.path.join(graveyard, f"{space_id}.{unique_suffix()}")
+        with flocked(layout.ns_lock):
+            if not os.path.exists(layout.marker):
+                raise NotFound("space not found")
+            os.rename(layout.dir, target)
+        fsync_dir(os.path.dirname(layout.dir))
+        self._layouts.pop(space_id, None)
+        shutil.rmtree(target, ignore_errors=True)
 
     # ---------------------------------------------------------------- reading
 

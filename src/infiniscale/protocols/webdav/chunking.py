@@ -115,7 +115,7 @@ async def _assemble(dav: DavContext, req: Request, user: User, transfer: str) ->
                                                   total_length=_total_length(req), expected=expected,
                                                   mtime_ns=mtime, precondition=precondition, tokens=tokens,
                                                   existing=existing)
-    await _respond_written(dav, req, node, created, mtime)
+    await _respond_written(dav, req, node, created, mtime, user)
 
 
 def _collection(href: str) -> str:
@@ -165,6 +165,6 @@ async def put_v1(dav: DavContext, req: Request, target: Target, user: User) -> b
         await respond(req.send, 201)  # not the last chunk: no ETag, the file does not exist yet
         return True
     node, created = result
-    await _respond_written(dav, req, node, created, mtime)
+    await _respond_written(dav, req, node, created, mtime, user)
     return True
 

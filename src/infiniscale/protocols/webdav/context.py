@@ -38,10 +38,18 @@ class DavContext:
                            "Sabre\\DAV\\Exception\\NotImplemented")
         return self._uploads
 
-    def render_context(self, user: User) -> RenderContext:
+    async def render_context(self, user: User, chain: Chain | None = None) -> RenderContext:
+        """What rendering properties needs to know: the caller's role in the space of `chain` and
+        the space's free quota."""
+        if not chain:
+            return RenderContext(storage_id=self.files.storage_id, owner_username=user.username,
+                                 owner_display_name=user.display_name, base_url=self.config.base_url,
+                                 user_id=user.id)
+        space, role = await self.files.access(user, chain[0].space_id)
         return RenderContext(storage_id=self.files.storage_id, owner_username=user.username,
                              owner_display_name=user.display_name, base_url=self.config.base_url,
-                             user_id=user.id)
+                             user_id=user.id, level=role.level,
+                             quota_available=self.files.quota_available(space, chain[0]))
 
     async def space_of(self, target: Target, user: User) -> str:
         if target.space_id is not None:

@@ -11,6 +11,7 @@ from functools import lru_cache
 
 from infiniscale.core import locks as locking
 from infiniscale.core.model.nodes import FAVORITE_PREFIX, NodeInfo
+from infiniscale.core.spaces import MANAGE, WRITE
 from infiniscale.protocols.webdav.xml import DAV, NC, OC, OCS, escape
 
 
@@ -23,6 +24,7 @@ class RenderContext:
     quota_available: int = -3
     user_id: str = ""
     href_prefix: str = ""  # the URL path of the space root, for oc:downloadURL
+    level: int = MANAGE  # the caller's access level in the space (core.spaces)
 
 
 @lru_cache(maxsize=4096)
@@ -44,9 +46,14 @@ def iso_date(ns: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ns / 1e9))
 
 
-def permissions(node: NodeInfo) -> str:
-    """oc:permissions of the owner (the only principal before sharing exists), as oCIS sends them."""
-    return "RDNVCKZP" if node.is_folder else "RDNVWZP"
+def permissions(node: NodeInfo, level: int = MANAGE) -> str:
+    """oc:permissions as oCIS sends them for the caller's role in the space: managers (and the
+    owner of a personal space) may also share, deny and purge; editors change; viewers only read."""
+    if level >= MANAGE:
+        return "RDNVCKZP" if node.is_folder else "RDNVWZP"
+    if level >= WRITE:
+        return "DNVCK" if node.is_folder else "DNVW"
+    return ""
 
 
 def resource_id(ctx: RenderContext, node: NodeInfo) -> str:
@@ -100,7 +107,7 @@ LIVE: dict[str, Renderer] = {
     f"{{{OC}}}file-parent": lambda ctx, n: (
         escape(f"{ctx.storage_id}${n.space_id}!{n.parent_id}") if n.parent_id else None),
     f"{{{OC}}}name": lambda ctx, n: escape(n.name),
-    f"{{{OC}}}permissions": lambda ctx, n: permissions(n),
+    f"{{{OC}}}permissions": lambda ctx, n: permissions(n, ctx.level),
     f"{{{OC}}}size": lambda ctx, n: str(max(0, n.size)),
     f"{{{OC}}}checksums": lambda ctx, n: _checksums(n),
     f"{{{OC}}}favorite": lambda ctx, n: "1" if (FAVORITE_PREFIX + ctx.user_id) in n.props else "0",

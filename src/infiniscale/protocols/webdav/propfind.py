@@ -147,7 +147,7 @@ async def propfind(dav: DavContext, req: Request, target: Target, user: User) ->
     chain = await dav.resolve(target, user)
     node = chain[-1]
     minimal = "return=minimal" in (req.header("prefer") or "").lower()
-    ctx = dav.render_context(user)
+    ctx = await dav.render_context(user, chain)
     names = target.names
 
     async def body() -> AsyncIterator[bytes]:

@@ -34,7 +34,7 @@ async def report(dav: DavContext, req: Request, target: Target, user: User) -> N
         raise DavError(400, "filter-files needs the rule oc:favorite 1")
     chain = await dav.resolve(target, user)
     plan = RenderPlan(PropRequest("prop", tuple(dict.fromkeys(names))) if names else PropRequest("allprop"))
-    ctx = dav.render_context(user)
+    ctx = await dav.render_context(user, chain)
     base = target.names
     parts = [xml.XML_HEADER, f"<d:multistatus{xml.NS_DECL}>"]
     for fav in await dav.files.favorites(user, chain[-1].space_id):

@@ -210,11 +210,13 @@ async def _put_small(dav: DavContext, req: Request, target: Target, user: User) 
                                                      precondition=precondition)
     except NotFound:
         raise DavError(409, "the parent folder does not exist") from None
-    await _respond_written(dav, req, node, created, mtime)
+    await _respond_written(dav, req, node, created, mtime, user)
 
 
-async def _respond_written(dav: DavContext, req: Request, node: NodeInfo, created: bool, mtime: int | None) -> None:
-    headers = [*node_headers(dav, node), ("oc-perm", permissions(node))]
+async def _respond_written(dav: DavContext, req: Request, node: NodeInfo, created: bool, mtime: int | None,
+                           user: User) -> None:
+    level = (await dav.files.role(user, node.space_id)).level
+    headers = [*node_headers(dav, node), ("oc-perm", permissions(node, level))]
     if mtime is not None:
         headers.append(("x-oc-mtime", "accepted"))
     await respond(req.send, 201 if created else 204, headers)
@@ -252,7 +254,8 @@ async def put(dav: DavContext, req: Request, target: Target, user: User) -> None
     try:
         node, created = await dav.files.upload(user, parent_chain, name, req.stream(), expected=expected,
                                                mtime_ns=mtime, precondition=precondition, tokens=tokens,
-                                               existing=existing)
+                                               existing=existing,
+                                               expected_size=int(length) if length.isdigit() else None)
     except ClientDisconnected:
         return
-    await _respond_written(dav, req, node, created, mtime)
+    await _respond_written(dav, req, node, created, mtime, user)

@@ -43,8 +43,8 @@ def tus_headers(session: UploadSession | None = None) -> list[tuple[str, str]]:
     return headers
 
 
-def finished_headers(dav: DavContext, node: NodeInfo, mtime_ns: int | None) -> list[tuple[str, str]]:
-    headers = [*node_headers(dav, node), ("oc-perm", permissions(node))]
+def finished_headers(dav: DavContext, node: NodeInfo, mtime_ns: int | None, user_id: str) -> list[tuple[str, str]]:
+    headers = [*node_headers(dav, node), ("oc-perm", permissions(node, dav.files.uploader_level(user_id, node)))]
     if mtime_ns is not None:
         headers.append(("x-oc-mtime", "accepted"))
     return headers
@@ -118,7 +118,7 @@ async def create(dav: DavContext, req: Request, target: Target, user: User) -> N
     headers += [("upload-offset", str(length if node is not None else session.offset)),
                 ("upload-expires", http_date(session.expires_ns))]
     if node is not None:
-        headers += finished_headers(dav, node, mtime)
+        headers += finished_headers(dav, node, mtime, user.id)
     await respond(req.send, 201, headers)
 
 
@@ -189,5 +189,5 @@ async def _data(dav: DavContext, req: Request, session_id: str) -> None:
     session, node, _created = await dav.uploads.write(session_id, offset, req.stream(), _chunk_checksum(req))
     headers = tus_headers(session)
     if node is not None:
-        headers += finished_headers(dav, node, session.mtime_ns)
+        headers += finished_headers(dav, node, session.mtime_ns, session.user_id)
     await respond(req.send, 204, headers)

@@ -1,0 +1,342 @@
+"""Libre Graph drives: spaces as drive objects, their lifecycle and their members, as oCIS answers
+them (`/me/drives`, `/me/drive`, `/drives[/{id}]`, `/drives/{id}/root/invite|permissions`,
+`/roleManagement/permissions/roleDefinitions`). The rules are the core's (core/spaces.py)."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable
+from typing import Any
+
+from infiniscale.core.files import FileService
+from infiniscale.core.model.errors import Conflict, Forbidden, InvalidArgument, NotFound
+from infiniscale.core.model.identity import User
+from infiniscale.core.model.nodes import NodeInfo, etag_hash
+from infiniscale.core.roles import can
+from infiniscale.core.spaces import (
+    MANAGE,
+    ROLE_DESCRIPTIONS,
+    SPACE_ROLES,
+    Member,
+    Space,
+    SpaceRole,
+    format_time,
+    project_alias,
+    role_by_id,
+)
+
+
+class DriveError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+def drive_error(exc: Exception) -> DriveError:
+    """Core errors in Graph's words."""
+    if isinstance(exc, NotFound):
+        return DriveError(404, "itemNotFound", str(exc) or "not found")
+    if isinstance(exc, Forbidden):
+        return DriveError(403, "accessDenied", str(exc) or "access denied")
+    if isinstance(exc, Conflict):
+        return DriveError(400, "invalidRequest", str(exc))
+    if isinstance(exc, InvalidArgument):
+        return DriveError(400, "invalidRequest", str(exc))
+    raise exc
+
+
+_FILTER = re.compile(r"^driveType\s+eq\s+'?([a-z]+)'?$")
+_ORDER = {"name": lambda d: d["name"].casefold(), "lastModifiedDateTime": lambda d: d["lastModifiedDateTime"]}
+
+
+class DrivesApi:
+    def __init__(self, files: FileService, directory: Any, base_url: str) -> None:
+        self.files = files
+        self.spaces = files.spaces
+        self.directory = directory
+        self.base_url = base_url
+
+    async def _run(self, fn: Callable, *args: Any, **kwargs: Any) -> Any:
+        return await self.files._run(fn, *args, **kwargs)
+
+    def handles(self, parts: list[str]) -> bool:
+        return (parts[:1] == ["drives"] or parts[:2] in (["me", "drives"], ["me", "drive"])
+                or parts[:3] == ["roleManagement", "permissions", "roleDefinitions"])
+
+    async def route(self, method: str, parts: list[str], query: dict[str, str], headers: Callable[[str], str | None],
+                    body: Callable, actor: User) -> tuple[int, object]:
+        try:
+            return await self._route(method, parts, query, headers, body, actor)
+        except (NotFound, Forbidden, Conflict, InvalidArgument) as exc:
+            raise drive_error(exc) from None
+
+    async def _route(self, method, parts, query, headers, body, actor) -> tuple[int, object]:
+        if parts[:3] == ["roleManagement", "permissions", "roleDefinitions"] and method == "GET":
+            if len(parts) == 4:
+                return 200, role_definition(role_by_id(parts[3]))
+            return 200, [role_definition(role) for role in SPACE_ROLES.values()]
+        if parts == ["me", "drive"] and method == "GET":
+            await self.files.ensure_personal_space(actor)
+            space = await self._run(self.spaces.get, actor.id)
+            return 200, await self.drive(space, SPACE_ROLES["manager"], actor)
+        if parts == ["me", "drives"] and method == "GET":
+            return 200, {"value": await self._list(actor, query, everything=False)}
+        if parts == ["drives"] and method == "GET":
+            return 200, {"value": await self._list(actor, query, everything=can(actor.role, "Drives.List"))}
+        if parts == ["drives"] and method == "POST":
+            doc = await body()
+            quota = (doc.get("quota") or {}).get("total") if isinstance(doc.get("quota"), dict) else None
+            if doc.get("driveType", "project") != "project":
+                raise DriveError(400, "invalidRequest", "only project drives can be created")
+            if not can(actor.role, "Drives.Create") or not can(actor.role, "Drives.List"):
+                raise DriveError(403, "accessDenied", "insufficient permissions to create a space")
+            space = await self._run(self.spaces.create_project, actor, str(doc.get("name") or ""),
+                                    str(doc.get("description") or ""), _int_or_none(quota))
+            return 201, await self.drive(space, SPACE_ROLES["manager"], actor)
+        if len(parts) < 2 or parts[0] != "drives":
+            raise DriveError(404, "itemNotFound", "not found")
+        space_id = self._space_id(parts[1])
+        rest = parts[2:]
+        if not rest:
+            return await self._drive_item(method, space_id, headers, body, actor)
+        if rest == ["root", "invite"] and method == "POST":
+            return 200, {"value": await self._invite(space_id, await body(), actor)}
+        if rest == ["root", "permissions"] and method == "GET":
+            space, _role = await self._run(self.spaces.members, actor, space_id)
+            return 200, {"@libre.graph.permissions.actions.allowedValues": sorted(
+                             set(SPACE_ROLES["manager"].actions)),
+                         "@libre.graph.permissions.roles.allowedValues": [
+                             role_definition(role) for role in SPACE_ROLES.values()],
+                         "value": [await self._permission(m) for m in space.members]}
+        if len(rest) == 3 and rest[:2] == ["root", "permissions"]:
+            key = rest[2]
+            if method == "DELETE":
+                await self._run(self.spaces.revoke, actor, space_id, key)
+                return 204, None
+            if method == "PATCH":
+                doc = await body()
+                space, _ = await self._run(self.spaces.access, actor, space_id, MANAGE)
+                current = next((m for m in space.members if m.key == key), None)
+                if current is None:
+                    raise DriveError(404, "itemNotFound", "permission not found")
+                role = SPACE_ROLES[current.role]
+                if doc.get("roles"):
+                    role = self._role(doc["roles"])
+                expires = current.expires
+                if "expirationDateTime" in doc:
+                    expires = str(doc["expirationDateTime"] or "")
+                member = await self._run(self.spaces.grant, actor, space_id, key, role, expires)
+                return 200, await self._permission(member)
+        raise DriveError(404, "itemNotFound", "not found")
+
+    async def _drive_item(self, method, space_id, headers, body, actor) -> tuple[int, object]:
+        if method == "GET":
+            space = await self._run(self.spaces.get, space_id)
+            role = self.spaces.role_of(actor, space)
+            if role is None and not can(actor.role, "Drives.List"):
+                raise DriveError(404, "itemNotFound", "drive not found")
+            if space.disabled and (role is None or role.level < MANAGE) and not can(actor.role, "Drives.List"):
+                raise DriveError(404, "itemNotFound", "drive not found")
+            return 200, await self.drive(space, role, actor)
+        if method == "PATCH":
+            if (headers("restore") or "").strip().lower() == "true":
+                space = await self._run(self.spaces.restore, actor, space_id)
+            else:
+                doc = await body()
+                quota = doc.get("quota")
+                total = _int_or_none(quota.get("total")) if isinstance(quota, dict) else None
+                if isinstance(quota, dict) and "total" in quota and total is None:
+                    raise DriveError(400, "invalidRequest", "invalid quota")
+                special = await self._special(space_id, doc.get("special"), actor)
+                space = await self._run(self.spaces.update, actor, space_id,
+                                        name=doc.get("name") if "name" in doc else None,
+                                        description=doc.get("description") if "description" in doc else None,
+                                        quota=total, special=special)
+            return 200, await self.drive(space, self.spaces.role_of(actor, space), actor)
+        if method == "DELETE":
+            if (headers("purge") or "").strip().upper() == "T":
+                await self._run(self.spaces.purge, actor, space_id)
+                return 204, None
+            await self._run(self.spaces.disable, actor, space_id)
+            return 204, None
+        raise DriveError(405, "notAllowed", "method not allowed")
+
+    # ------------------------------------------------------------ helpers
+
+    def _space_id(self, drive_id: str) -> str:
+        storage, sep, space = drive_id.partition("$")
+        if not sep:
+            return drive_id
+        if storage != self.files.storage_id:
+            raise DriveError(404, "itemNotFound", "drive not found")
+        return space.partition("!")[0]
+
+    @staticmethod
+    def _role(roles: object) -> SpaceRole:
+        if not isinstance(roles, list) or len(roles) != 1 or not isinstance(roles[0], str):
+            raise DriveError(400, "invalidRequest", "exactly one role is required")
+        try:
+            return role_by_id(roles[0])
+        except InvalidArgument:
+            raise DriveError(400, "invalidRequest", "the role is not available for drives") from None
+
+    async def _invite(self, space_id: str, doc: dict, actor: User) -> list[dict]:
+        recipients = doc.get("recipients")
+        if not isinstance(recipients, list) or not recipients:
+            raise DriveError(400, "invalidRequest", "recipients are required")
+        role = self._role(doc.get("roles"))
+        expires = str(doc.get("expirationDateTime") or "")
+        out = []
+        for recipient in recipients:
+            if not isinstance(recipient, dict) or not isinstance(recipient.get("objectId"), str):
+                raise DriveError(400, "invalidRequest", "every recipient needs an objectId")
+            kind = recipient.get("@libre.graph.recipient.type", "user")
+            object_id = recipient["objectId"]
+            if kind == "group":
+                groups = await self._run(self.directory.groups)
+                if not any(g.id == object_id for g in groups):
+                    raise DriveError(400, "invalidRequest", "the group does not exist")
+                key = f"g:{object_id}"
+            elif kind == "user":
+                if await self._run(self.directory.get_by_id, object_id) is None:
+                    raise DriveError(400, "invalidRequest", "the user does not exist")
+                key = f"u:{object_id}"
+            else:
+                raise DriveError(400, "invalidRequest", "unknown recipient type")
+            member = await self._run(self.spaces.grant, actor, space_id, key, role, expires)
+            out.append(await self._permission(member))
+        return out
+
+    async def _special(self, space_id: str, special: object, actor: User) -> dict[str, str] | None:
+        """`special: [{specialFolder: {name: image|readme}, id: <file id>}]`: the file must be in the space."""
+        if special is None:
+            return None
+        if not isinstance(special, list):
+            raise DriveError(400, "invalidRequest", "special must be a list")
+        out = {}
+        for item in special:
+            name = (item.get("specialFolder") or {}).get("name") if isinstance(item, dict) else None
+            file_id = item.get("id") if isinstance(item, dict) else None
+            if name not in ("image", "readme") or not isinstance(file_id, str):
+                raise DriveError(400, "invalidRequest", "special entries need specialFolder.name and id")
+            node_id = file_id.rpartition("!")[2]
+            node = await self._run(self.files.driver.stat, space_id, node_id)
+            if node.space_id != space_id or node.is_folder:
+                raise DriveError(400, "invalidRequest", "the special file must be a file in the space")
+            out[name] = node_id
+        return out
+
+    async def _list(self, actor: User, query: dict[str, str], everything: bool) -> list[dict]:
+        kind = None
+        if query.get("$filter"):
+            found = _FILTER.match(query["$filter"].strip())
+            if not found:
+                raise DriveError(400, "invalidRequest", "unsupported filter")
+            kind = found[1]
+        if can(actor.role, "Drives.Create"):
+            await self.files.ensure_personal_space(actor)
+        entries = await self._run(self.spaces.visible, actor, everything=everything)
+        drives = [await self.drive(space, role, actor) for space, role in entries
+                  if kind is None or space.type == kind]
+        orderby = query.get("$orderby", "").strip()
+        if orderby:
+            name, _, direction = orderby.partition(" ")
+            if name not in _ORDER or direction.strip().lower() not in ("", "asc", "desc"):
+                raise DriveError(400, "invalidRequest", f"we do not support {name} as a order parameter")
+            drives.sort(key=_ORDER[name], reverse=direction.strip().lower() == "desc")
+        return drives
+
+    async def _permission(self, member: Member) -> dict:
+        principal: dict
+        if member.is_group:
+            groups = await self._run(self.directory.groups)
+            group = next((g for g in groups if g.id == member.principal_id), None)
+            principal = {"group": {"id": member.principal_id, "displayName": group.name if group else "",
+                                   "@libre.graph.groupType": "Member"}}
+        else:
+            user = await self._run(self.directory.get_by_id, member.principal_id)
+            principal = {"user": {"id": member.principal_id, "displayName": user.display_name if user else "",
+                                  "@libre.graph.userType": "Member"}}
+        doc: dict = {"id": member.key, "roles": [SPACE_ROLES[member.role].id], "grantedToV2": principal}
+        if member.expires:
+            doc["expirationDateTime"] = member.expires
+        return doc
+
+    async def drive(self, space: Space, role: SpaceRole | None, actor: User) -> dict:
+        """The drive object of a space, with the oCIS fields."""
+        root: NodeInfo = await self._run(self.files.driver.stat, space.id, space.id)
+        drive_id = f"{self.files.storage_id}${space.id}"
+        used = max(0, root.size)
+        total = self.spaces.quota_of(space)
+        if total:
+            remaining = max(0, total - used)
+            share = used / total
+            state = "exceeded" if share >= 1 else "critical" if share >= 0.9 else \
+                "nearing" if share >= 0.75 else "normal"
+        else:
+            stats = await self._run(os.statvfs, self.files.driver.root)
+            remaining = stats.f_bavail * stats.f_frsize
+            state = "normal"
+        owner = await self._run(self.directory.get_by_id, space.owner_id) if space.owner_id else None
+        if space.type == "personal":
+            alias = f"personal/{owner.username.lower()}" if owner else "personal/"
+        else:
+            alias = space.alias or project_alias(space.name)
+        doc: dict = {
+            "id": drive_id,
+            "driveAlias": alias,
+            "driveType": space.type,
+            "name": space.name,
+            "lastModifiedDateTime": format_time(root.tmtime_ns),
+            "owner": {"user": {"id": space.owner_id, "displayName": owner.display_name if owner else ""}},
+            "quota": {"total": total, "used": used, "remaining": remaining, "deleted": 0, "state": state},
+            "root": {
+                "id": f"{drive_id}!{space.id}",
+                "eTag": f'"{etag_hash(root.id, root.tmtime_ns)}"',
+                "webDavUrl": f"{self.base_url}/dav/spaces/{drive_id}",
+                "permissions": [await self._permission(m) for m in space.members],
+            },
+            "webUrl": f"{self.base_url}/f/{drive_id}",
+        }
+        if space.type == "project":
+            doc["description"] = space.description
+        if space.disabled:
+            doc["root"]["deleted"] = {"state": "trashed"}
+        special = []
+        for name, node_id in space.special:
+            try:
+                node = await self._run(self.files.driver.stat, space.id, node_id)
+            except (NotFound, InvalidArgument):
+                continue  # deleted since
+            special.append({"specialFolder": {"name": name}, "id": f"{drive_id}!{node_id}",
+                            "name": node.name, "size": node.size,
+                            "eTag": f'"{etag_hash(node.id, node.tmtime_ns)}"',
+                            "webDavUrl": f"{self.base_url}/dav/spaces/{drive_id}!{node_id}",
+                            "lastModifiedDateTime": format_time(node.mtime_ns)})
+        if special:
+            doc["special"] = special
+        return doc
+
+
+def role_definition(role: SpaceRole) -> dict:
+    return {"id": role.id, "displayName": role.display_name, "description": ROLE_DESCRIPTIONS[role.name],
+            "@libre.graph.weight": {"viewer": 1, "editor": 2, "manager": 3}[role.name],
+            "rolePermissions": [{"allowedResourceActions": list(role.actions),
+                                 "condition": "exists @Resource.Root"}]}
+
+
+def _int_or_none(value: object) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return None
+
