@@ -33,7 +33,7 @@ from infiniscale.core.model.nodes import FAVORITE_PREFIX, LockInfo, NodeInfo, va
 from infiniscale.core.ports.events import EventBus
 from infiniscale.core.ports.storage import Precondition, StorageDriver
 from infiniscale.core.roles import can
-from infiniscale.core.spaces import MANAGE, READ, WRITE, Space, SpaceRole, Spaces
+from infiniscale.core.spaces import READ, WRITE, Space, SpaceRole, Spaces
 
 T = TypeVar("T")
 Chain = list[NodeInfo]
@@ -92,35 +92,29 @@ class FileService:
         access (existence is not revealed), Forbidden for a member whose role is too weak."""
         return self.spaces.check(user, await self._space(space_id), level)
 
-    async def role(self, user: User, space_id: str) -> SpaceRole:
-        return (await self._check_access(user, space_id))[1]
-
     async def access(self, user: User, space_id: str) -> tuple[Space, SpaceRole]:
         return await self._check_access(user, space_id)
 
     def uploader_level(self, user_id: str, node: NodeInfo) -> int:
-        """The access level of whoever finished an upload (known by id only): they could write, and
-        they manage their own personal space and spaces they are a managing member of."""
+        """The access level of whoever finished an upload, known by id only (so group memberships
+        do not count): at least WRITE, since they could upload."""
         space = self.spaces.peek(node.space_id)
-        if space is None:
-            return WRITE
-        if space.owner_id == user_id and space.type == "personal":
-            return MANAGE
-        member = next((m for m in space.members if m.key == f"u:{user_id}"), None)
-        return MANAGE if member is not None and member.role == "manager" else WRITE
+        role = self.spaces.role_of(User(id=user_id, username="", display_name=""), space) if space else None
+        return max(WRITE, role.level) if role else WRITE
 
     def quota_available(self, space: Space, root: NodeInfo) -> int:
         """Bytes left in the space's quota, or -3 (unlimited) as WebDAV clients expect it."""
         quota = self.spaces.quota_of(space)
         return max(0, quota - root.size) if quota else -3
 
-    async def require_write(self, user: User, chain: Chain, tokens: frozenset[str], size_delta: int = 0) -> None:
+    async def require_write(self, user: User, chain: Chain, tokens: frozenset[str], size_delta: int = 0) -> Space:
         """May `user` change what `chain` names: a write role in the space, no lock held by others,
-        and room in the quota for `size_delta` more bytes."""
+        and room in the quota for `size_delta` more bytes. Returns the space."""
         space, _ = await self._check_access(user, chain[-1].space_id, WRITE)
         self._writable(chain, user, tokens)
         if size_delta > 0 and self.spaces.quota_of(space):
             await self._run(self._check_quota, space, size_delta)
+        return space
 
     def _check_quota(self, space: Space, size_delta: int) -> None:
         quota = self.spaces.quota_of(space)
@@ -229,10 +223,9 @@ class FileService:
         parent = parent_chain[-1]
         if not parent.is_folder:
             raise Conflict("parent is not a folder")
-        await self.require_write(user, existing or parent_chain, tokens, expected_size - (
+        space = await self.require_write(user, existing or parent_chain, tokens, expected_size - (
             existing[-1].size if existing else 0) if expected_size is not None else 0)
         space_id = parent.space_id
-        space = await self._space(space_id)
         path = self.driver.new_upload_path(space_id)
         writer = _BlobWriter(path)
         try:

@@ -219,9 +219,15 @@ class Spaces:
         out = []
         for space in self.all():
             role = self.role_of(user, space)
-            if everything or (role is not None and (not space.disabled or role.level >= MANAGE)):
+            if everything or self.listed(space, role):
                 out.append((space, role))
         return out
+
+    @staticmethod
+    def listed(space: Space, role: SpaceRole | None) -> bool:
+        """Whether a member with `role` sees the space among their drives: disabled spaces only
+        their managers, to restore or purge them."""
+        return role is not None and (not space.disabled or role.level >= MANAGE)
 
     def quota_of(self, space: Space) -> int:
         """Effective quota in bytes, 0 for unlimited."""

@@ -34,17 +34,16 @@ class DriveError(Exception):
         self.code = code
 
 
-def drive_error(exc: Exception) -> DriveError:
+_CORE_ERRORS: dict[type[Exception], tuple[int, str]] = {
+    NotFound: (404, "itemNotFound"), Forbidden: (403, "accessDenied"),
+    Conflict: (400, "invalidRequest"), InvalidArgument: (400, "invalidRequest"),
+}
+
+
+def drive_error(exc: NotFound | Forbidden | Conflict | InvalidArgument) -> DriveError:
     """Core errors in Graph's words."""
-    if isinstance(exc, NotFound):
-        return DriveError(404, "itemNotFound", str(exc) or "not found")
-    if isinstance(exc, Forbidden):
-        return DriveError(403, "accessDenied", str(exc) or "access denied")
-    if isinstance(exc, Conflict):
-        return DriveError(400, "invalidRequest", str(exc))
-    if isinstance(exc, InvalidArgument):
-        return DriveError(400, "invalidRequest", str(exc))
-    raise exc
+    status, code = _CORE_ERRORS[type(exc)]
+    return DriveError(status, code, str(exc) or code)
 
 
 _FILTER = re.compile(r"^driveType\s+eq\s+'?([a-z]+)'?$")
@@ -90,8 +89,6 @@ class DrivesApi:
             quota = (doc.get("quota") or {}).get("total") if isinstance(doc.get("quota"), dict) else None
             if doc.get("driveType", "project") != "project":
                 raise DriveError(400, "invalidRequest", "only project drives can be created")
-            if not can(actor.role, "Drives.Create") or not can(actor.role, "Drives.List"):
-                raise DriveError(403, "accessDenied", "insufficient permissions to create a space")
             space = await self._run(self.spaces.create_project, actor, str(doc.get("name") or ""),
                                     str(doc.get("description") or ""), _int_or_none(quota))
             return 201, await self.drive(space, SPACE_ROLES["manager"], actor)
@@ -135,9 +132,7 @@ class DrivesApi:
         if method == "GET":
             space = await self._run(self.spaces.get, space_id)
             role = self.spaces.role_of(actor, space)
-            if role is None and not can(actor.role, "Drives.List"):
-                raise DriveError(404, "itemNotFound", "drive not found")
-            if space.disabled and (role is None or role.level < MANAGE) and not can(actor.role, "Drives.List"):
+            if not self.spaces.listed(space, role) and not can(actor.role, "Drives.List"):
                 raise DriveError(404, "itemNotFound", "drive not found")
             return 200, await self.drive(space, role, actor)
         if method == "PATCH":
