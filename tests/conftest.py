@@ -135,3 +135,16 @@ def folder(server: ServerProcess, request: pytest.FixtureRequest) -> Iterator[st
     with server.client() as client:
         assert client.request("MKCOL", url).status_code == 201
     yield url
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
+    """A real S3 server (SeaweedFS) for the whole session; tests keep apart by key prefix or bucket."""
+    from tests.s3server import SeaweedS3
+
+    s3 = SeaweedS3(tmp_path_factory.mktemp("s3"))
+    s3.start()
+    try:
+        yield s3
+    finally:
+        s3.stop()

@@ -172,12 +172,27 @@ def cmd_health(args: argparse.Namespace) -> int:
 
 def cmd_storage_check(args: argparse.Namespace) -> int:
     from infiniscale.drivers.decomposed.check import check
-    from infiniscale.runtime import build_storage
+    from infiniscale.runtime import STALE_S3_UPLOAD_AGE_S, abort_stale_s3_uploads, build_registry
 
-    settings = resolve()
-    report = check(build_storage(settings), repair=args.repair)
-    print(report.summary())
-    return 0 if report.clean else 1
+    registry = build_registry(resolve())
+    clean = True
+    for provider in registry.providers:
+        storage = provider.driver
+        if args.repair:
+            purged = storage.finish_purges()  # type: ignore[attr-defined]
+            if purged:
+                print(f"finished {purged} interrupted space purges")
+        if len(registry.providers) > 1:
+            print(f"storage provider {provider.storage_id}:")
+        report = check(storage, repair=args.repair)  # type: ignore[arg-type]
+        print(report.summary())
+        clean = clean and report.clean
+    if args.repair:
+        # after a crash nothing is in flight any more: every unfinished multipart upload is dead
+        aborted = abort_stale_s3_uploads(registry, 0 if args.after_crash else STALE_S3_UPLOAD_AGE_S)
+        if aborted:
+            print(f"aborted {aborted} unfinished S3 multipart uploads")
+    return 0 if clean else 1
 
 
 def _upload_service():
@@ -238,6 +253,60 @@ def cmd_auth_app_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_spaces(args: argparse.Namespace) -> int:
+    """Space administration from the command line, acting as the admin user."""
+    import json
+
+    from infiniscale.core.model.errors import StorageError
+    from infiniscale.core.model.identity import User
+    from infiniscale.core.spaces import Limits, Spaces
+    from infiniscale.runtime import build_directory, build_registry
+
+    settings = resolve()
+    registry = build_registry(settings)
+    spaces = Spaces(registry, Limits(settings.spaces_default_quota, settings.spaces_max_quota))  # type: ignore[arg-type]
+    admin = User(id=settings.admin_user_id, username="admin", display_name="Admin", role="admin")
+    try:
+        if args.spaces_command == "list":
+            rows = []
+            for space in spaces.all():
+                if args.type and space.type != args.type:
+                    continue
+                root = registry.stat(space.id, space.id)
+                rows.append({"id": f"{registry.storage_id_of(space.id)}${space.id}", "type": space.type,
+                             "name": space.name, "quota": spaces.quota_of(space), "used": root.size,
+                             "disabled": space.disabled, "members": len(space.members)})
+            if args.json:
+                print(json.dumps(rows, indent=2))
+            else:
+                for row in rows:
+                    state = "disabled" if row["disabled"] else "enabled"
+                    quota = row["quota"] or "unlimited"
+                    print(f"{row['id']}  {row['type']:<8} {state:<8} used {row['used']} of {quota}  "
+                          f"{row['members']} members  {row['name']}")
+            return 0
+        if args.spaces_command == "create":
+            actor = admin
+            if args.manager:
+                found = build_directory(settings).get_by_name(args.manager)
+                if found is None:
+                    print(f"no such user: {args.manager}", file=sys.stderr)
+                    return 1
+                actor = User(id=found.id, username=found.username, display_name=found.display_name, role="admin")
+            space = spaces.create_project(actor, args.name, args.description, args.quota)
+            print(f"{registry.storage_id_of(space.id)}${space.id}")
+            return 0
+        space_id = args.id.partition("$")[2] or args.id
+        action = {"disable": spaces.disable, "restore": spaces.restore, "purge": spaces.purge}[args.spaces_command]
+        space = action(admin, space_id)
+        done = {"disable": "disabled", "restore": "restored", "purge": "purged"}[args.spaces_command]
+        print(f"{done} space {space.name!r} ({space_id})")
+        return 0
+    except StorageError as exc:
+        print(f"infiniscale spaces {args.spaces_command}: {exc}", file=sys.stderr)
+        return 1
+
+
 def cmd_idm_resetpassword(args: argparse.Namespace) -> int:
     """Sets a user's password in the built-in directory (default: the admin's)."""
     import getpass
@@ -285,6 +354,8 @@ def build_parser() -> argparse.ArgumentParser:
     storage_sub = p_storage.add_subparsers(dest="storage_command", required=True)
     p_check = storage_sub.add_parser("check", help="verify the whole storage tree (server stopped for --repair)")
     p_check.add_argument("--repair", action="store_true", help="fix what can be fixed, reclaim garbage")
+    p_check.add_argument("--after-crash", action="store_true",
+                         help="with --repair: no server runs, so every unfinished S3 upload is abandoned")
     p_check.set_defaults(func=cmd_storage_check)
     p_auth_app = sub.add_parser("auth-app", help="app tokens: passwords for WebDAV mounts, scripts and sync apps")
     auth_app_sub = p_auth_app.add_subparsers(dest="auth_app_command", required=True)
@@ -299,6 +370,24 @@ def build_parser() -> argparse.ArgumentParser:
     p_reset.add_argument("--user-name", "--user", dest="user", default="admin", help="user name (default admin)")
     p_reset.add_argument("--password", help="new password (else asked for, or read from stdin)")
     p_reset.set_defaults(func=cmd_idm_resetpassword)
+    p_spaces = sub.add_parser("spaces", help="administer spaces (acts as the admin user)")
+    spaces_sub = p_spaces.add_subparsers(dest="spaces_command", required=True)
+    p_slist = spaces_sub.add_parser("list", help="every space with its quota, use and state")
+    p_slist.add_argument("--type", choices=("personal", "project"), help="only spaces of this type")
+    p_slist.add_argument("--json", action="store_true", help="machine-readable output")
+    p_slist.set_defaults(func=cmd_spaces)
+    p_screate = spaces_sub.add_parser("create", help="create a project space; prints its id")
+    p_screate.add_argument("name")
+    p_screate.add_argument("--description", default="")
+    p_screate.add_argument("--quota", type=int, default=None, help="bytes (default: the default project quota)")
+    p_screate.add_argument("--manager", help="user name of its first manager (default: the admin)")
+    p_screate.set_defaults(func=cmd_spaces)
+    for verb, what in (("disable", "disable a project space (its members lose access; it can be restored)"),
+                       ("restore", "enable a disabled space again"),
+                       ("purge", "delete a disabled space and all its content for good")):
+        p_verb = spaces_sub.add_parser(verb, help=what)
+        p_verb.add_argument("id", help="space id (or drive id <storage>$<space>)")
+        p_verb.set_defaults(func=cmd_spaces)
     p_users = sub.add_parser("storage-users", help="the users' storage: unfinished uploads")
     users_sub = p_users.add_subparsers(dest="storage_users_command", required=True)
     p_uploads = users_sub.add_parser("uploads", help="resumable and chunked uploads not finished yet")

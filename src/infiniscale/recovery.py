@@ -48,7 +48,7 @@ def recover(settings: Settings) -> InstanceLock:
     if lock.alone() and os.path.exists(marker):
         log.warning("the last run did not stop cleanly: checking and repairing storage")
         # in a child process: a walk over a large tree must not leave its memory in the server
-        result = subprocess.run([sys.executable, "-m", "infiniscale", "storage", "check", "--repair"],
+        result = subprocess.run([sys.executable, "-m", "infiniscale", "storage", "check", "--repair", "--after-crash"],
                                 capture_output=True, check=False)
         # names in the report are file system bytes; never let one stop the start-up
         lines = result.stdout.decode("utf-8", "backslashreplace").splitlines()

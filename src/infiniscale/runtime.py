@@ -8,6 +8,7 @@ import ctypes
 import logging
 import os
 import uuid
+from functools import partial
 from typing import TYPE_CHECKING
 
 from joserfc.jwk import RSAKey
@@ -20,6 +21,7 @@ from infiniscale.core.files import FileService
 from infiniscale.core.idp import IdentityProvider, Lifetimes, builtin_clients
 from infiniscale.core.loginguard import LoginGuard
 from infiniscale.core.provisioning import Provisioner, ProvisioningPolicy
+from infiniscale.core.registry import Provider, SpaceRegistry
 from infiniscale.core.spaces import Limits, Spaces
 from infiniscale.core.uploads import UploadService
 from infiniscale.drivers.bus_local import LocalEventBus
@@ -67,8 +69,40 @@ def build_directory(settings: Settings) -> BuiltinDirectory | LdapDirectory:
     return BuiltinDirectory(settings.users_file)
 
 
+def build_driver(settings: Settings, driver: str, root: str) -> DecomposedStorage:
+    if driver != "s3ng":
+        return DecomposedStorage(root)
+    # imported here: only servers with content in S3 load the S3 client
+    from infiniscale.drivers.decomposed.s3blobs import S3Blobs, S3Config
+
+    config = S3Config(endpoint=settings.s3_endpoint, region=settings.s3_region, access_key=settings.s3_access_key,
+                      secret_key=settings.s3_secret_key, bucket=settings.s3_bucket,
+                      part_size=settings.s3_part_size, parallel_parts=settings.s3_parallel_parts,
+                      insecure=settings.insecure)
+    return DecomposedStorage(root, blobs=partial(S3Blobs, config))
+
+
+def project_mount_id(settings: Settings) -> str:
+    return settings.project_storage_mount_id or str(uuid.uuid5(uuid.NAMESPACE_URL,
+                                                               f"projects:{settings.storage_mount_id}"))
+
+
+def build_registry(settings: Settings) -> SpaceRegistry:
+    """The storage providers: one for every space, or with `project_storage_driver` a second one
+    that takes the project spaces."""
+    users = Provider(settings.storage_mount_id,
+                     build_driver(settings, settings.storage_driver, settings.storage_root))
+    if not settings.project_storage_driver:
+        return SpaceRegistry([users])
+    projects = Provider(project_mount_id(settings),
+                        build_driver(settings, settings.project_storage_driver, settings.project_storage_root),
+                        frozenset({"project"}))
+    return SpaceRegistry([users, projects])
+
+
 def build_storage(settings: Settings) -> DecomposedStorage:
-    return DecomposedStorage(settings.storage_root)
+    """The provider of the users' spaces (the only one unless project spaces have their own)."""
+    return build_registry(settings).providers[0].driver  # type: ignore[return-value]
 
 
 def build_app_tokens(settings: Settings) -> AppTokens:
@@ -77,8 +111,7 @@ def build_app_tokens(settings: Settings) -> AppTokens:
 
 def build_uploads(settings: Settings, files: FileService | None = None) -> UploadService:
     if files is None:
-        files = FileService(build_storage(settings), LocalEventBus(), settings.storage_mount_id,
-                            settings.max_name_length)
+        files = FileService(build_registry(settings), LocalEventBus(), max_name_length=settings.max_name_length)
     return UploadService(files, SessionStore(settings.storage_root), settings.upload_expiration)
 
 
@@ -120,11 +153,11 @@ def application_id(settings: Settings) -> str:
 
 
 def build_app(settings: Settings) -> App:
-    storage = build_storage(settings)
+    registry = build_registry(settings)
     bus = LocalEventBus()
-    spaces = Spaces(storage, Limits(default_project_quota=settings.spaces_default_quota,
-                                    max_quota=settings.spaces_max_quota))
-    files = FileService(storage, bus, settings.storage_mount_id, settings.max_name_length, spaces)
+    spaces = Spaces(registry, Limits(default_project_quota=settings.spaces_default_quota,  # type: ignore[arg-type]
+                                     max_quota=settings.spaces_max_quota))
+    files = FileService(registry, bus, max_name_length=settings.max_name_length, spaces=spaces)
     uploads = build_uploads(settings, files)
     dav = DavContext(files, DavConfig(base_url=settings.url.rstrip("/"),
                                       allow_depth_infinity=settings.allow_propfind_depth_infinity,
@@ -163,10 +196,22 @@ def build_app(settings: Settings) -> App:
                max_chunk_size=settings.upload_max_chunk_size, spaces_max_quota=settings.spaces_max_quota,
                depth_infinity=settings.allow_propfind_depth_infinity,
                background=(lambda: uploads.reap_periodically(reap_interval(settings.upload_expiration)),
-                           lambda: every(GRANT_PURGE_INTERVAL_S, FileIdpStore(settings.idp_dir).purge_expired)))
+                           lambda: every(GRANT_PURGE_INTERVAL_S, FileIdpStore(settings.idp_dir).purge_expired),
+                           lambda: every(STALE_S3_UPLOAD_CHECK_S, partial(abort_stale_s3_uploads, registry))))
 
 
 GRANT_PURGE_INTERVAL_S = 600
+STALE_S3_UPLOAD_CHECK_S = 3600
+STALE_S3_UPLOAD_AGE_S = 24 * 3600  # a multipart upload this old belongs to a process that died
+
+
+def abort_stale_s3_uploads(registry: SpaceRegistry, older_than_s: float = STALE_S3_UPLOAD_AGE_S) -> int:
+    aborted = 0
+    for provider in registry.providers:
+        blobs = getattr(provider.driver, "blobs", None)
+        if hasattr(blobs, "abort_stale_uploads"):
+            aborted += blobs.abort_stale_uploads(older_than_s)  # type: ignore[union-attr]
+    return aborted
 
 
 async def every(interval_s: float, job) -> None:

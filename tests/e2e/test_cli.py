@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import httpx
@@ -136,3 +138,34 @@ def test_idm_resetpassword(tmp_path: Path):
         assert httpx.get(url, auth=("admin", "admin"), timeout=10).status_code == 401
     finally:
         proc.stop()
+
+
+def test_spaces_commands_create_list_disable_restore_purge(tmp_path: Path):
+    proc = ServerProcess(tmp_path)
+    proc.init()
+    drive_id = proc.cli("spaces", "create", "Team Alpha", "--description", "the team", "--quota", "5000",
+                        "--manager", "einstein").stdout.strip()
+    storage_id, _, space_id = drive_id.partition("$")
+    assert storage_id and space_id
+    listed = {row["id"]: row for row in json.loads(proc.cli("spaces", "list", "--json").stdout)}
+    assert listed[drive_id] == {"id": drive_id, "type": "project", "name": "Team Alpha", "quota": 5000, "used": 0,
+                                "disabled": False, "members": 1}
+    refused = proc.cli("spaces", "purge", drive_id, check=False)
+    assert refused.returncode == 1 and "disabled before" in refused.stderr
+    assert "disabled space" in proc.cli("spaces", "disable", space_id).stdout
+    proc.start()
+    try:
+        with proc.client("einstein") as http:  # the manager no longer sees a disabled space's content
+            assert http.request("PROPFIND", f"{proc.base_url}/dav/spaces/{drive_id}",
+                                headers={"Depth": "0"}).status_code == 404
+        proc.cli("spaces", "restore", drive_id)
+        time.sleep(1.1)  # space records are cached for a second in the server
+        with proc.client("einstein") as http:
+            assert http.request("PROPFIND", f"{proc.base_url}/dav/spaces/{drive_id}",
+                                headers={"Depth": "0"}).status_code == 207
+    finally:
+        proc.stop()
+    proc.cli("spaces", "disable", drive_id)
+    proc.cli("spaces", "purge", drive_id)
+    assert drive_id not in proc.cli("spaces", "list").stdout
+    assert proc.cli("spaces", "list", "--type", "project").stdout == ""

@@ -31,7 +31,8 @@ from infiniscale.core.model.identity import User
 from infiniscale.core.model.ids import ResourceId
 from infiniscale.core.model.nodes import FAVORITE_PREFIX, LockInfo, NodeInfo, validate_name
 from infiniscale.core.ports.events import EventBus
-from infiniscale.core.ports.storage import Precondition, StorageDriver
+from infiniscale.core.ports.storage import BlobSink, BlobSource, Precondition, StorageDriver
+from infiniscale.core.registry import Provider, SpaceRegistry
 from infiniscale.core.roles import can
 from infiniscale.core.spaces import READ, WRITE, Space, SpaceRole, Spaces
 
@@ -41,11 +42,15 @@ UPLOAD_BUFFER = 1 << 20
 
 
 class FileService:
-    def __init__(self, driver: StorageDriver, bus: EventBus, storage_id: str, max_name_length: int = 255,
-                 spaces: Spaces | None = None):
+    def __init__(self, driver: StorageDriver | SpaceRegistry, bus: EventBus, storage_id: str = "",
+                 max_name_length: int = 255, spaces: Spaces | None = None):
+        """`driver` is the registry of storage providers, or one driver serving every space under
+        `storage_id`."""
+        if not isinstance(driver, SpaceRegistry):
+            driver = SpaceRegistry([Provider(storage_id, driver)])
         self.driver = driver
         self.bus = bus
-        self.storage_id = storage_id
+        self.storage_id = driver.providers[0].storage_id
         self.max_name_length = max_name_length
         self.spaces = spaces or Spaces(driver)  # type: ignore[arg-type]
         # drivers block: many concurrent uploads must not queue their fsyncs behind a few threads
@@ -56,7 +61,15 @@ class FileService:
         return await loop.run_in_executor(self._executor, partial(fn, *args, **kwargs))
 
     def resource_id(self, node: NodeInfo) -> str:
-        return f"{self.storage_id}${node.space_id}!{node.id}"
+        return f"{self.driver.storage_id_of(node.space_id)}${node.space_id}!{node.id}"
+
+    def storage_id_of(self, space_id: str) -> str:
+        return self.driver.storage_id_of(space_id)
+
+    def holds(self, storage_id: str, space_id: str) -> bool:
+        """Whether the space exists in the provider with this storage id (resource ids name both)."""
+        provider = self.driver.locate(space_id)
+        return provider is not None and provider.storage_id == storage_id
 
     def name(self, name: str) -> str:
         return validate_name(name, self.max_name_length)
@@ -127,7 +140,7 @@ class FileService:
 
     async def resolve_id(self, user: User, rid: ResourceId, names: list[str]) -> Chain:
         """Resolves `names` below the node `rid` addresses; the chain starts at the space root."""
-        if rid.storage_id != self.storage_id:
+        if not self.holds(rid.storage_id, rid.space_id):
             raise NotFound("resource not found")
         await self._check_access(user, rid.space_id)
         return await self._run(self._walk, rid.space_id, names, rid)
@@ -144,7 +157,7 @@ class FileService:
         """In one step: the chain of the parent of `names`, and the node at `names` if it exists.
         Raises NotFound when the parent does not exist."""
         if rid is not None:
-            if rid.storage_id != self.storage_id:
+            if not self.holds(rid.storage_id, rid.space_id):
                 raise NotFound("resource not found")
             space_id = rid.space_id
         await self._check_access(user, space_id)
@@ -182,8 +195,12 @@ class FileService:
             with contextlib.suppress(Exception):
                 iterator.close()  # type: ignore[attr-defined]
 
-    def blob_path(self, node: NodeInfo) -> str:
-        return self.driver.blob_path(node.space_id, node)
+    async def open_content(self, node: NodeInfo) -> BlobSource:
+        """The file's content, open for streaming. FileNotFoundError when an overwrite removed it
+        after `node` was read."""
+        if self.driver.remote_blobs(node.space_id):
+            return await self._run(self.driver.open_blob, node.space_id, node)
+        return self.driver.open_blob(node.space_id, node)  # a local open costs less than a thread hop
 
     def path_names(self, chain: Chain) -> list[str]:
         return [node.name for node in chain[1:]]
@@ -226,8 +243,7 @@ class FileService:
         space = await self.require_write(user, existing or parent_chain, tokens, expected_size - (
             existing[-1].size if existing else 0) if expected_size is not None else 0)
         space_id = parent.space_id
-        path = self.driver.new_upload_path(space_id)
-        writer = _BlobWriter(path)
+        writer = _BlobWriter(self.driver.new_blob(space_id))
         try:
             await writer.receive(body, self._run)
 
@@ -236,10 +252,8 @@ class FileService:
                 verify_checksum(expected, sums)
                 if expected_size is None:  # a body of unknown length: its size counts now
                     self._check_quota(space, size - (existing[-1].size if existing else 0))
-                result = self.driver.commit_upload(space_id, parent, name, path, size, sums, mtime_ns, user.id,
-                                                   precondition)
-                writer.committed = True
-                return result
+                return self.driver.commit_blob(space_id, parent, name, writer.sink, size, sums, mtime_ns,
+                                               user.id, precondition)
 
             node, created = await self._run(finish)
         finally:
@@ -267,7 +281,7 @@ class FileService:
         round trips that dominate the cost of small files. Raises NotFound when the parent is missing."""
         name = self.name(names[-1])
         if rid is not None:
-            if rid.storage_id != self.storage_id:
+            if not self.holds(rid.storage_id, rid.space_id):
                 raise NotFound("resource not found")
             space_id = rid.space_id
         space, _ = await self._check_access(user, space_id, WRITE)
@@ -276,15 +290,13 @@ class FileService:
             parent, node = self._walk_slot(space_id, names, rid)
             validate(parent, [*parent, node] if node is not None else None)
             self._check_quota(space, len(data) - (node.size if node is not None else 0))
-            writer = _BlobWriter(self.driver.new_upload_path(space_id))
+            writer = _BlobWriter(self.driver.new_blob(space_id))
             try:
                 writer.pending += data
                 size, sums = writer.finish()
                 verify_checksum(expected, sums)
-                result = self.driver.commit_upload(space_id, parent[-1], name, writer.path, size, sums, mtime_ns,
-                                                   user.id, precondition)
-                writer.committed = True
-                return result
+                return self.driver.commit_blob(space_id, parent[-1], name, writer.sink, size, sums, mtime_ns,
+                                               user.id, precondition)
             finally:
                 writer.discard()
 
@@ -331,16 +343,57 @@ class FileService:
                    precondition: Precondition | None = None) -> tuple[NodeInfo, bool]:
         dst_name = self.name(dst_name)
         node = src[-1]
-        if dst_parent[-1].space_id != node.space_id:
-            raise InvalidArgument("cross-space copy")
         if not dst_parent[-1].is_folder:
             raise Conflict("destination parent is not a folder")
         await self.require_write(user, dst_parent, tokens, node.size)
-        copied, replaced = await self._run(self.driver.copy, node.space_id, node, dst_parent[-1], dst_name,
-                                           overwrite, depth_infinity, user.id, precondition)
+        if dst_parent[-1].space_id == node.space_id:
+            copied, replaced = await self._run(self.driver.copy, node.space_id, node, dst_parent[-1], dst_name,
+                                               overwrite, depth_infinity, user.id, precondition)
+        else:
+            copied, replaced = await self._copy_across(user, node, dst_parent[-1], dst_name, depth_infinity,
+                                                       precondition)
         await self.bus.publish(events.ItemCopied(executant=user.id, space_id=node.space_id, source_id=node.id,
                                                  node_id=copied.id, parent_id=dst_parent[-1].id, name=dst_name))
         return copied, replaced
+
+    async def _copy_across(self, user: User, node: NodeInfo, dst_parent: NodeInfo, dst_name: str,
+                           depth_infinity: bool, precondition: Precondition | None) -> tuple[NodeInfo, bool]:
+        """A copy into another space, perhaps on another provider: content is streamed from one
+        to the other. What the destination name held goes to the trash first."""
+        dst_space = dst_parent.space_id
+        existing = await self._run(self.driver.child, dst_space, dst_parent.id, dst_name)
+        if precondition:
+            precondition(existing)
+        if existing is not None:
+            await self._run(self.driver.delete, dst_space, existing)
+        copied = await self._copy_node(user, node, dst_parent, dst_name, depth_infinity)
+        return copied, existing is not None
+
+    async def _copy_node(self, user: User, node: NodeInfo, dst_parent: NodeInfo, name: str,
+                         recursive: bool) -> NodeInfo:
+        dst_space = dst_parent.space_id
+        if node.is_folder:
+            folder = await self._run(self.driver.make_folder, dst_space, dst_parent, name, user.id)
+            if recursive:
+                async for batch in self.children(node.space_id, node):
+                    for child in batch:
+                        await self._copy_node(user, child, folder, child.name, True)
+            return folder
+        source = await self.open_content(node)
+        writer = _BlobWriter(self.driver.new_blob(dst_space))
+        try:
+            await writer.receive(source.chunks(0, source.size - 1), self._run)
+
+            def finish() -> NodeInfo:
+                size, sums = writer.finish()
+                copied, _ = self.driver.commit_blob(dst_space, dst_parent, name, writer.sink, size, sums,
+                                                    node.mtime_ns, user.id)
+                return copied
+
+            return await self._run(finish)
+        finally:
+            source.close()
+            writer.discard()
 
     async def update_properties(self, user: User, chain: Chain, set_props: dict[str, str],
                                 remove: list[str], tokens: frozenset[str]) -> NodeInfo:
@@ -472,30 +525,17 @@ def verify_checksum(expected: tuple[str, str] | None, sums: dict[str, str]) -> N
 
 
 class _BlobWriter:
-    """Writes an upload to its temp file in 1 MiB steps, hashing as it goes. While one buffer is
+    """Feeds an upload to a blob sink in 1 MiB steps, hashing as it goes. While one buffer is
     written and hashed in a thread, the next one is received."""
 
-    def __init__(self, path: str) -> None:
-        self.path = path
+    def __init__(self, sink: BlobSink) -> None:
+        self.sink = sink
         self.hasher = MultiHasher()
         self.size = 0
-        self.fd: int | None = None
         self.pending = bytearray()
-        self.committed = False  # the file became a node's content: never delete it
-
-    def _open(self) -> int:
-        if self.fd is None:
-            try:
-                self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            except FileNotFoundError:
-                os.makedirs(os.path.dirname(self.path), exist_ok=True)
-                self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        return self.fd
 
     def _consume(self, data: bytes | bytearray) -> None:
-        fd = self._open()
-
-        self.hasher.update(data, also=partial(write_all, fd, data))
+        self.hasher.update(data, also=partial(self.sink.write, data))
         self.size += len(data)
 
     async def receive(self, body: AsyncIterator[bytes], run: Callable[..., Any]) -> None:
@@ -509,25 +549,17 @@ class _BlobWriter:
                         await in_flight
                     in_flight = asyncio.ensure_future(run(self._consume, data))
         finally:
-            # never leave a write running when the caller discards the file
+            # never leave a write running when the caller discards the content
             if in_flight is not None:
                 await asyncio.shield(in_flight)
 
     def finish(self) -> tuple[int, dict[str, str]]:
-        """Writes what is left, fsyncs and closes. Runs in a worker thread."""
-        if self.pending or self.fd is None:
+        """Writes what is left and makes it durable. Runs in a worker thread."""
+        if self.pending:
             self._consume(bytes(self.pending))
             self.pending = bytearray()
-        assert self.fd is not None
-        os.fsync(self.fd)
-        os.close(self.fd)
-        self.fd = None
+        self.sink.finish()
         return self.size, self.hasher.hexdigests()
 
     def discard(self) -> None:
-        if self.fd is not None:
-            os.close(self.fd)
-            self.fd = None
-        if not self.committed:
-            with contextlib.suppress(OSError):
-                os.unlink(self.path)
+        self.sink.discard()

@@ -4,7 +4,6 @@ them (`/me/drives`, `/me/drive`, `/drives[/{id}]`, `/drives/{id}/root/invite|per
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable
 from typing import Any
@@ -164,9 +163,10 @@ class DrivesApi:
         storage, sep, space = drive_id.partition("$")
         if not sep:
             return drive_id
-        if storage != self.files.storage_id:
+        space_id = space.partition("!")[0]
+        if not self.files.holds(storage, space_id):
             raise DriveError(404, "itemNotFound", "drive not found")
-        return space.partition("!")[0]
+        return space_id
 
     @staticmethod
     def _role(roles: object) -> SpaceRole:
@@ -262,7 +262,7 @@ class DrivesApi:
     async def drive(self, space: Space, role: SpaceRole | None, actor: User) -> dict:
         """The drive object of a space, with the oCIS fields."""
         root: NodeInfo = await self._run(self.files.driver.stat, space.id, space.id)
-        drive_id = f"{self.files.storage_id}${space.id}"
+        drive_id = f"{self.files.storage_id_of(space.id)}${space.id}"
         used = max(0, root.size)
         total = self.spaces.quota_of(space)
         if total:
@@ -271,8 +271,7 @@ class DrivesApi:
             state = "exceeded" if share >= 1 else "critical" if share >= 0.9 else \
                 "nearing" if share >= 0.75 else "normal"
         else:
-            stats = await self._run(os.statvfs, self.files.driver.root)
-            remaining = stats.f_bavail * stats.f_frsize
+            remaining = await self._run(self.files.driver.free_bytes, space.id)
             state = "normal"
         owner = await self._run(self.directory.get_by_id, space.owner_id) if space.owner_id else None
         if space.type == "personal":

@@ -3,12 +3,35 @@ them in worker threads."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Protocol
 
 from infiniscale.core.model.nodes import NodeInfo
 
 Precondition = Callable[[NodeInfo | None], None]
+
+
+class BlobSink(Protocol):
+    """New content on its way into the storage. Methods block."""
+
+    blob_id: str
+
+    def write(self, data: bytes | bytearray | memoryview) -> None: ...
+    def finish(self) -> None:
+        """Everything written is durable when this returns."""
+    def discard(self) -> None:
+        """Drops what was written; a no-op once the blob was committed."""
+    committed: bool
+
+
+class BlobSource(Protocol):
+    """The content of one file, open for reading."""
+
+    size: int
+
+    def chunks(self, start: int, end: int) -> AsyncIterator[bytes]:
+        """The bytes from `start` to `end` inclusive, streamed."""
+    def close(self) -> None: ...
 
 
 class StorageDriver(Protocol):
@@ -20,12 +43,20 @@ class StorageDriver(Protocol):
     def resolve(self, space_id: str, names: list[str], start: NodeInfo | None = None) -> list[NodeInfo]: ...
     def ancestors(self, space_id: str, node: NodeInfo) -> list[NodeInfo]: ...
     def iter_children(self, space_id: str, parent_id: str, cached: bool = False) -> Iterator[NodeInfo]: ...
-    def blob_path(self, space_id: str, node: NodeInfo) -> str: ...
-    def new_upload_path(self, space_id: str) -> str: ...
+    def remote_blobs(self, space_id: str) -> bool:
+        """Whether the space's content lives on another server (opening it takes a round trip)."""
+    def open_blob(self, space_id: str, node: NodeInfo) -> BlobSource:
+        """Raises FileNotFoundError when the content is gone (an overwrite removed it meanwhile)."""
+    def new_blob(self, space_id: str) -> BlobSink: ...
+    def new_upload_path(self, space_id: str) -> str:
+        """A local file to assemble content in, for `commit_upload`."""
     def make_folder(self, space_id: str, parent: NodeInfo, name: str, owner_id: str) -> NodeInfo: ...
     def commit_upload(self, space_id: str, parent: NodeInfo, name: str, upload_path: str, size: int,
                       checksums: dict[str, str], mtime_ns: int | None, owner_id: str,
                       precondition: Precondition | None = None) -> tuple[NodeInfo, bool]: ...
+    def commit_blob(self, space_id: str, parent: NodeInfo, name: str, sink: BlobSink, size: int,
+                    checksums: dict[str, str], mtime_ns: int | None, owner_id: str,
+                    precondition: Precondition | None = None) -> tuple[NodeInfo, bool]: ...
     def update_node(self, space_id: str, node_id: str, change: Callable[[NodeInfo], NodeInfo],
                     propagate: bool = True) -> NodeInfo: ...
     def move(self, space_id: str, node: NodeInfo, dst_parent: NodeInfo, dst_name: str, overwrite: bool,

@@ -65,6 +65,7 @@ class Checker:
         self.storage = storage
         self.repair = repair
         self.report = CheckReport()
+        self.stored: dict[str, int] = {}  # blob id -> size, of the space being checked
 
     def run(self) -> CheckReport:
         for space_id in self.storage.list_space_ids():
@@ -84,6 +85,7 @@ class Checker:
                 report.errors.append(f"{space_id}: {len(pending)} unfinished operations in the journal")
         referenced_blobs: set[str] = set()
         reachable: set[str] = set()
+        self.stored = storage.blobs.sizes(space_id)
         try:
             self._check_folder(layout, space_id, referenced_blobs, reachable)
         except NotFound:
@@ -149,9 +151,8 @@ class Checker:
         report.files += 1
         report.bytes += node.size
         blobs.add(node.blob_id)
-        try:
-            actual = os.stat(layout.blob_path(node.blob_id)).st_size
-        except (FileNotFoundError, ValueError):
+        actual = self.stored.get(node.blob_id)
+        if actual is None:
             report.errors.append(f"{layout.space_id}:{path}: blob {node.blob_id} missing")
         else:
             if actual != node.size:
@@ -185,9 +186,13 @@ class Checker:
     def _collect_garbage(self, layout: SpaceLayout, blobs: set[str], reachable: set[str]) -> None:
         for dirpath, name in _walk_files(layout.tmp):
             self._garbage(os.path.join(dirpath, name), "unfinished upload")
+        remote = self.storage.remote_blobs(layout.space_id)
         for dirpath, name in _walk_files(layout.blobs):
-            if name not in blobs:
+            if remote or name not in blobs:  # with remote blobs, local files are unfinished uploads
                 self._garbage(os.path.join(dirpath, name), "unreferenced blob")
+        if remote:
+            for blob_id in self.stored.keys() - blobs:
+                self._garbage_blob(layout.space_id, blob_id)
         for dirpath, name in _walk_files(layout.nodes):
             full = os.path.join(dirpath, name)
             if os.path.islink(full):
@@ -218,6 +223,13 @@ class Checker:
         if self.repair:
             with contextlib.suppress(OSError):
                 os.unlink(path)
+
+    def _garbage_blob(self, space_id: str, blob_id: str) -> None:
+        self.report.garbage_count += 1
+        if len(self.report.garbage) < 50:
+            self.report.garbage.append(f"unreferenced blob: {space_id}/{blob_id}")
+        if self.repair:
+            self.storage.blobs.delete(space_id, blob_id)
 
     def _stale_link(self, path: str | bytes, message: str) -> None:
         if self.repair:

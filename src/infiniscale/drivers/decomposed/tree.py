@@ -30,6 +30,7 @@ from infiniscale.core.model.errors import AlreadyExists, Conflict, InvalidArgume
 from infiniscale.core.model.ids import new_id, unique_suffix
 from infiniscale.core.model.nodes import FAVORITE_PREFIX, FILE, FOLDER, NodeInfo
 from infiniscale.drivers.decomposed import listing
+from infiniscale.drivers.decomposed.blobs import AsyncSource, BlobSinkBase, BlobStore, LocalBlobs, LocalSource
 from infiniscale.drivers.decomposed.fsutil import (
     TEMP_PREFIX,
     flocked,
@@ -50,9 +51,11 @@ def _now_ns() -> int:
 
 
 class DecomposedStorage:
-    def __init__(self, root: str) -> None:
+    def __init__(self, root: str, blobs: Callable[[Callable[[str], SpaceLayout]], BlobStore] = LocalBlobs) -> None:
+        """`blobs` makes the blob store, given how to find a space's layout."""
         self.root = root
         self._layouts: dict[str, SpaceLayout] = {}
+        self.blobs: BlobStore = blobs(self.layout)
         self._propagator = Propagator(self._propagate_one)
 
     # ---------------------------------------------------------------- spaces
@@ -130,7 +133,22 @@ class DecomposedStorage:
             os.rename(layout.dir, target)
         fsync_dir(os.path.dirname(layout.dir))
         self._layouts.pop(space_id, None)
-        shutil.rmtree(target, ignore_errors=True)
+        self._remove_purged(target, space_id)
+
+    def _remove_purged(self, folder: str, space_id: str) -> None:
+        self.blobs.purge_space(space_id)
+        shutil.rmtree(folder, ignore_errors=True)
+
+    def finish_purges(self) -> int:
+        """Removes what purges that a crash interrupted left behind. Returns how many it found."""
+        graveyard = os.path.join(self.root, "purged")
+        try:
+            names = os.listdir(graveyard)
+        except FileNotFoundError:
+            return 0
+        for name in names:
+            self._remove_purged(os.path.join(graveyard, name), name.partition(".")[0])
+        return len(names)
 
     # ---------------------------------------------------------------- reading
 
@@ -255,8 +273,16 @@ class DecomposedStorage:
             if writer:
                 writer.commit() if completed else writer.discard()
 
-    def blob_path(self, space_id: str, node: NodeInfo) -> str:
-        return self.layout(space_id).blob_path(node.blob_id)
+    def free_bytes(self, space_id: str) -> int:
+        stats = os.statvfs(self.root)
+        return stats.f_bavail * stats.f_frsize
+
+    def remote_blobs(self, space_id: str) -> bool:
+        return not isinstance(self.blobs, LocalBlobs)
+
+    def open_blob(self, space_id: str, node: NodeInfo) -> LocalSource | AsyncSource:
+        """The node's content, open for reading. FileNotFoundError when an overwrite removed it."""
+        return self.blobs.open(space_id, node.blob_id, node.size)
 
     # ---------------------------------------------------------------- writing helpers
 
@@ -381,9 +407,14 @@ class DecomposedStorage:
 
     # ---------------------------------------------------------------- files
 
+    def new_blob(self, space_id: str) -> BlobSinkBase:
+        """A sink for new content, to be committed with `commit_blob`."""
+        return self.blobs.sink(space_id)
+
     def new_upload_path(self, space_id: str) -> str:
-        """Where to write new content: a fresh blob path. Until a commit references it, the blob is
-        unreferenced garbage, so an interrupted upload never needs a rename or cleanup to be safe."""
+        """A local file to assemble new content in, then `commit_upload` it. It is placed where a
+        local blob would be: until a commit references it, it is unreferenced garbage, so an
+        interrupted upload never needs a rename or cleanup to be safe."""
         return self.layout(space_id).blob_path(new_id())  # its folder is made on first write
 
     def commit_upload(
@@ -398,29 +429,38 @@ class DecomposedStorage:
         owner_id: str,
         precondition: Precondition | None = None,
     ) -> tuple[NodeInfo, bool]:
-        """Turns a fully written, fsynced upload into the content of `parent/name`.
-        Returns the node and whether it was created. `precondition` sees the current node (or None)
-        under the lock and may raise to refuse the write."""
-        layout = self.layout(space_id)
-        blob_id = os.path.basename(upload_path)
-        blob = layout.blob_path(blob_id)
-        if blob != upload_path:  # content written elsewhere (a resumable upload): move it in
-            makedirs(os.path.dirname(blob))
-            os.rename(upload_path, blob)
+        """Turns a fully written, fsynced local file into the content of `parent/name` (the file
+        is consumed). Returns the node and whether it was created. `precondition` sees the current
+        node (or None) under the lock and may raise to refuse the write."""
+        blob_id = self.blobs.store_file(space_id, upload_path)
+        return self._commit_content(space_id, parent, name, blob_id, size, checksums, mtime_ns, owner_id,
+                                    precondition)
+
+    def commit_blob(self, space_id: str, parent: NodeInfo, name: str, sink: BlobSinkBase, size: int,
+                    checksums: dict[str, str], mtime_ns: int | None, owner_id: str,
+                    precondition: Precondition | None = None) -> tuple[NodeInfo, bool]:
+        """Like `commit_upload`, for content written through a finished sink of `new_blob`."""
         try:
-            node, created, old_blob = self._commit_blob(
-                layout, parent, name, blob_id, size, checksums, mtime_ns, owner_id, precondition)
+            return self._commit_content(space_id, parent, name, sink.blob_id, size, checksums, mtime_ns,
+                                        owner_id, precondition)
+        finally:
+            sink.committed = True  # the node's content now, or deleted by the failed commit
+
+    def _commit_content(self, space_id: str, parent: NodeInfo, name: str, blob_id: str, size: int,
+                        checksums: dict[str, str], mtime_ns: int | None, owner_id: str,
+                        precondition: Precondition | None) -> tuple[NodeInfo, bool]:
+        """Links the stored blob; on failure the blob is deleted again."""
+        try:
+            node, created, old_blob = self._link_content(
+                self.layout(space_id), parent, name, blob_id, size, checksums, mtime_ns, owner_id, precondition)
         except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(blob)
+            self.blobs.delete(space_id, blob_id)
             raise
         if old_blob:
-            with contextlib.suppress(OSError):
-                os.unlink(layout.blob_path(old_blob))
+            self.blobs.delete(space_id, old_blob)
         return node, created
 
-    def _commit_blob(self, layout, parent, name, blob_id, size, checksums, mtime_ns, owner_id,
-                     precondition):
+    def _link_content(self, layout, parent, name, blob_id, size, checksums, mtime_ns, owner_id, precondition):
         now = _now_ns()
         with flocked(layout.ns_lock, shared=True):
             for _attempt in range(3):
@@ -618,11 +658,7 @@ class DecomposedStorage:
         now = _now_ns()
         copy_id = new_id()
         if not src.is_folder:
-            blob_id = new_id()
-            target = layout.blob_path(blob_id)
-            makedirs(os.path.dirname(target))
-            os.link(layout.blob_path(src.blob_id), target)
-            fsync_dir(os.path.dirname(target))
+            blob_id = self.blobs.copy(layout.space_id, src.blob_id, src.size)
             node = replace(src, id=copy_id, parent_id=parent_id, name=name, blob_id=blob_id, locks=(),
                            tmtime_ns=now, owner_id=owner_id)
             self._write_node(layout, node)

@@ -65,11 +65,11 @@ async def copy_or_move(dav: DavContext, req: Request, target: Target, user: User
     dest_space = dest.space_id or await dav.space_of(dest, user)
     if dest.rid is not None:
         dest_space = dest.rid.space_id
-    if dest_space != src_space:
+    if is_move and dest_space != src_space:  # a copy streams the content across, a move cannot
         raise DavError(502, "the destination is in another space", "Sabre\\DAV\\Exception\\BadGateway")
     if not dest.names and dest.rid is None:
         raise DavError(403, "cannot overwrite the space root")
-    if dest.rid is None and target.rid is None and dest.names == target.names:
+    if dest_space == src_space and dest.rid is None and target.rid is None and dest.names == target.names:
         raise DavError(403, "source and destination are the same", "Sabre\\DAV\\Exception\\Forbidden")
     parent, name, dest_existing = await dav.resolve_slot(dest, user)
     if dest_existing is not None and not overwrite:

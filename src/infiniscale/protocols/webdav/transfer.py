@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
 import uuid
 from collections.abc import AsyncIterator, Callable
 from urllib.parse import quote
@@ -14,14 +12,13 @@ from infiniscale.core.files import Chain
 from infiniscale.core.model.errors import NotFound, PreconditionFailed
 from infiniscale.core.model.identity import User
 from infiniscale.core.model.nodes import NodeInfo, etag_matches
+from infiniscale.core.ports.storage import BlobSource
 from infiniscale.protocols.http import ClientDisconnected, Request, respond, respond_stream
 from infiniscale.protocols.webdav.context import DavContext, check_if_header
 from infiniscale.protocols.webdav.errors import DavError
 from infiniscale.protocols.webdav.properties import http_date, mime_type, permissions
 from infiniscale.protocols.webdav.routing import Target
 
-READ_CHUNK = 1 << 20
-INLINE_READ = 64 * 1024
 SMALL_UPLOAD = 1 << 20  # bodies up to this size are read first and committed in one storage call
 
 
@@ -71,32 +68,16 @@ def parse_ranges(header: str, size: int) -> list[tuple[int, int]] | None:
     return ranges
 
 
-async def _read_range(fd: int, start: int, end: int) -> AsyncIterator[bytes]:
-    if end - start < INLINE_READ:
-        # a small read from the page cache costs less than the hop to a thread and back
-        yield os.pread(fd, end - start + 1, start)
-        return
-    loop = asyncio.get_running_loop()
-    offset = start
-    while offset <= end:
-        length = min(READ_CHUNK, end - offset + 1)
-        chunk = await loop.run_in_executor(None, os.pread, fd, length, offset)
-        if not chunk:
-            break
-        offset += len(chunk)
-        yield chunk
-
-
 async def get(dav: DavContext, req: Request, target: Target, user: User) -> None:
     head = req.method == "HEAD"
-    node, fd = await _open_content(dav, target, user)
+    node, content = await _open_content(dav, target, user)
     try:
-        await _send_content(dav, req, node, fd, head)
+        await _send_content(dav, req, node, content, head)
     finally:
-        os.close(fd)
+        content.close()
 
 
-async def _open_content(dav: DavContext, target: Target, user: User) -> tuple[NodeInfo, int]:
+async def _open_content(dav: DavContext, target: Target, user: User) -> tuple[NodeInfo, BlobSource]:
     """The node and an open descriptor of its content. An overwrite that commits between reading
     the node and opening its blob removes that blob: then the node is read again."""
     for _attempt in range(5):
@@ -104,13 +85,13 @@ async def _open_content(dav: DavContext, target: Target, user: User) -> tuple[No
         if node.is_folder:
             raise DavError(405, "cannot download a folder", "Sabre\\DAV\\Exception\\MethodNotAllowed")
         try:
-            return node, os.open(dav.files.blob_path(node), os.O_RDONLY)
+            return node, await dav.files.open_content(node)
         except FileNotFoundError:
             continue
     raise DavError(404, "content not found")
 
 
-async def _send_content(dav: DavContext, req: Request, node: NodeInfo, fd: int, head: bool) -> None:
+async def _send_content(dav: DavContext, req: Request, node: NodeInfo, content: BlobSource, head: bool) -> None:
     headers = [*node_headers(dav, node), ("accept-ranges", "bytes"),
                ("content-disposition", f"attachment; filename*=UTF-8''{quote(node.name)}; "
                                        f"filename=\"{quote(node.name)}\"")]
@@ -121,7 +102,7 @@ async def _send_content(dav: DavContext, req: Request, node: NodeInfo, fd: int, 
     if_match = req.header("if-match")
     if if_match and not etag_matches(if_match, node):
         raise DavError(412, "the etag does not match")
-    size = os.fstat(fd).st_size
+    size = content.size
     ranges = None
     range_header = req.header("range")
     if range_header and not (req.header("if-range") and req.header("if-range") != node.etag):
@@ -135,7 +116,7 @@ async def _send_content(dav: DavContext, req: Request, node: NodeInfo, fd: int, 
         if head:
             await respond(req.send, 200, headers, head_only=True)
         else:
-            await respond_stream(req.send, 200, headers, _read_range(fd, 0, size - 1))
+            await respond_stream(req.send, 200, headers, content.chunks(0, size - 1))
         return
     if len(ranges) == 1:
         start, end = ranges[0]
@@ -144,7 +125,7 @@ async def _send_content(dav: DavContext, req: Request, node: NodeInfo, fd: int, 
         if head:
             await respond(req.send, 206, headers, head_only=True)
         else:
-            await respond_stream(req.send, 206, headers, _read_range(fd, start, end))
+            await respond_stream(req.send, 206, headers, content.chunks(start, end))
         return
     boundary = uuid.uuid4().hex
     preambles = [
@@ -160,7 +141,7 @@ async def _send_content(dav: DavContext, req: Request, node: NodeInfo, fd: int, 
     async def parts() -> AsyncIterator[bytes]:
         for preamble, (start, end) in zip(preambles, ranges, strict=True):
             yield preamble
-            async for chunk in _read_range(fd, start, end):
+            async for chunk in content.chunks(start, end):
                 yield chunk
         yield closing
 

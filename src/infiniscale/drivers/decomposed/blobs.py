@@ -1,0 +1,182 @@
+"""Blob stores of the decomposed driver: where file content lives, apart from the tree.
+
+`LocalBlobs` keeps blobs as files under each space (`blobs/<b[:2]>/<b>`); `S3Blobs` (in s3blobs.py)
+keeps them as objects in a bucket. Both have the same interface, so the tree code never asks where
+content is. Blobs are immutable: new content is always a new blob, and a blob is deleted only when
+no node refers to it any more.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import os
+import shutil
+from collections.abc import AsyncIterator, Callable
+from typing import Protocol
+
+from infiniscale.core.model.ids import new_id
+from infiniscale.drivers.decomposed.fsutil import fsync_dir, makedirs, write_all
+from infiniscale.drivers.decomposed.layout import SpaceLayout
+
+READ_CHUNK = 1 << 20
+INLINE_READ = 64 * 1024
+
+
+class BlobStore(Protocol):
+    def sink(self, space_id: str) -> BlobSinkBase: ...
+    def store_file(self, space_id: str, path: str) -> str:
+        """Makes the complete local file `path` a blob (the file is consumed); returns its id."""
+    def local_path(self, space_id: str, blob_id: str) -> str | None:
+        """The blob's file when it is one on this machine (lets COPY hard-link it)."""
+    def open(self, space_id: str, blob_id: str, size: int) -> LocalSource | AsyncSource: ...
+    def copy(self, space_id: str, blob_id: str, size: int) -> str: ...
+    def delete(self, space_id: str, blob_id: str) -> None: ...
+    def sizes(self, space_id: str) -> dict[str, int]:
+        """Every blob the store holds for the space, with its size (for `storage check`)."""
+    def purge_space(self, space_id: str) -> None: ...
+
+
+class BlobSinkBase:
+    """What every sink shares: the id, and whether a commit made it a node's content."""
+
+    def __init__(self, blob_id: str) -> None:
+        self.blob_id = blob_id
+        self.committed = False
+
+
+class LocalSink(BlobSinkBase):
+    """Writes new content straight to its final blob path: until a commit refers to it, the file is
+    unreferenced garbage, so no rename is needed to make it safe."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(os.path.basename(path))
+        self.path = path
+        self.fd: int | None = None
+
+    def _open(self) -> int:
+        if self.fd is None:
+            try:
+                self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileNotFoundError:
+                makedirs(os.path.dirname(self.path))
+                self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        return self.fd
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        fd = self._open()
+        if data:
+            write_all(fd, data)
+
+    def finish(self) -> None:
+        fd = self._open()
+        os.fsync(fd)  # the directory entry is made durable by the commit's link fsync
+        os.close(fd)
+        self.fd = None
+
+    def discard(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+        if not self.committed:
+            with contextlib.suppress(OSError):
+                os.unlink(self.path)
+
+
+def _copy_durably(source: str, target: str) -> None:
+    with open(source, "rb") as src, open(target, "xb") as dst:
+        shutil.copyfileobj(src, dst, READ_CHUNK)
+        dst.flush()
+        os.fsync(dst.fileno())
+
+
+class LocalSource:
+    """An open blob file. Holding the descriptor keeps the content readable even if an overwrite
+    removes the blob meanwhile."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.size = os.fstat(fd).st_size
+
+    async def chunks(self, start: int, end: int) -> AsyncIterator[bytes]:
+        if end - start < INLINE_READ:
+            # a small read from the page cache costs less than the hop to a thread and back
+            yield os.pread(self.fd, end - start + 1, start)
+            return
+        loop = asyncio.get_running_loop()
+        offset = start
+        while offset <= end:
+            chunk = await loop.run_in_executor(None, os.pread, self.fd, min(READ_CHUNK, end - offset + 1), offset)
+            if not chunk:
+                break
+            offset += len(chunk)
+            yield chunk
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+class AsyncSource(Protocol):
+    size: int
+
+    def chunks(self, start: int, end: int) -> AsyncIterator[bytes]: ...
+    def close(self) -> None: ...
+
+
+class LocalBlobs:
+    def __init__(self, layout: Callable[[str], SpaceLayout]) -> None:
+        self.layout = layout
+
+    def path(self, space_id: str, blob_id: str) -> str:
+        return self.layout(space_id).blob_path(blob_id)
+
+    def new_path(self, space_id: str) -> str:
+        return self.path(space_id, new_id())  # its folder is made on first write
+
+    def sink(self, space_id: str) -> LocalSink:
+        return LocalSink(self.new_path(space_id))
+
+    def store_file(self, space_id: str, path: str) -> str:
+        blob_id = os.path.basename(path)
+        target = self.path(space_id, blob_id)
+        if target != path:  # content assembled elsewhere (a resumable upload): move it in
+            makedirs(os.path.dirname(target))
+            try:
+                os.rename(path, target)
+            except OSError as exc:
+                if exc.errno != errno.EXDEV:
+                    raise
+                _copy_durably(path, target)  # the upload area is on another filesystem
+                os.unlink(path)
+        return blob_id
+
+    def local_path(self, space_id: str, blob_id: str) -> str | None:
+        return self.path(space_id, blob_id)
+
+    def open(self, space_id: str, blob_id: str, size: int) -> LocalSource:
+        return LocalSource(os.open(self.path(space_id, blob_id), os.O_RDONLY))
+
+    def copy(self, space_id: str, blob_id: str, size: int) -> str:
+        """A hard link: no bytes copied, and the blobs stay independent (either can be deleted)."""
+        copy_id = new_id()
+        target = self.path(space_id, copy_id)
+        makedirs(os.path.dirname(target))
+        os.link(self.path(space_id, blob_id), target)
+        fsync_dir(os.path.dirname(target))
+        return copy_id
+
+    def delete(self, space_id: str, blob_id: str) -> None:
+        with contextlib.suppress(OSError):
+            os.unlink(self.path(space_id, blob_id))
+
+    def sizes(self, space_id: str) -> dict[str, int]:
+        found = {}
+        for dirpath, _dirs, files in os.walk(self.layout(space_id).blobs):
+            for name in files:
+                with contextlib.suppress(OSError):
+                    found[name] = os.stat(os.path.join(dirpath, name)).st_size
+        return found
+
+    def purge_space(self, space_id: str) -> None:
+        """Nothing to do: the blobs go with the space's folder."""
