@@ -38,6 +38,7 @@ test: setup debs-test
 
 bench: setup debs-bench
 	$(PY) bench/run.py $(BENCH_ARGS)
+	$(PY) bench/s3.py $(BENCH_S3_ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check src tests bench

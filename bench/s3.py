@@ -74,7 +74,7 @@ async def direct_round(endpoint: str, pattern: Pattern, key: str) -> tuple[float
 
 
 def server_round(dav_root: str, pattern: Pattern, name: str) -> tuple[float, float, str]:
-    conn = Conn(dav_root, {"Authorization": basic_auth("einstein", "relativity")})
+    conn = Conn(dav_root, basic_auth("einstein", "relativity"))
     try:
         conn.ping()
         started = time.perf_counter()
@@ -106,8 +106,9 @@ def main() -> int:
         s3.start()
         server = None
         try:
-            server = servers.start_infiniscale(Path(tmp) / "infiniscale", servers.default_infiniscale_bin(),
-                                               s3.env("through-server"))
+            workdir = Path(tmp) / "infiniscale"
+            workdir.mkdir()
+            server = servers.start_infiniscale(workdir, servers.default_infiniscale_bin(), s3.env("through-server"))
             asyncio.run(_make_bucket(s3.endpoint))
             times: dict[str, list[float]] = {"direct_up": [], "direct_down": [], "server_up": [], "server_down": []}
             for r in range(args.rounds):

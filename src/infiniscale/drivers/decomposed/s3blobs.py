@@ -306,9 +306,9 @@ class S3Sink(BlobSinkBase):
         self.pending += data
         if len(self.pending) >= self.part_size:
             part, self.pending = self.pending, bytearray()
-            self._send(bytes(part))
+            self._send(part)  # handed over whole: no copy
 
-    def _send(self, part: bytes) -> None:
+    def _send(self, part: bytes | bytearray) -> None:
         store = self.store
         if not self.upload_id:
             self.upload_id = store.loop.run(store._call("create_multipart_upload", Key=self.key))["UploadId"]
@@ -317,7 +317,7 @@ class S3Sink(BlobSinkBase):
         number = len(self.parts) + len(self.in_flight) + 1
         self.in_flight.append(store.loop.submit(self._upload_part(number, part)))
 
-    async def _upload_part(self, number: int, data: bytes) -> dict:
+    async def _upload_part(self, number: int, data: bytes | bytearray) -> dict:
         reply = await self.store._call("upload_part", Key=self.key, UploadId=self.upload_id, PartNumber=number,
                                        Body=data)
         return {"PartNumber": number, "ETag": reply["ETag"]}
