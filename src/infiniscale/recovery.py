@@ -4,12 +4,12 @@ process of the server stays small."""
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
 import os
 import subprocess
 import sys
 
+from infiniscale.drivers.decomposed.fsutil import lock_fd
 from infiniscale.settings import Settings
 
 log = logging.getLogger("infiniscale.recovery")
@@ -20,7 +20,7 @@ def unclean_marker(settings: Settings) -> str:
 
 
 class InstanceLock:
-    """Tells whether other servers use the same storage. Every running server holds a shared flock
+    """Tells whether other servers use the same storage. Every running server holds a shared lock
     on `.instances`; only a server that can take it exclusively is alone, and only then may it
     repair (repair reclaims temp files that another live server could still be writing)."""
 
@@ -29,14 +29,10 @@ class InstanceLock:
         self.fd = os.open(os.path.join(settings.storage_root, ".instances"), os.O_RDWR | os.O_CREAT, 0o600)
 
     def alone(self) -> bool:
-        try:
-            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return False
-        return True
+        return lock_fd(self.fd, wait=False)
 
     def share(self) -> None:
-        fcntl.flock(self.fd, fcntl.LOCK_SH)
+        lock_fd(self.fd, exclusive=False)
 
 
 def recover(settings: Settings) -> InstanceLock:

@@ -2,26 +2,24 @@
 
 from __future__ import annotations
 
-import fcntl
 import os
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
 import pytest
 
-from infiniscale.drivers.decomposed.fsutil import flocked, write_new
+from infiniscale.drivers.decomposed.fsutil import flocked, lock_fd, unlock_fd, write_new
 
 
 def _held_elsewhere(path: Path) -> bool:
     """Whether another open file description holds a lock on `path` (probed without blocking)."""
     fd = os.open(path, os.O_RDWR)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
+        return not lock_fd(fd, wait=False)
     finally:
         os.close(fd)
-    return False
 
 
 def test_a_reused_lock_file_still_excludes_other_threads(tmp_path: Path):
@@ -56,8 +54,8 @@ def test_shared_holders_coexist_and_block_an_exclusive_one(tmp_path: Path):
     with flocked(str(path), shared=True):
         fd = os.open(path, os.O_RDWR)
         try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)  # another shared holder is fine
-            fcntl.flock(fd, fcntl.LOCK_UN)
+            assert lock_fd(fd, exclusive=False, wait=False)  # another shared holder is fine
+            unlock_fd(fd)
         finally:
             os.close(fd)
         assert _held_elsewhere(path)
@@ -77,3 +75,16 @@ def test_write_new_refuses_to_replace(tmp_path: Path):
     with pytest.raises(FileExistsError):
         write_new(str(path), b"second")
     assert path.read_bytes() == b"first"
+
+
+def test_locks_are_fcntl_locks_that_other_processes_see(tmp_path: Path):
+    """fcntl locks are what NFS carries to the server; a classic POSIX lock attempt from another
+    process (lockf) must see ours, which it would not for a flock."""
+    path = tmp_path / "ns.lock"
+    probe = ("import fcntl, os, sys\n"
+             "fd = os.open(sys.argv[1], os.O_RDWR)\n"
+             "try:\n    fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)\nexcept OSError:\n    sys.exit(3)\n")
+    with flocked(str(path)):
+        held = subprocess.run([sys.executable, "-c", probe, str(path)], check=False)
+    free = subprocess.run([sys.executable, "-c", probe, str(path)], check=False)
+    assert (held.returncode, free.returncode) == (3, 0)

@@ -2,6 +2,10 @@
 
 Every write that can be observed goes through a temp file in the same directory, is fsynced, renamed
 into place and its directory fsynced: a crash leaves the old or the new file, never a mix.
+
+Locks are fcntl locks owned by the open file description ("OFD locks", Linux 3.15+): like flock,
+every holder with its own open of the file excludes the others, threads included; unlike flock,
+the NFS client hands them to the server, so they hold between machines sharing one data directory.
 """
 
 from __future__ import annotations
@@ -9,10 +13,31 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import struct
 import threading
 from collections.abc import Iterator
 
 from infiniscale.core.model.ids import unique_suffix
+
+_FLOCK = "hhqqi4x"  # struct flock on Linux: type, whence, start, len (0: to the end), pid (0 for OFD locks)
+
+
+def lock_fd(fd: int, exclusive: bool = True, wait: bool = True) -> bool:
+    """Locks the whole file for this open file description. Without `wait`, returns False at once
+    when somebody else holds a conflicting lock. A held lock is converted in one step."""
+    kind = fcntl.F_WRLCK if exclusive else fcntl.F_RDLCK
+    try:
+        fcntl.fcntl(fd, fcntl.F_OFD_SETLKW if wait else fcntl.F_OFD_SETLK, struct.pack(_FLOCK, kind, 0, 0, 0, 0))
+    except (BlockingIOError, PermissionError):  # EAGAIN or EACCES: held elsewhere
+        if wait:
+            raise
+        return False
+    return True
+
+
+def unlock_fd(fd: int) -> None:
+    fcntl.fcntl(fd, fcntl.F_OFD_SETLK, struct.pack(_FLOCK, fcntl.F_UNLCK, 0, 0, 0, 0))
+
 
 # Names that can never come from a user: user-supplied names are valid UTF-8, this byte never is.
 TEMP_PREFIX = b"\xff.tmp-"
@@ -97,11 +122,11 @@ _lock_files = _LockFiles()
 
 @contextlib.contextmanager
 def flocked(path: str, shared: bool = False) -> Iterator[None]:
-    """Holds a flock on `path` (created if missing). Works across processes and threads alike:
+    """Holds a lock on `path` (created if missing). Works across processes and threads alike:
     every holder has its own open file description."""
     fd = _lock_files.take(path)
     try:
-        fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+        lock_fd(fd, exclusive=not shared)
     except BaseException:
         os.close(fd)
         raise
@@ -109,7 +134,7 @@ def flocked(path: str, shared: bool = False) -> Iterator[None]:
         yield
     finally:
         try:
-            fcntl.flock(fd, fcntl.LOCK_UN)
+            unlock_fd(fd)
         except BaseException:
             os.close(fd)  # closing releases the lock in any case
             raise

@@ -14,7 +14,6 @@ The store keeps records and bytes only; what a session means is the core's busin
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import shutil
 from collections.abc import Iterator
@@ -22,7 +21,7 @@ from collections.abc import Iterator
 import msgpack
 
 from infiniscale.core.model.errors import Locked
-from infiniscale.drivers.decomposed.fsutil import makedirs, write_atomic
+from infiniscale.drivers.decomposed.fsutil import lock_fd, makedirs, write_atomic
 from infiniscale.drivers.decomposed.layout import check_id
 
 
@@ -121,10 +120,8 @@ class SessionStore:
         file lives as long as the session: callers re-read the record once they hold it."""
         fd = os.open(self._lock_path(session_id), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise Locked("the upload is being written by another request") from None
+            if not lock_fd(fd, wait=wait):
+                raise Locked("the upload is being written by another request")
             yield
         finally:
             os.close(fd)
@@ -134,11 +131,6 @@ class SessionStore:
         """True for the one process that may clean up now; every other one gets False at once."""
         fd = os.open(os.path.join(self.dir, "reaper.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                yield False
-                return
-            yield True
+            yield lock_fd(fd, wait=False)
         finally:
             os.close(fd)
