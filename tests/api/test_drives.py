@@ -300,3 +300,106 @@ async def test_role_definitions(clients):
     assert by_id[MANAGER]["rolePermissions"][0]["condition"] == "exists @Resource.Root"
     one = await clients["einstein"].get(f"{GB}/roleManagement/permissions/roleDefinitions/{EDITOR}")
     assert one.json()["displayName"] == "Can edit"
+
+
+MATRIX_ACTORS = ["admin", "katherine", "marie-viewer", "marie-editor", "marie-manager", "richard"]
+# who gets what, per endpoint, on a project space made by einstein's space admin colleague katherine:
+# admin and spaceadmin by their global permissions, marie by her space role, richard (a plain user
+# and no member) learns nothing
+MATRIX = {
+    "get drive": {"admin": 200, "katherine": 200, "marie-viewer": 200, "marie-editor": 200,
+                  "marie-manager": 200, "richard": 404},
+    "list permissions": {"admin": 404, "katherine": 200, "marie-viewer": 200, "marie-editor": 200,
+                         "marie-manager": 200, "richard": 404},
+    "rename": {"admin": 200, "katherine": 200, "marie-viewer": 403, "marie-editor": 403,
+               "marie-manager": 200, "richard": 404},
+    "set quota": {"admin": 200, "katherine": 200, "marie-viewer": 403, "marie-editor": 403,
+                  "marie-manager": 403, "richard": 404},
+    "invite": {"admin": 404, "katherine": 200, "marie-viewer": 403, "marie-editor": 403,
+               "marie-manager": 200, "richard": 404},
+    "disable": {"admin": 204, "katherine": 204, "marie-viewer": 403, "marie-editor": 403,
+                "marie-manager": 204, "richard": 404},
+    "list children": {"admin": 404, "katherine": 200, "marie-viewer": 200, "marie-editor": 200,
+                      "marie-manager": 200, "richard": 404},
+}
+
+
+@pytest.mark.parametrize("endpoint", list(MATRIX))
+async def test_drive_endpoints_by_role(clients, ids, endpoint):
+    k = clients["katherine"]
+    got = {}
+    for actor in MATRIX_ACTORS:
+        drive = await create_project(k, f"Matrix {actor}")
+        name, _, role = actor.partition("-")
+        if role:
+            role_id = {"viewer": VIEWER, "editor": EDITOR, "manager": MANAGER}[role]
+            assert (await invite(k, drive, ids[name], role_id)).status_code == 200
+        c = clients[name]
+        base = f"{G}/drives/{drive['id']}"
+        if endpoint == "get drive":
+            r = await c.get(base)
+        elif endpoint == "list permissions":
+            r = await c.get(f"{GB}/drives/{drive['id']}/root/permissions")
+        elif endpoint == "rename":
+            r = await c.patch(base, json={"name": "Renamed"})
+        elif endpoint == "set quota":
+            r = await c.patch(base, json={"quota": {"total": 12345}})
+        elif endpoint == "invite":
+            r = await invite(c, drive, ids["einstein"], VIEWER)
+        elif endpoint == "disable":
+            r = await c.delete(base)
+        else:
+            r = await c.get(f"{GB}/drives/{drive['id']}/root/children")
+        got[actor] = r.status_code
+        if r.status_code >= 400:
+            assert r.json()["error"]["code"] in ("accessDenied", "itemNotFound"), r.text
+    assert got == MATRIX[endpoint]
+
+
+async def test_drive_items_list_and_address_the_content(clients, ids):
+    c = clients["einstein"]
+    drive = (await c.get(f"{G}/me/drive")).json()
+    assert (await c.request("MKCOL", dav(drive, "docs"))).status_code == 201
+    put = await c.put(dav(drive, "docs/report.pdf"), content=b"%PDF-1.4")
+    assert (await c.put(dav(drive, "notes.txt"), content=b"hello")).status_code == 201
+    children = (await c.get(f"{G}/me/drive/root/children")).json()["value"]
+    assert [(i["name"], "folder" in i, i.get("file")) for i in children] == [
+        ("docs", True, None), ("notes.txt", False, {"mimeType": "text/plain"})]
+    notes = children[1]
+    assert notes["size"] == 5 and notes["eTag"].startswith('"')
+    assert notes["parentReference"] == {"driveId": drive["id"], "driveType": "personal",
+                                        "id": f"{drive['id']}!{ids['einstein']}"}
+    docs = children[0]
+    inside = (await c.get(f"{G}/drives/{drive['id']}/items/{docs['id']}/children")).json()["value"]
+    assert [(i["id"], i["name"], i["file"]["mimeType"]) for i in inside] == [
+        (put.headers["oc-fileid"], "report.pdf", "application/pdf")]
+    one = await c.get(f"{GB}/drives/{drive['id']}/items/{put.headers['oc-fileid']}")
+    assert one.status_code == 200 and one.json()["name"] == "report.pdf"
+    assert one.json()["parentReference"]["id"] == docs["id"]
+    assert (await c.get(f"{G}/drives/{drive['id']}/items/{notes['id']}/children")).status_code == 400
+    assert (await clients["marie"].get(f"{G}/drives/{drive['id']}/items/{notes['id']}")).status_code == 404
+    assert (await c.get(f"{G}/drives/{drive['id']}/items/no-such-node-id")).status_code == 404
+
+
+async def test_quota_holds_for_copies_and_chunked_uploads(clients, ids):
+    k = clients["katherine"]
+    drive = await create_project(k, quota={"total": 10})
+    assert (await k.put(dav(drive, "six.bin"), content=b"x" * 6)).status_code == 201
+    r = await k.request("COPY", dav(drive, "six.bin"), headers={"Destination": dav(drive, "copy.bin")})
+    assert r.status_code == 507
+    assert (await k.get(dav(drive, "copy.bin"))).status_code == 404
+    personal = (await k.get(f"{G}/me/drive")).json()
+    assert (await k.put(f"/dav/spaces/{personal['id']}/five.bin", content=b"y" * 5)).status_code == 201
+    r = await k.request("COPY", f"/dav/spaces/{personal['id']}/five.bin",
+                        headers={"Destination": dav(drive, "five.bin")})
+    assert r.status_code == 507  # across spaces too
+    assert (await k.get(dav(drive, "five.bin"))).status_code == 404
+    uploads = f"/remote.php/dav/uploads/katherine/quota-{uuid.uuid4().hex}"
+    assert (await k.request("MKCOL", uploads)).status_code == 201
+    assert (await k.put(f"{uploads}/00000", content=b"z" * 3)).status_code == 201
+    assert (await k.put(f"{uploads}/00001", content=b"z" * 3)).status_code == 201
+    r = await k.request("MOVE", f"{uploads}/.file", headers={"Destination": dav(drive, "chunked.bin"),
+                                                             "OC-Total-Length": "6"})
+    assert r.status_code == 507
+    assert (await k.get(dav(drive, "chunked.bin"))).status_code == 404
+    assert (await k.get(f"{G}/drives/{drive['id']}")).json()["quota"]["used"] == 6

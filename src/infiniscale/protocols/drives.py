@@ -11,6 +11,7 @@ from typing import Any
 from infiniscale.core.files import FileService
 from infiniscale.core.model.errors import Conflict, Forbidden, InvalidArgument, NotFound
 from infiniscale.core.model.identity import User
+from infiniscale.core.model.ids import ResourceId
 from infiniscale.core.model.nodes import NodeInfo, etag_hash
 from infiniscale.core.roles import can
 from infiniscale.core.spaces import (
@@ -24,6 +25,7 @@ from infiniscale.core.spaces import (
     project_alias,
     role_by_id,
 )
+from infiniscale.protocols.webdav.properties import mime_type
 
 
 class DriveError(Exception):
@@ -45,6 +47,7 @@ def drive_error(exc: NotFound | Forbidden | Conflict | InvalidArgument) -> Drive
     return DriveError(status, code, str(exc) or code)
 
 
+_NO_SPACE = Space(id="", type="", name="", owner_id="")
 _FILTER = re.compile(r"^driveType\s+eq\s+'?([a-z]+)'?$")
 _ORDER = {"name": lambda d: d["name"].casefold(), "lastModifiedDateTime": lambda d: d["lastModifiedDateTime"]}
 
@@ -79,6 +82,9 @@ class DrivesApi:
             await self.files.ensure_personal_space(actor)
             space = await self._run(self.spaces.get, actor.id)
             return 200, await self.drive(space, SPACE_ROLES["manager"], actor)
+        if parts == ["me", "drive", "root", "children"] and method == "GET":
+            space_id = await self.files.ensure_personal_space(actor)
+            return 200, {"value": await self._children(actor, space_id, space_id)}
         if parts == ["me", "drives"] and method == "GET":
             return 200, {"value": await self._list(actor, query, everything=False)}
         if parts == ["drives"] and method == "GET":
@@ -97,6 +103,12 @@ class DrivesApi:
         rest = parts[2:]
         if not rest:
             return await self._drive_item(method, space_id, headers, body, actor)
+        if method == "GET" and (rest == ["root", "children"] or (
+                len(rest) in (2, 3) and rest[0] == "items" and rest[2:] in ([], ["children"]))):
+            node_id = space_id if rest[0] == "root" else self._node_id(rest[1], space_id)
+            if rest[-1] == "children":
+                return 200, {"value": await self._children(actor, space_id, node_id)}
+            return 200, await self._item(actor, space_id, node_id)
         if rest == ["root", "invite"] and method == "POST":
             return 200, {"value": await self._invite(space_id, await body(), actor)}
         if rest == ["root", "permissions"] and method == "GET":
@@ -167,6 +179,52 @@ class DrivesApi:
         if not self.files.holds(storage, space_id):
             raise DriveError(404, "itemNotFound", "drive not found")
         return space_id
+
+    @staticmethod
+    def _node_id(item_id: str, space_id: str) -> str:
+        """An item id is a resource id (`storage$space!node`) of the drive, or a bare node id."""
+        if "$" not in item_id:
+            return item_id
+        try:
+            rid = ResourceId.parse(item_id)
+        except InvalidArgument:
+            raise DriveError(400, "invalidRequest", "invalid item id") from None
+        if rid.space_id != space_id:
+            raise DriveError(404, "itemNotFound", "item not found")
+        return rid.node_id
+
+    async def _chain(self, actor: User, space_id: str, node_id: str) -> list[NodeInfo]:
+        rid = ResourceId(self.files.storage_id_of(space_id), space_id, node_id)
+        return await self.files.resolve_id(actor, rid, [])
+
+    async def _item(self, actor: User, space_id: str, node_id: str) -> dict:
+        chain = await self._chain(actor, space_id, node_id)
+        return self.drive_item(chain[-1], chain[-2] if len(chain) > 1 else None)
+
+    async def _children(self, actor: User, space_id: str, node_id: str) -> list[dict]:
+        folder = (await self._chain(actor, space_id, node_id))[-1]
+        if not folder.is_folder:
+            raise DriveError(400, "invalidRequest", "the item is not a folder")
+        items = []
+        async for batch in self.files.children(space_id, folder):
+            items += [self.drive_item(child, folder) for child in batch]
+        return sorted(items, key=lambda item: item["name"])
+
+    def drive_item(self, node: NodeInfo, parent: NodeInfo | None) -> dict:
+        """A driveItem as oCIS renders a resource: ids are resource ids, folders carry `folder`,
+        files `file` with their media type."""
+        drive_id = f"{self.files.storage_id_of(node.space_id)}${node.space_id}"
+        item: dict = {"id": f"{drive_id}!{node.id}", "name": node.name, "size": node.size, "eTag": node.etag,
+                      "lastModifiedDateTime": format_time(node.mtime_ns),
+                      "parentReference": {"driveId": drive_id,
+                                          "driveType": (self.spaces.peek(node.space_id) or _NO_SPACE).type}}
+        if parent is not None:
+            item["parentReference"]["id"] = f"{drive_id}!{parent.id}"
+        if node.is_folder:
+            item["folder"] = {}
+        else:
+            item["file"] = {"mimeType": mime_type(node.name)}
+        return item
 
     @staticmethod
     def _role(roles: object) -> SpaceRole:
