@@ -403,3 +403,38 @@ async def test_quota_holds_for_copies_and_chunked_uploads(clients, ids):
     assert r.status_code == 507
     assert (await k.get(dav(drive, "chunked.bin"))).status_code == 404
     assert (await k.get(f"{G}/drives/{drive['id']}")).json()["quota"]["used"] == 6
+
+
+async def test_webdav_and_tus_inside_a_project_space(clients, ids):
+    k, marie = clients["katherine"], clients["marie"]
+    drive = await create_project(k, "Workspace")
+    await invite(k, drive, ids["marie"], EDITOR)
+    r = await marie.post(dav(drive), headers={"Tus-Resumable": "1.0.0", "Upload-Length": "11",
+                                              "Upload-Metadata": "filename dHVzLnR4dA=="})  # tus.txt
+    assert r.status_code == 201
+    r = await marie.patch(r.headers["location"], content=b"hello world",
+                          headers={"Tus-Resumable": "1.0.0", "Upload-Offset": "0",
+                                   "Content-Type": "application/offset+octet-stream"})
+    assert r.status_code == 204
+    assert (await marie.get(dav(drive, "tus.txt"), headers={"Range": "bytes=6-10"})).content == b"world"
+    assert (await marie.request("MKCOL", dav(drive, "folder"))).status_code == 201
+    r = await marie.request("MOVE", dav(drive, "tus.txt"), headers={"Destination": dav(drive, "folder/moved.txt")})
+    assert r.status_code == 201
+    r = await marie.request("COPY", dav(drive, "folder"), headers={"Destination": dav(drive, "copied")})
+    assert r.status_code == 201
+    assert (await k.get(dav(drive, "copied/moved.txt"))).content == b"hello world"
+    lock = await marie.request("LOCK", dav(drive, "copied/moved.txt"), content=(
+        '<?xml version="1.0"?><d:lockinfo xmlns:d="DAV:"><d:lockscope><d:exclusive/></d:lockscope>'
+        "<d:locktype><d:write/></d:locktype></d:lockinfo>"))
+    assert lock.status_code == 200
+    assert (await k.put(dav(drive, "copied/moved.txt"), content=b"blocked")).status_code == 423
+    token = lock.headers["lock-token"]
+    assert (await marie.request("UNLOCK", dav(drive, "copied/moved.txt"),
+                                headers={"Lock-Token": token})).status_code == 204
+    r = await marie.request("PROPPATCH", dav(drive, "folder"), content=(
+        '<?xml version="1.0"?><d:propertyupdate xmlns:d="DAV:" xmlns:x="urn:x"><d:set><d:prop>'
+        "<x:color>blue</x:color></d:prop></d:set></d:propertyupdate>"))
+    assert r.status_code == 207
+    assert (await marie.delete(dav(drive, "folder"))).status_code == 204
+    state = (await k.get(f"{G}/drives/{drive['id']}")).json()["quota"]
+    assert state["used"] == 11  # the copy is left
