@@ -431,3 +431,21 @@ def test_s3_copies_objects_beyond_the_single_copy_limit_in_parts(s3_server, tmp_
     assert copied.blob_id != node.blob_id
     assert content(storage, copied) == data
     storage.blobs.close()
+
+
+def test_spaces_are_listed_by_type_from_the_index(storage):
+    project = "7f1c9a52-3b1d-4f7e-9a55-0d6f5c1e2b33"
+    storage.create_space(project, "project", "Team", SPACE)
+    assert storage.list_space_ids("project") == [project]
+    assert storage.list_space_ids("personal") == [SPACE]
+    assert storage.list_space_ids() == sorted([SPACE, project])
+    storage.purge_space(project)
+    assert storage.list_space_ids("project") == []
+
+
+def test_the_type_index_is_rebuilt_for_a_storage_made_without_it(storage):
+    import shutil
+
+    shutil.rmtree(os.path.join(storage.root, "indexes"))
+    assert storage.list_space_ids("project") == []
+    assert storage.list_space_ids("personal") == [SPACE]

@@ -89,10 +89,10 @@ class SpaceRegistry:
         self._on(space_id).purge_space(space_id)  # type: ignore[attr-defined]
         self._located.pop(space_id, None)
 
-    def list_space_ids(self) -> list[str]:
+    def list_space_ids(self, space_type: str | None = None) -> list[str]:
         found: list[str] = []
         for provider in self.providers:
-            for space_id in provider.driver.list_space_ids():  # type: ignore[attr-defined]
+            for space_id in provider.driver.list_space_ids(space_type):  # type: ignore[attr-defined]
                 self._located.setdefault(space_id, provider)
                 found.append(space_id)
         return sorted(found)

@@ -129,7 +129,7 @@ def record_to_space(info: dict) -> Space:
 class SpaceStore(Protocol):
     """What the storage driver offers for space records (blocking calls)."""
     def space_info(self, space_id: str) -> dict: ...
-    def list_space_ids(self) -> list[str]: ...
+    def list_space_ids(self, space_type: str | None = None) -> list[str]: ...
     def create_space(self, space_id: str, space_type: str, name: str, owner_id: str,
                      extra: dict | None = None) -> Any: ...
     def update_space(self, space_id: str, change: Callable[[dict], dict]) -> dict: ...
@@ -175,9 +175,9 @@ class Spaces:
         with self._lock:
             self._cache.pop(space_id, None)
 
-    def all(self) -> list[Space]:
+    def all(self, space_type: str | None = None) -> list[Space]:
         found = []
-        for space_id in self.store.list_space_ids():
+        for space_id in self.store.list_space_ids(space_type):
             try:
                 found.append(self.get(space_id))
             except NotFound:
@@ -217,11 +217,20 @@ class Spaces:
         """Spaces the user is a member of (disabled ones only for their managers), or every space
         for those who may list all drives."""
         out = []
-        for space in self.all():
+        # a user is a member of their own personal space and of project spaces only: no need to
+        # read every other user's personal space
+        candidates = self.all() if everything else self._own_personal(user) + self.all("project")
+        for space in candidates:
             role = self.role_of(user, space)
             if everything or self.listed(space, role):
                 out.append((space, role))
         return out
+
+    def _own_personal(self, user: User) -> list[Space]:
+        try:
+            return [self.get(user.id)]
+        except (NotFound, InvalidArgument):
+            return []
 
     @staticmethod
     def listed(space: Space, role: SpaceRole | None) -> bool:

@@ -70,7 +70,10 @@ class DecomposedStorage:
     def space_exists(self, space_id: str) -> bool:
         return os.path.exists(self.layout(space_id).marker)
 
-    def list_space_ids(self) -> list[str]:
+    def list_space_ids(self, space_type: str | None = None) -> list[str]:
+        """Every space, or those of one type (from the type index, without touching the others)."""
+        if space_type is not None:
+            return self._indexed(space_type)
         base = os.path.join(self.root, "spaces")
         found = []
         if not os.path.isdir(base):
@@ -80,6 +83,34 @@ class DecomposedStorage:
                 if os.path.exists(os.path.join(base, head, tail, "space.mpk")):
                     found.append(head + tail)
         return sorted(found)
+
+    # The type index: `<root>/indexes/by-type/<type>/<space id>`, an empty file per space, made
+    # before the space itself (a crash leaves an entry without a space, which listing skips).
+
+    def _type_index(self, space_type: str) -> str:
+        return os.path.join(self.root, "indexes", "by-type", check_id(space_type))
+
+    def _indexed(self, space_type: str) -> list[str]:
+        folder = self._type_index(space_type)
+        if not os.path.isdir(os.path.dirname(folder)):
+            self._rebuild_type_index()  # a storage from before the index existed
+        try:
+            names = os.listdir(folder)
+        except FileNotFoundError:
+            return []  # no space of this type yet
+        return sorted(n for n in names if self.space_exists(n))
+
+    def _index_space(self, space_id: str, space_type: str) -> None:
+        folder = self._type_index(space_type)
+        makedirs(folder)
+        os.close(os.open(os.path.join(folder, space_id), os.O_WRONLY | os.O_CREAT, 0o600))
+        fsync_dir(folder)
+
+    def _rebuild_type_index(self) -> None:
+        makedirs(os.path.join(self.root, "indexes", "by-type"))
+        for space_id in self.list_space_ids():
+            with contextlib.suppress(NotFound):
+                self._index_space(space_id, str(self.space_info(space_id).get("type") or "personal"))
 
     def space_info(self, space_id: str) -> dict:
         try:
@@ -103,6 +134,7 @@ class DecomposedStorage:
         with flocked(layout.ns_lock):
             if os.path.exists(layout.marker):
                 return self.stat(space_id, space_id)
+            self._index_space(space_id, space_type)
             self._write_node(layout, root)
             makedirs(layout.node_dir(space_id))
             fsync_dir(os.path.dirname(layout.node_dir(space_id)))
@@ -130,8 +162,11 @@ class DecomposedStorage:
         with flocked(layout.ns_lock):
             if not os.path.exists(layout.marker):
                 raise NotFound("space not found")
+            space_type = str(self.space_info(space_id).get("type") or "personal")
             os.rename(layout.dir, target)
         fsync_dir(os.path.dirname(layout.dir))
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(self._type_index(space_type), space_id))
         self._layouts.pop(space_id, None)
         self._remove_purged(target, space_id)
 
