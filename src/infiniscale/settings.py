@@ -192,6 +192,9 @@ DECLARED: tuple[Setting, ...] = (
             "Window of the failed-login count, and how long a locked account stays locked"),
     Setting("allow_propfind_depth_infinity", bool, False, ("OCDAV_ALLOW_PROPFIND_DEPTH_INFINITY",),
             "Allow PROPFIND with Depth: infinity"),
+    Setting("graph_available_roles", str, "", ("GRAPH_AVAILABLE_ROLES",),
+            "Unified role ids offered for sharing, comma-separated (empty: Viewer, SpaceViewer, Editor, "
+            "SpaceEditor, FileEditor, EditorLite, Manager)"),
     Setting("spaces_default_quota", int, 1_000_000_000, ("GRAPH_SPACES_DEFAULT_QUOTA",),
             "Quota in bytes of a new project space when none is given (0: unlimited)"),
     Setting("spaces_max_quota", int, 0, ("OCIS_SPACES_MAX_QUOTA",),
@@ -384,6 +387,14 @@ def resolve(env: Mapping[str, str] | None = None, flags: Mapping[str, Any] | Non
         values["storage_root"] = str(Path(values["base_data_path"]) / "storage" / "users")
     if not values["project_storage_root"]:
         values["project_storage_root"] = str(Path(values["base_data_path"]) / "storage" / "projects")
+    if values["graph_available_roles"]:
+        from infiniscale.core.unified_roles import BY_ID
+
+        named = [r.strip() for r in values["graph_available_roles"].split(",") if r.strip()]
+        unknown = [r for r in named if r not in BY_ID]
+        if unknown:
+            raise SettingsError(f"invalid value for setting graph_available_roles (from "
+                                f"{sources['graph_available_roles']}): unknown role ids {', '.join(unknown)}")
     if "s3ng" in (values["storage_driver"], values["project_storage_driver"]):
         if not values["s3_bucket"]:
             raise SettingsError("setting s3_bucket (STORAGE_USERS_S3NG_BUCKET) is required by the s3ng driver")

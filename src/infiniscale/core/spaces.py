@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from infiniscale.core import unified_roles
 from infiniscale.core.model.errors import Conflict, Forbidden, InvalidArgument, NotFound
 from infiniscale.core.model.identity import User
 from infiniscale.core.roles import can
@@ -40,24 +41,17 @@ class SpaceRole:
     actions: tuple[str, ...]
 
 
-_G = "libre.graph/driveItem/"
-_VIEW_ACTIONS = tuple(_G + a for a in ("path/read", "quota/read", "content/read", "children/read", "deleted/read",
-                                       "basic/read", "permissions/read"))
-_EDIT_ACTIONS = (*_VIEW_ACTIONS, *(_G + a for a in ("children/create", "standard/delete", "upload/create",
-                                                     "path/update", "deleted/update", "versions/read",
-                                                     "versions/update")))
-_MANAGE_ACTIONS = (*_EDIT_ACTIONS, *(_G + a for a in ("permissions/create", "permissions/update",
-                                                       "permissions/delete", "deleted/delete", "permissions/deny")))
+def _space_role(name: str, unified_key: str, level: int) -> SpaceRole:
+    unified = unified_roles.BY_KEY[unified_key]
+    return SpaceRole(name, unified.id, unified.display_name, level, unified.ocs, unified.actions)
+
 
 SPACE_ROLES = {
-    "viewer": SpaceRole("viewer", "a8d5fe5e-96e3-418d-825b-534dbdf22b99", "Can view", READ, 1, _VIEW_ACTIONS),
-    "editor": SpaceRole("editor", "58c63c02-1d89-4572-916a-870abc5a1b7d", "Can edit", WRITE, 15, _EDIT_ACTIONS),
-    "manager": SpaceRole("manager", "312c0871-5ef7-4b3a-85b6-0e4074c64049", "Can manage", MANAGE, 31,
-                         _MANAGE_ACTIONS),
+    "viewer": _space_role("viewer", "SpaceViewer", READ),
+    "editor": _space_role("editor", "SpaceEditor", WRITE),
+    "manager": _space_role("manager", "Manager", MANAGE),
 }
 ROLE_BY_ID = {role.id: role for role in SPACE_ROLES.values()}
-ROLE_DESCRIPTIONS = {"viewer": "View and download.", "editor": "View, download, upload, edit, add and delete.",
-                     "manager": "View, download, upload, edit, add, delete and manage members."}
 
 
 def role_by_id(role_id: str) -> SpaceRole:

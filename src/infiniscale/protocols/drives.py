@@ -8,6 +8,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from infiniscale.core import unified_roles
 from infiniscale.core.files import FileService
 from infiniscale.core.model.errors import Conflict, Forbidden, InvalidArgument, NotFound
 from infiniscale.core.model.identity import User
@@ -16,7 +17,6 @@ from infiniscale.core.model.nodes import NodeInfo, etag_hash
 from infiniscale.core.roles import can
 from infiniscale.core.spaces import (
     MANAGE,
-    ROLE_DESCRIPTIONS,
     SPACE_ROLES,
     Member,
     Space,
@@ -25,6 +25,7 @@ from infiniscale.core.spaces import (
     project_alias,
     role_by_id,
 )
+from infiniscale.core.unified_roles import UnifiedRole
 from infiniscale.protocols.webdav.properties import mime_type
 
 
@@ -53,7 +54,10 @@ _ORDER = {"name": lambda d: d["name"].casefold(), "lastModifiedDateTime": lambda
 
 
 class DrivesApi:
-    def __init__(self, files: FileService, directory: Any, base_url: str) -> None:
+    def __init__(self, files: FileService, directory: Any, base_url: str,
+                 roles: tuple[UnifiedRole, ...] = unified_roles.available()) -> None:
+        """`roles`: the unified roles enabled (GRAPH_AVAILABLE_ROLES)."""
+        self.roles = roles
         self.files = files
         self.spaces = files.spaces
         self.directory = directory
@@ -76,8 +80,11 @@ class DrivesApi:
     async def _route(self, method, parts, query, headers, body, actor) -> tuple[int, object]:
         if parts[:3] == ["roleManagement", "permissions", "roleDefinitions"] and method == "GET":
             if len(parts) == 4:
-                return 200, role_definition(role_by_id(parts[3]))
-            return 200, [role_definition(role) for role in SPACE_ROLES.values()]
+                role = next((r for r in self.roles if r.id == parts[3]), None)
+                if role is None:
+                    raise DriveError(404, "itemNotFound", "role not found")
+                return 200, role_definition(role)
+            return 200, [role_definition(role) for role in self.roles]
         if parts == ["me", "drive"] and method == "GET":
             await self.files.ensure_personal_space(actor)
             space = await self._run(self.spaces.get, actor.id)
@@ -116,7 +123,7 @@ class DrivesApi:
             return 200, {"@libre.graph.permissions.actions.allowedValues": sorted(
                              set(SPACE_ROLES["manager"].actions)),
                          "@libre.graph.permissions.roles.allowedValues": [
-                             role_definition(role) for role in SPACE_ROLES.values()],
+                             role_definition(unified_roles.BY_ID[role.id]) for role in SPACE_ROLES.values()],
                          "value": [await self._permission(m) for m in space.members]}
         if len(rest) == 3 and rest[:2] == ["root", "permissions"]:
             key = rest[2]
@@ -372,11 +379,13 @@ class DrivesApi:
         return doc
 
 
-def role_definition(role: SpaceRole) -> dict:
-    return {"id": role.id, "displayName": role.display_name, "description": ROLE_DESCRIPTIONS[role.name],
-            "@libre.graph.weight": {"viewer": 1, "editor": 2, "manager": 3}[role.name],
+def role_definition(role: UnifiedRole) -> dict:
+    """A unified role as Graph's roleDefinitions render it: one permission entry per kind of
+    resource it applies to."""
+    return {"id": role.id, "displayName": role.display_name, "description": role.description,
+            "@libre.graph.weight": unified_roles.ROLES.index(role) + 1,
             "rolePermissions": [{"allowedResourceActions": list(role.actions),
-                                 "condition": "exists @Resource.Root"}]}
+                                 "condition": unified_roles.CONDITIONS[kind]} for kind in role.applies_to]}
 
 
 def _int_or_none(value: object) -> int | None:
