@@ -9,10 +9,11 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import parse_qs, unquote
 
 import orjson
 
+from infiniscale.core.accounts import AccountError
 from infiniscale.core.apptokens import AppTokens
 from infiniscale.core.model.identity import User
 from infiniscale.observability import request_id
@@ -184,7 +185,22 @@ class App:
         if endpoint.startswith("cloud/users/") and self.users is not None:
             await self.ocs_users(req, endpoint.split("/")[2:], req.user)
             return
+        if endpoint == "apps/files_sharing/api/v1/sharees" and self.graph is not None:
+            await self.ocs_sharees(req, req.user)
+            return
         await ocs.reply(req, None, 404, "Not found")
+
+    async def ocs_sharees(self, req: Request, user: User) -> None:
+        assert self.graph is not None
+        accounts = self.graph.accounts
+        search = parse_qs(req.query_string).get("search", [""])[0]
+        loop = asyncio.get_running_loop()
+        try:
+            users, groups = await loop.run_in_executor(None, accounts.sharees, user, search)
+        except AccountError as exc:
+            await ocs.reply(req, None, 400 if exc.status == 400 else 403, str(exc))
+            return
+        await ocs.reply(req, ocs.sharees_document(search, users, groups))
 
     async def ocs_users(self, req: Request, parts: list[str], user: User) -> None:
         """cloud/users/{id} and cloud/users/{id}/groups, for older clients: oneself, or anyone for admins."""

@@ -253,3 +253,32 @@ async def test_user_light_has_no_personal_space(as_role):
     user = as_role("user")
     ok = await user.request("PROPFIND", "/remote.php/dav/files/actor-user/", headers={"Depth": "0"})
     assert ok.status_code == 207
+
+
+SHAREES = "/ocs/v2.php/apps/files_sharing/api/v1/sharees"
+
+
+async def test_sharees_search_users_and_groups(as_role):
+    c = as_role("user")
+    r = await c.get(SHAREES, params={"search": "actor-", "format": "json"})
+    assert r.status_code == 200
+    data = r.json()["ocs"]["data"]
+    assert data["exact"] == {"users": [], "groups": [], "remotes": []} and data["remotes"] == []
+    names = {u["value"]["shareWith"] for u in data["users"]}
+    assert {"actor-admin", "actor-user", "actor-spaceadmin"} <= names
+    entry = next(u for u in data["users"] if u["value"]["shareWith"] == "actor-admin")
+    assert entry == {"label": "Actor admin", "value": {"shareType": 0, "shareWith": "actor-admin",
+                                                       "shareWithAdditionalInfo": "admin@example.org",
+                                                       "userType": 0}}
+    exact = (await c.get(SHAREES, params={"search": "actor-admin", "format": "json"})).json()["ocs"]["data"]
+    assert [u["value"]["shareWith"] for u in exact["exact"]["users"]] == ["actor-admin"]
+    assert all(u["value"]["shareWith"] != "actor-admin" for u in exact["users"])
+    groups = (await c.get(SHAREES, params={"search": "physics", "format": "json"})).json()["ocs"]["data"]
+    assert groups["groups"] == [{"label": "physics-lovers", "value": {"shareType": 1, "shareWith": "physics-lovers",
+                                                                       "shareWithAdditionalInfo": ""}}]
+    missing = await c.get(SHAREES, params={"format": "json"})
+    assert missing.status_code == 400 and missing.json()["ocs"]["meta"]["statuscode"] == 400
+    v1 = await c.get(SHAREES.replace("v2.php", "v1.php"), params={"format": "json"})
+    assert v1.status_code == 200 and v1.json()["ocs"]["meta"]["statuscode"] == 400
+    short = await c.get(SHAREES, params={"search": "ac", "format": "json"})
+    assert short.status_code == 403

@@ -110,6 +110,16 @@ class Accounts:
         term = search.strip('"').casefold()
         return not term or any(term in v.casefold() for v in values)
 
+    def sharees(self, actor: User, search: str) -> tuple[list[User], list[Group]]:
+        """Whom the actor may share with, by a search term (OCS sharees): users by user name, mail
+        or display name, groups by name."""
+        if not search.strip():
+            raise invalid("search term is missing")
+        self._check_search(actor, search)
+        users = [u for u in self.directory.users() if self._matches(search, u.username, u.email, u.display_name)]
+        groups = [g for g in self.directory.groups() if self._matches(search, g.name)]
+        return users, groups
+
     # ------------------------------------------------------------------ users
 
     def list_users(self, actor: User, search: str = "") -> tuple[list[User], bool]:

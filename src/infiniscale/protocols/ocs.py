@@ -8,7 +8,7 @@ from xml.sax.saxutils import escape
 
 import orjson
 
-from infiniscale.core.model.identity import User
+from infiniscale.core.model.identity import Group, User
 from infiniscale.protocols.http import Request, respond
 
 JSON_TYPE = "application/json; charset=utf-8"
@@ -82,6 +82,28 @@ def user_details(user: User) -> dict[str, Any]:
         "uidnumber": "",
         "gidnumber": "",
     }
+
+
+def sharees_document(search: str, users: list[User], groups: list[Group]) -> dict[str, Any]:
+    """OCS sharees: a user or group whose name (or a user's mail) is the search term itself is an
+    exact match and listed apart from the others."""
+    term = search.strip().casefold()
+
+    def user_entry(user: User) -> dict[str, Any]:
+        return {"label": user.display_name, "value": {"shareType": 0, "shareWith": user.username,
+                                                      "shareWithAdditionalInfo": user.email, "userType": 0}}
+
+    def group_entry(group: Group) -> dict[str, Any]:
+        return {"label": group.name, "value": {"shareType": 1, "shareWith": group.name,
+                                               "shareWithAdditionalInfo": ""}}
+
+    exact_users = [u for u in users if term in (u.username.casefold(), u.email.casefold())]
+    exact_groups = [g for g in groups if g.name.casefold() == term]
+    return {"exact": {"users": [user_entry(u) for u in exact_users],
+                      "groups": [group_entry(g) for g in exact_groups], "remotes": []},
+            "users": [user_entry(u) for u in users if u not in exact_users],
+            "groups": [group_entry(g) for g in groups if g not in exact_groups],
+            "remotes": []}
 
 
 def config_document(base_url: str) -> dict[str, Any]:
