@@ -85,3 +85,10 @@ def test_hrefs_and_escaped_text_parse_back(name):
     assert unquote(parsed.text) == "/remote.php/dav/files/u/" + name
     text = etree.fromstring(f"<v>{xml.escape(name)}</v>".encode()).text or ""
     assert len(text) == len(name)
+
+
+def test_ocs_v2_maps_statuscodes_to_http():
+    from infiniscale.protocols.ocs import v2_http_status
+
+    assert [v2_http_status(c) for c in (997, 998, 996, 999, 104, 101, 102, 400, 404, 423, 1000)] == [
+        401, 404, 500, 500, 403, 400, 400, 400, 404, 423, 500]

@@ -46,7 +46,7 @@ async def reply(req: Request, data: Any, status: int = 200, message: str = "OK")
     v2 = version_of(req.scope["path"]) == 2
     ok = status < 300
     code = (200 if v2 else 100) if ok else status
-    http_status = 200 if (ok or not v2) else status
+    http_status = 200 if (ok or not v2) else v2_http_status(status)
     meta = {"status": "ok" if ok else "failure", "statuscode": code, "message": message,
             "totalitems": "", "itemsperpage": ""}
     if wants_json(req):
@@ -58,6 +58,16 @@ async def reply(req: Request, data: Any, status: int = 200, message: str = "OK")
         content_type = XML_TYPE
     await respond(req.send, http_status, [("content-type", content_type)], body,
                   head_only=req.method == "HEAD")
+
+
+def v2_http_status(code: int) -> int:
+    """The HTTP status OCS v2 answers an error statuscode with (v1 always answers 200)."""
+    special = {997: 401, 998: 404, 996: 500, 999: 500, 104: 403}
+    if code in special:
+        return special[code]
+    if 101 <= code <= 199:
+        return 400
+    return code if 200 <= code <= 599 else 500
 
 
 def user_document(user: User) -> dict[str, Any]:
