@@ -8,6 +8,8 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+from collections.abc import Callable
+from typing import Any
 
 import msgpack
 
@@ -15,11 +17,14 @@ from infiniscale.drivers.decomposed.fsutil import flocked, makedirs, write_atomi
 from infiniscale.drivers.decomposed.layout import check_id
 
 
-class _CachedFiles:
-    """msgpack files read through a cache validated by (mtime, inode, size)."""
+class CachedFiles:
+    """msgpack files read through a cache validated by (mtime, inode, size), so every process sees
+    the others' changes at the cost of a stat. `durable` fsyncs each rewrite."""
 
-    def __init__(self, folder: str) -> None:
+    def __init__(self, folder: str, durable: bool = False, empty: Callable[[], Any] = list) -> None:
         self.folder = folder
+        self.durable = durable
+        self.empty = empty
         makedirs(folder)
         self._cache: dict[str, tuple[tuple[int, int, int], list]] = {}
         self._lock = threading.Lock()
@@ -27,12 +32,12 @@ class _CachedFiles:
     def path(self, key: str) -> str:
         return os.path.join(self.folder, key)
 
-    def read(self, key: str) -> list:
+    def read(self, key: str) -> Any:
         path = self.path(key)
         try:
             st = os.stat(path)
         except FileNotFoundError:
-            return []
+            return self.empty()
         stamp = (st.st_mtime_ns, st.st_ino, st.st_size)
         with self._lock:
             hit = self._cache.get(key)
@@ -42,7 +47,7 @@ class _CachedFiles:
             with open(path, "rb") as fh:
                 value = msgpack.unpackb(fh.read())
         except (FileNotFoundError, ValueError, msgpack.UnpackException):
-            return []
+            return self.empty()
         with self._lock:
             if len(self._cache) > 10_000:
                 self._cache.clear()
@@ -51,20 +56,24 @@ class _CachedFiles:
 
     @contextlib.contextmanager
     def updating(self, key: str):
-        """Read-modify-write of one file under its lock; the block gets the list and may change it."""
-        with flocked(self.path(key) + ".lock"):
+        """Read-modify-write of one file under its lock; the block gets a copy of the content (a list
+        or a dict) and may change it in place."""
+        path = self.path(key)
+        makedirs(os.path.dirname(path))
+        with flocked(path + ".lock"):
             with self._lock:
                 self._cache.pop(key, None)
-            items = list(self.read(key))
+            current = self.read(key)
+            items = dict(current) if isinstance(current, dict) else list(current)
             yield items
-            write_atomic(self.path(key), msgpack.packb(items), durable=False)
+            write_atomic(path, msgpack.packb(items), durable=self.durable)
             with self._lock:
                 self._cache.pop(key, None)
 
 
 class FileAppTokenStore:
     def __init__(self, idm_dir: str) -> None:
-        self.files = _CachedFiles(os.path.join(idm_dir, "app-tokens"))
+        self.files = CachedFiles(os.path.join(idm_dir, "app-tokens"))
 
     def tokens(self, user_id: str) -> list[dict]:
         return self.files.read(check_id(user_id) + ".mpk")
@@ -82,7 +91,7 @@ class FileAppTokenStore:
 
 class FileFailureLog:
     def __init__(self, idm_dir: str) -> None:
-        self.files = _CachedFiles(os.path.join(idm_dir, "login-failures"))
+        self.files = CachedFiles(os.path.join(idm_dir, "login-failures"))
 
     def recent(self, account: str, since: float) -> int:
         return sum(1 for when in self.files.read(check_id(account)) if when >= since)

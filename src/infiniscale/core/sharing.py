@@ -1,0 +1,248 @@
+"""Sharing: user and group shares of files and folders under the unified roles, and what their
+recipients did with them (accepted, pending, declined, hidden).
+
+Shares live in documents (no database), each found without scanning:
+    spaces/<space id>           every share on an item of the space {share id: record}
+    received/users/<user id>    shares a user received (`direct`), and the user's state of any
+                                share, group shares too {share id: {space, direct, state, hidden, mount}}
+    received/groups/<group id>  shares a group received {share id: space id}
+    created/<user id>           shares a user made {share id: space id}
+A share id names its space (`<storage id>:<space id>:<uuid>`, as oCIS's jsoncs3), so one read
+finds it. Blocking: callers run these methods in worker threads.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from infiniscale.core import unified_roles
+from infiniscale.core.model.errors import AlreadyExists, Forbidden, InvalidArgument, NotFound
+from infiniscale.core.model.identity import User
+from infiniscale.core.model.nodes import NodeInfo
+from infiniscale.core.ports.documents import DocumentStore
+from infiniscale.core.unified_roles import UnifiedRole
+
+USER_SHARE, GROUP_SHARE, LINK_SHARE = 0, 1, 3
+ACCEPTED, PENDING, DECLINED = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class Share:
+    id: str
+    share_type: int
+    space_id: str
+    node_id: str
+    grantee: str  # user id or group id
+    role_id: str
+    creator: str  # who shared
+    owner: str  # who owns the shared item's space
+    created_ns: int
+    updated_ns: int
+    expires: str = ""  # ISO 8601, empty: never
+
+    @property
+    def role(self) -> UnifiedRole:
+        return unified_roles.BY_ID[self.role_id]
+
+    def expired(self, now: float) -> bool:
+        return bool(self.expires) and _timestamp(self.expires) <= now
+
+
+@dataclass(frozen=True)
+class Received:
+    share: Share
+    state: int
+    hidden: bool
+    mount: str  # the name of its folder in the Shares space (accepted shares)
+
+
+def _timestamp(value: str) -> float:
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        raise InvalidArgument(f"invalid date {value!r}") from None
+
+
+def _record(share: Share) -> dict:
+    return {"type": share.share_type, "node": share.node_id, "grantee": share.grantee, "role": share.role_id,
+            "creator": share.creator, "owner": share.owner, "created": share.created_ns,
+            "updated": share.updated_ns, "expires": share.expires}
+
+
+def _share(share_id: str, space_id: str, record: dict) -> Share:
+    return Share(id=share_id, share_type=record["type"], space_id=space_id, node_id=record["node"],
+                 grantee=record["grantee"], role_id=record["role"], creator=record["creator"],
+                 owner=record["owner"], created_ns=record["created"], updated_ns=record["updated"],
+                 expires=record.get("expires", ""))
+
+
+def space_of(share_id: str) -> str:
+    parts = share_id.split(":")
+    if len(parts) != 3 or not all(parts):
+        raise NotFound("share not found")
+    return parts[1]
+
+
+class ShareBook:
+    """The share documents: reading, finding and writing shares, nothing about who may."""
+
+    def __init__(self, docs: DocumentStore) -> None:
+        self.docs = docs
+
+    def in_space(self, space_id: str, *, live: bool = True) -> list[Share]:
+        now = time.time()
+        shares = [_share(sid, space_id, rec) for sid, rec in self.docs.read(f"spaces/{space_id}").items()]
+        return [s for s in shares if not (live and s.expired(now))]
+
+    def get(self, share_id: str) -> Share:
+        space_id = space_of(share_id)
+        record = self.docs.read(f"spaces/{space_id}").get(share_id)
+        if record is None:
+            raise NotFound("share not found")
+        return _share(share_id, space_id, record)
+
+    def add(self, share: Share) -> None:
+        with self.docs.updating(f"spaces/{share.space_id}") as doc:
+            for rec in doc.values():
+                if (rec["node"], rec["grantee"], rec["type"]) == (share.node_id, share.grantee, share.share_type):
+                    raise AlreadyExists("the item is already shared with this user or group")
+            doc[share.id] = _record(share)
+        with self.docs.updating(f"created/{share.creator}") as doc:
+            doc[share.id] = share.space_id
+        if share.share_type == GROUP_SHARE:
+            with self.docs.updating(f"received/groups/{share.grantee}") as doc:
+                doc[share.id] = share.space_id
+        else:
+            with self.docs.updating(f"received/users/{share.grantee}") as doc:
+                doc[share.id] = {**doc.get(share.id, {}), "space": share.space_id, "direct": True}
+
+    def put(self, share: Share) -> None:
+        with self.docs.updating(f"spaces/{share.space_id}") as doc:
+            if share.id not in doc:
+                raise NotFound("share not found")
+            doc[share.id] = _record(share)
+
+    def remove(self, share: Share) -> None:
+        with self.docs.updating(f"spaces/{share.space_id}") as doc:
+            doc.pop(share.id, None)
+        with self.docs.updating(f"created/{share.creator}") as doc:
+            doc.pop(share.id, None)
+        kind = "groups" if share.share_type == GROUP_SHARE else "users"
+        with self.docs.updating(f"received/{kind}/{share.grantee}") as doc:
+            doc.pop(share.id, None)
+
+    def _shares(self, index: dict) -> list[Share]:
+        """The live shares an index names (entries whose share is gone or expired are skipped)."""
+        by_space: dict[str, list[str]] = {}
+        for share_id, value in index.items():
+            space_id = value if isinstance(value, str) else value["space"]
+            by_space.setdefault(space_id, []).append(share_id)
+        now = time.time()
+        found = []
+        for space_id, ids in by_space.items():
+            doc = self.docs.read(f"spaces/{space_id}")
+            found += [s for s in (_share(i, space_id, doc[i]) for i in ids if i in doc) if not s.expired(now)]
+        return found
+
+    def created_by(self, user_id: str) -> list[Share]:
+        return self._shares(self.docs.read(f"created/{user_id}"))
+
+    def received_by(self, user: User) -> tuple[list[Share], dict]:
+        """The live shares the user received directly or through a group, and the user's states."""
+        states = self.docs.read(f"received/users/{user.id}")
+        # the user's document also keeps their state of group shares: only direct entries count
+        index: dict = {sid: v["space"] for sid, v in states.items() if v.get("direct")}
+        for group_id in user.groups:
+            index.update(self.docs.read(f"received/groups/{group_id}"))
+        return self._shares(index), states
+
+    def set_state(self, user_id: str, share: Share, **change: object) -> dict:
+        with self.docs.updating(f"received/users/{user_id}") as doc:
+            entry = {"space": share.space_id, **doc.get(share.id, {}), **change}
+            doc[share.id] = entry
+        return entry
+
+
+class Sharing:
+    """Who may share what with whom, and what recipients see."""
+
+    def __init__(self, book: ShareBook, storage_id_of, roles: tuple[UnifiedRole, ...],
+                 auto_accept: bool = True) -> None:
+        self.book = book
+        self.storage_id_of = storage_id_of
+        self.roles = roles
+        self.auto_accept = auto_accept
+
+    # ------------------------------------------------------------ sharing
+
+    def role_for(self, node: NodeInfo, role_id: str = "", ocs_permissions: int | None = None) -> UnifiedRole:
+        """The enabled role to grant on this node, by id or by OCS permission bits."""
+        kind = unified_roles.FOLDER if node.is_folder else unified_roles.FILE
+        choices = unified_roles.for_resource(self.roles, kind)
+        if role_id:
+            role = next((r for r in choices if r.id == role_id), None)
+        else:
+            role = next((r for r in choices if r.ocs == ocs_permissions), None)
+        if role is None:
+            raise InvalidArgument("this role cannot be granted on this item")
+        return role
+
+    def create(self, actor: User, owner_id: str, node: NodeInfo, share_type: int, grantee: str,
+               role: UnifiedRole, expires: str = "") -> Share:
+        """The caller checked that `actor` may share `node` (a manager of its space)."""
+        if node.is_root:
+            raise Forbidden("the root of a space cannot be shared")
+        if share_type == USER_SHARE and grantee == actor.id:
+            raise InvalidArgument("cannot share with yourself")
+        if expires and _timestamp(expires) <= time.time():
+            raise InvalidArgument("the expiration date is in the past")
+        now = time.time_ns()
+        share = Share(id=f"{self.storage_id_of(node.space_id)}:{node.space_id}:{uuid.uuid4()}",
+                      share_type=share_type, space_id=node.space_id, node_id=node.id, grantee=grantee,
+                      role_id=role.id, creator=actor.id, owner=owner_id, created_ns=now, updated_ns=now,
+                      expires=expires)
+        self.book.add(share)
+        return share
+
+    def update(self, share: Share, role: UnifiedRole | None = None, expires: str | None = None) -> Share:
+        if expires and _timestamp(expires) <= time.time():
+            raise InvalidArgument("the expiration date is in the past")
+        changed = replace(share, role_id=role.id if role else share.role_id,
+                          expires=share.expires if expires is None else expires, updated_ns=time.time_ns())
+        self.book.put(changed)
+        return changed
+
+    # ------------------------------------------------------------ receiving
+
+    def received(self, user: User) -> list[Received]:
+        """Every live share the user received, with its state and, if accepted, its mount name:
+        one mount per shared item, named after it, ` (1)`, ` (2)` … on collisions, in the order
+        the items were first shared."""
+        shares, states = self.book.received_by(user)
+        shares.sort(key=lambda s: (s.created_ns, s.id))
+        default = ACCEPTED if self.auto_accept else PENDING
+        out = []
+        for share in shares:
+            entry = states.get(share.id, {})
+            out.append(Received(share, int(entry.get("state", default)), bool(entry.get("hidden", False)),
+                                str(entry.get("mount", ""))))
+        return out
+
+    def set_state(self, user: User, share: Share, state: int | None = None, hidden: bool | None = None,
+                  mount: str | None = None) -> None:
+        change: dict = {}
+        if state is not None:
+            change["state"] = state
+        if hidden is not None:
+            change["hidden"] = hidden
+        if mount is not None:
+            change["mount"] = mount
+        self.book.set_state(user.id, share, **change)
+
+    def grants(self, user: User, space_id: str) -> list[Share]:
+        """The user's live received shares on items of this space (what gives access to them)."""
+        shares, _states = self.book.received_by(user)
+        return [s for s in shares if s.space_id == space_id]
