@@ -16,13 +16,13 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass, replace
-from datetime import datetime
 
 from infiniscale.core import unified_roles
 from infiniscale.core.model.errors import AlreadyExists, Forbidden, InvalidArgument, NotFound
 from infiniscale.core.model.identity import User
 from infiniscale.core.model.nodes import NodeInfo
 from infiniscale.core.ports.documents import DocumentStore
+from infiniscale.core.spaces import parse_time
 from infiniscale.core.unified_roles import UnifiedRole
 
 USER_SHARE, GROUP_SHARE, LINK_SHARE = 0, 1, 3
@@ -48,7 +48,7 @@ class Share:
         return unified_roles.BY_ID[self.role_id]
 
     def expired(self, now: float) -> bool:
-        return bool(self.expires) and _timestamp(self.expires) <= now
+        return bool(self.expires) and parse_time(self.expires) <= now
 
 
 @dataclass(frozen=True)
@@ -57,13 +57,6 @@ class Received:
     state: int
     hidden: bool
     mount: str  # the name of its folder in the Shares space (accepted shares)
-
-
-def _timestamp(value: str) -> float:
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        raise InvalidArgument(f"invalid date {value!r}") from None
 
 
 def _record(share: Share) -> dict:
@@ -197,7 +190,7 @@ class Sharing:
             raise Forbidden("the root of a space cannot be shared")
         if share_type == USER_SHARE and grantee == actor.id:
             raise InvalidArgument("cannot share with yourself")
-        if expires and _timestamp(expires) <= time.time():
+        if expires and parse_time(expires) <= time.time():
             raise InvalidArgument("the expiration date is in the past")
         now = time.time_ns()
         share = Share(id=f"{self.storage_id_of(node.space_id)}:{node.space_id}:{uuid.uuid4()}",
@@ -208,7 +201,7 @@ class Sharing:
         return share
 
     def update(self, share: Share, role: UnifiedRole | None = None, expires: str | None = None) -> Share:
-        if expires and _timestamp(expires) <= time.time():
+        if expires and parse_time(expires) <= time.time():
             raise InvalidArgument("the expiration date is in the past")
         changed = replace(share, role_id=role.id if role else share.role_id,
                           expires=share.expires if expires is None else expires, updated_ns=time.time_ns())
