@@ -131,3 +131,18 @@ def test_document_names_cannot_traverse(tmp_path):
     for bad in ("spaces/../../etc", "spaces/..", "received/users/a/../b"):
         with pytest.raises(InvalidArgument):
             store.read(bad)
+
+
+def test_mount_names_one_per_item_with_suffixes_on_collisions(sharing):
+    other = NodeInfo(space_id=SPACE, id="node-file-2", parent_id="node-folder-1", name="notes.txt", type=FILE,
+                     mtime_ns=1, tmtime_ns=1)
+    viewer = sharing.role_for(FILE_NODE, "", 1)
+    first = sharing.create(OWNER, OWNER.id, FILE_NODE, USER_SHARE, MARIE.id, viewer)
+    sharing.create(OWNER, OWNER.id, FILE_NODE, GROUP_SHARE, "grp-physics", viewer)  # same item: one mount
+    sharing.create(OWNER, OWNER.id, other, USER_SHARE, MARIE.id, viewer)
+    names = {"node-file-1": "notes.txt", "node-file-2": "notes.txt"}
+    mounts = [(r.share.node_id, r.mount) for r in sharing.received(MARIE, lambda s: names[s.node_id])]
+    assert mounts == [("node-file-1", "notes.txt"), ("node-file-1", "notes.txt"), ("node-file-2", "notes (1).txt")]
+    sharing.set_state(MARIE, first, mount="renamed.txt")
+    mounts = [r.mount for r in sharing.received(MARIE, lambda s: names[s.node_id])]
+    assert mounts == ["renamed.txt", "renamed.txt", "notes.txt"]

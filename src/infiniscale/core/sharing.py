@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from infiniscale.core import unified_roles
-from infiniscale.core.model.errors import AlreadyExists, Forbidden, InvalidArgument, NotFound
+from infiniscale.core.model.errors import AlreadyExists, Conflict, Forbidden, InvalidArgument, NotFound
 from infiniscale.core.model.identity import User
 from infiniscale.core.model.nodes import NodeInfo
 from infiniscale.core.ports.documents import DocumentStore
@@ -70,6 +71,19 @@ def _share(share_id: str, space_id: str, record: dict) -> Share:
                  grantee=record["grantee"], role_id=record["role"], creator=record["creator"],
                  owner=record["owner"], created_ns=record["created"], updated_ns=record["updated"],
                  expires=record.get("expires", ""))
+
+
+def _free_name(name: str, taken: set[str]) -> str:
+    if name not in taken:
+        return name
+    stem, dot, ext = name.rpartition(".")
+    if not dot or not stem:
+        stem, ext = name, ""
+    for n in range(1, 10_000):
+        candidate = f"{stem} ({n}).{ext}" if ext else f"{stem} ({n})"
+        if candidate not in taken:
+            return candidate
+    raise Conflict("too many shares with this name")
 
 
 def space_of(share_id: str) -> str:
@@ -210,19 +224,33 @@ class Sharing:
 
     # ------------------------------------------------------------ receiving
 
-    def received(self, user: User) -> list[Received]:
-        """Every live share the user received, with its state and, if accepted, its mount name:
-        one mount per shared item, named after it, ` (1)`, ` (2)` … on collisions, in the order
-        the items were first shared."""
+    def received(self, user: User, name_of: Callable[[Share], str] | None = None) -> list[Received]:
+        """Every live share the user received, with its state and, given `name_of` (the shared
+        item's name), its mount name: one mount per shared item (a direct and a group share of it
+        make one), named after the item, ` (1)`, ` (2)` … on collisions, in the order the items
+        were first shared; a name the user chose is kept."""
         shares, states = self.book.received_by(user)
         shares.sort(key=lambda s: (s.created_ns, s.id))
         default = ACCEPTED if self.auto_accept else PENDING
-        out = []
-        for share in shares:
-            entry = states.get(share.id, {})
-            out.append(Received(share, int(entry.get("state", default)), bool(entry.get("hidden", False)),
-                                str(entry.get("mount", ""))))
-        return out
+        out = [Received(share, int(states.get(share.id, {}).get("state", default)),
+                        bool(states.get(share.id, {}).get("hidden", False)),
+                        str(states.get(share.id, {}).get("mount", ""))) for share in shares]
+        if name_of is None:
+            return out
+        by_item: dict[tuple[str, str], str] = {}
+        taken: set[str] = {r.mount for r in out if r.mount}
+        for r in out:
+            item = (r.share.space_id, r.share.node_id)
+            if r.mount:
+                by_item.setdefault(item, r.mount)
+        named = []
+        for r in out:
+            item = (r.share.space_id, r.share.node_id)
+            if item not in by_item:
+                by_item[item] = _free_name(name_of(r.share), taken)
+                taken.add(by_item[item])
+            named.append(replace(r, mount=by_item[item]))
+        return named
 
     def set_state(self, user: User, share: Share, state: int | None = None, hidden: bool | None = None,
                   mount: str | None = None) -> None:
