@@ -17,7 +17,7 @@ from infiniscale.core.accounts import AccountError
 from infiniscale.core.apptokens import AppTokens
 from infiniscale.core.model.identity import User
 from infiniscale.observability import request_id
-from infiniscale.protocols import authapp, graph, ocs, webfinger
+from infiniscale.protocols import authapp, graph, ocs, shares_ocs, webfinger
 from infiniscale.protocols.auth import Authenticator
 from infiniscale.protocols.http import Request, respond
 from infiniscale.protocols.oidc import OidcEndpoints
@@ -40,6 +40,7 @@ class App:
                  app_tokens: AppTokens | None = None, users: authapp.UserLookup | None = None,
                  allow_impersonation: bool = False, oidc: OidcEndpoints | None = None,
                  graph_api: graph.GraphApi | None = None, issuer: str = "",
+                 shares: shares_ocs.SharesOcs | None = None,
                  max_chunk_size: int, depth_infinity: bool, ready: Any = None, spaces_max_quota: int = 0,
                  background: tuple[Callable[[], Awaitable[None]], ...] = ()) -> None:
         self.webdav = webdav
@@ -48,6 +49,7 @@ class App:
         self.allow_impersonation = allow_impersonation
         self.oidc = oidc
         self.graph = graph_api
+        self.shares = shares
         self.issuer = issuer  # the OpenID Connect provider clients are sent to (built-in or external)
         self.background = background
         self._tasks: list[asyncio.Task] = []
@@ -184,6 +186,9 @@ class App:
             return
         if endpoint.startswith("cloud/users/") and self.users is not None:
             await self.ocs_users(req, endpoint.split("/")[2:], req.user)
+            return
+        if endpoint.startswith(shares_ocs.PREFIX) and self.shares is not None:
+            await self.shares.handle(req, endpoint, req.user)
             return
         if endpoint == "apps/files_sharing/api/v1/sharees" and self.graph is not None:
             await self.ocs_sharees(req, req.user)

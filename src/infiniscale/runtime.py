@@ -23,12 +23,14 @@ from infiniscale.core.idp import IdentityProvider, Lifetimes, builtin_clients
 from infiniscale.core.loginguard import LoginGuard
 from infiniscale.core.provisioning import Provisioner, ProvisioningPolicy
 from infiniscale.core.registry import Provider, SpaceRegistry
+from infiniscale.core.sharing import ShareBook, Sharing
 from infiniscale.core.spaces import Limits, Spaces
 from infiniscale.core.uploads import UploadService
 from infiniscale.drivers.bus_local import LocalEventBus
 from infiniscale.drivers.decomposed.sessions import SessionStore
 from infiniscale.drivers.decomposed.tree import DecomposedStorage
 from infiniscale.drivers.directory_builtin import BuiltinDirectory
+from infiniscale.drivers.documents_files import FileDocumentStore
 from infiniscale.drivers.http_fetch import json_fetcher
 from infiniscale.drivers.identity_files import FileAppTokenStore, FileFailureLog
 from infiniscale.drivers.idp_files import FileIdpStore
@@ -37,6 +39,7 @@ from infiniscale.protocols.auth import Authenticator
 from infiniscale.protocols.drives import DrivesApi
 from infiniscale.protocols.graph import GraphApi
 from infiniscale.protocols.oidc import OidcEndpoints
+from infiniscale.protocols.shares_ocs import SharesOcs
 from infiniscale.protocols.webdav.app import WebDavApp
 from infiniscale.protocols.webdav.context import DavConfig, DavContext
 from infiniscale.settings import RESOLVED_ENV, Settings
@@ -193,7 +196,11 @@ def build_app(settings: Settings) -> App:
                          bearer=bearer, user_claim=settings.user_oidc_claim,
                          match_by="userid" if settings.user_cs3_claim == "userid" else "username",
                          provisioner=provisioner)
+    sharing = Sharing(ShareBook(FileDocumentStore(os.path.join(settings.storage_root, "shares"))),
+                      registry.storage_id_of, unified_roles.available(available_role_ids(settings)),
+                      auto_accept=settings.auto_accept_shares)
     return App(WebDavApp(dav), auth, base_url=settings.url.rstrip("/"), app_tokens=app_tokens, users=directory,
+               shares=SharesOcs(files, sharing, directory),
                allow_impersonation=settings.app_auth_impersonation, oidc=oidc,
                graph_api=GraphApi(Accounts(directory, application_id(settings)),
                                   DrivesApi(files, directory, settings.url.rstrip("/"),

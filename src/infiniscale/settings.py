@@ -195,6 +195,8 @@ DECLARED: tuple[Setting, ...] = (
     Setting("graph_available_roles", str, "", ("GRAPH_AVAILABLE_ROLES",),
             "Unified role ids offered for sharing, comma-separated (empty: Viewer, SpaceViewer, Editor, "
             "SpaceEditor, FileEditor, EditorLite, Manager)"),
+    Setting("auto_accept_shares", bool, True, ("FRONTEND_AUTO_ACCEPT_SHARES",),
+            "Received shares are accepted (mounted in Shares) without the recipient's action"),
     Setting("spaces_default_quota", int, 1_000_000_000, ("GRAPH_SPACES_DEFAULT_QUOTA",),
             "Quota in bytes of a new project space when none is given (0: unlimited)"),
     Setting("spaces_max_quota", int, 0, ("OCIS_SPACES_MAX_QUOTA",),

@@ -1,0 +1,152 @@
+"""OCS sharing API: user and group shares of files and folders, listing by creator, path and
+recipient, update, delete, accept and decline, and oCIS's status codes in v1 and v2."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from infiniscale.runtime import build_app, build_directory
+from infiniscale.settings import resolve
+from tests.api.conftest import MOUNT_ID
+
+V1 = "/ocs/v1.php/apps/files_sharing/api/v1/shares"
+V2 = "/ocs/v2.php/apps/files_sharing/api/v1/shares"
+USERS = {"einstein": "user", "marie": "user", "richard": "user", "katherine": "spaceadmin"}
+
+
+@pytest.fixture
+async def env(tmp_path) -> AsyncIterator[tuple[dict[str, httpx.AsyncClient], dict[str, str]]]:
+    settings = resolve(env={"OCIS_BASE_DATA_PATH": str(tmp_path), "PROXY_TLS": "false",
+                            "OCIS_URL": "https://cloud.example.org", "PROXY_ENABLE_BASIC_AUTH": "true",
+                            "STORAGE_USERS_MOUNT_ID": MOUNT_ID})
+    directory = build_directory(settings)
+    ids = {}
+    for name, role in USERS.items():
+        ids[name] = str(uuid.uuid4())
+        directory.put_user(ids[name], name, f"{name}-secret", name.title(), f"{name}@example.org", role=role)
+    ids["physics-lovers"] = str(uuid.uuid4())
+    directory.put_group(ids["physics-lovers"], "physics-lovers", ["richard"])
+    transport = httpx.ASGITransport(app=build_app(settings))
+    clients = {name: httpx.AsyncClient(transport=transport, base_url="http://testserver",
+                                       auth=(name, f"{name}-secret"), params={"format": "json"})
+               for name in USERS}
+    try:
+        yield clients, ids
+    finally:
+        for c in clients.values():
+            await c.aclose()
+
+
+def data(r: httpx.Response):
+    return r.json()["ocs"]["data"]
+
+
+def meta(r: httpx.Response) -> tuple[int, int]:
+    return r.status_code, r.json()["ocs"]["meta"]["statuscode"]
+
+
+async def share(c: httpx.AsyncClient, path: str, with_: str, permissions: int = 1, share_type: int = 0,
+                base: str = V2, **extra) -> httpx.Response:
+    return await c.post(base, data={"path": path, "shareType": str(share_type), "shareWith": with_,
+                                    "permissions": str(permissions), **extra})
+
+
+async def test_user_share_of_a_folder_round_trip(env):
+    clients, ids = env
+    e, m = clients["einstein"], clients["marie"]
+    assert (await e.request("MKCOL", "/remote.php/dav/files/einstein/Projects")).status_code == 201
+    r = await share(e, "/Projects", "marie", 15)
+    assert meta(r) == (200, 200), r.text
+    doc = data(r)
+    assert doc["id"].startswith(f"{MOUNT_ID}:{ids['einstein']}:")
+    assert (doc["share_type"], doc["uid_owner"], doc["uid_file_owner"], doc["share_with"]) == (
+        0, "einstein", "einstein", "marie")
+    assert (doc["permissions"], doc["item_type"], doc["mimetype"], doc["path"], doc["file_target"]) == (
+        15, "folder", "httpd/unix-directory", "/Projects", "/Projects")
+    assert doc["share_with_displayname"] == "Marie" and doc["share_with_additional_info"] == "marie@example.org"
+    assert doc["item_source"] == doc["file_source"] and doc["item_source"].startswith(f"{MOUNT_ID}$")
+    assert doc["expiration"] is None and doc["token"] == "" and doc["stime"] > 0
+    share_id = doc["id"]
+
+    assert [s["id"] for s in data(await e.get(V2))] == [share_id]
+    assert [s["id"] for s in data(await e.get(V2, params={"path": "/Projects", "format": "json"}))] == [share_id]
+    assert [s["id"] for s in data(await e.get(f"{V2}/{share_id}"))] == [share_id]
+
+    received = data(await m.get(V2, params={"shared_with_me": "true", "format": "json"}))
+    assert [(s["id"], s["state"], s["path"], s["file_target"]) for s in received] == [
+        (share_id, 0, "/Shares/Projects", "/Shares/Projects")]
+    assert data(await m.get(V2)) == []  # marie made no shares
+    # the recipient cannot change or remove the owner's share
+    assert meta(await m.put(f"{V2}/{share_id}", data={"permissions": "1"}))[0] == 404
+    assert meta(await m.delete(f"{V2}/{share_id}"))[0] == 404
+
+    r = await e.put(f"{V2}/{share_id}", data={"permissions": "1", "expireDate": "2099-01-31"})
+    assert meta(r) == (200, 200) and data(r)["permissions"] == 1
+    assert data(r)["expiration"] == "2099-01-31 23:59:59"
+    assert meta(await e.put(f"{V2}/{share_id}", data={"permissions": "3"}))[0] == 400  # file-only role
+
+    declined = await m.delete(f"{V2}/pending/{share_id}")
+    assert meta(declined) == (200, 200) and data(declined)[0]["state"] == 2
+    assert data(await m.get(V2, params={"shared_with_me": "true", "format": "json"})) == []
+    assert [s["state"] for s in data(await m.get(V2, params={"shared_with_me": "true", "state": "all",
+                                                             "format": "json"}))] == [2]
+    assert data(await m.post(f"{V2}/pending/{share_id}"))[0]["state"] == 0
+
+    assert meta(await e.delete(f"{V2}/{share_id}")) == (200, 200)
+    assert data(await m.get(V2, params={"shared_with_me": "true", "format": "json"})) == []
+    assert meta(await e.get(f"{V2}/{share_id}"))[0] == 404
+
+
+async def test_group_share_of_a_file(env):
+    clients, _ids = env
+    e, r_ = clients["einstein"], clients["richard"]
+    assert (await e.put("/remote.php/dav/files/einstein/notes.txt", content=b"hi")).status_code == 201
+    r = await share(e, "/notes.txt", "physics-lovers", 3, share_type=1)
+    assert meta(r) == (200, 200), r.text
+    doc = data(r)
+    assert (doc["share_type"], doc["share_with"], doc["item_type"], doc["mimetype"], doc["permissions"]) == (
+        1, "physics-lovers", "file", "text/plain", 3)
+    assert [s["file_target"] for s in data(await r_.get(V2, params={"shared_with_me": "true",
+                                                                     "format": "json"}))] == ["/Shares/notes.txt"]
+    assert data(await clients["marie"].get(V2, params={"shared_with_me": "true", "format": "json"})) == []
+
+
+async def test_errors_in_v1_and_v2(env):
+    clients, _ids = env
+    e = clients["einstein"]
+    assert (await e.request("MKCOL", "/remote.php/dav/files/einstein/Docs")).status_code == 201
+    assert meta(await share(e, "/Docs", "nobody")) == (404, 404)
+    assert meta(await share(e, "/Docs", "nobody", base=V1)) == (200, 404)
+    assert meta(await share(e, "/missing", "marie")) == (404, 404)
+    assert meta(await share(e, "/Docs", "marie", share_type=9)) == (400, 400)
+    assert meta(await share(e, "/Docs", "einstein")) == (400, 400)  # oneself
+    assert meta(await share(e, "/Docs", "marie", permissions=99)) == (400, 400)
+    assert meta(await share(e, "/", "marie"))[0] == 403  # the space root
+    assert meta(await share(e, "/Docs", "marie")) == (200, 200)
+    assert meta(await share(e, "/Docs", "marie"))[0] == 403  # already shared with her
+    ok_v1 = await share(e, "/Docs", "richard", base=V1)
+    assert meta(ok_v1) == (200, 100)
+    xml = await e.get(V1, params={"format": "xml"})
+    assert xml.status_code == 200 and "<statuscode>100</statuscode>" in xml.text
+
+
+async def test_only_managers_of_a_space_share_from_it(env):
+    clients, ids = env
+    k, m = clients["katherine"], clients["marie"]
+    drive = (await k.post("/graph/v1.0/drives", json={"name": "Team"})).json()
+    r = await k.post(f"/graph/v1beta1/drives/{drive['id']}/root/invite",
+                     json={"recipients": [{"objectId": ids["marie"]}],
+                           "roles": ["58c63c02-1d89-4572-916a-870abc5a1b7d"]})  # Space Editor
+    assert r.status_code == 200
+    assert (await m.request("MKCOL", f"/dav/spaces/{drive['id']}/shared")).status_code == 201
+    denied = await m.post(V2, data={"space_ref": drive["id"], "path": "/shared", "shareType": "0",
+                                    "shareWith": "richard", "permissions": "1"})
+    assert meta(denied) == (403, 403)
+    made = await k.post(V2, data={"space_ref": drive["id"], "path": "/shared", "shareType": "0",
+                                  "shareWith": "richard", "permissions": "1"})
+    assert meta(made) == (200, 200), made.text
+    assert data(made)["path"] == "/shared" and data(made)["uid_file_owner"] == "katherine"
