@@ -15,6 +15,20 @@ from infiniscale.settings import resolve
 MOUNT_ID = "1284d238-aa92-42ce-bdc4-0b0000009157"
 
 
+def people(settings, users: dict[str, str], groups: dict[str, list[str]]) -> dict[str, str]:
+    """Users (name: role, password `<name>-secret`) and groups (name: member user names) in the
+    built-in directory; returns every name's id."""
+    directory = build_directory(settings)
+    ids = {}
+    for name, role in users.items():
+        ids[name] = str(uuid.uuid4())
+        directory.put_user(ids[name], name, f"{name}-secret", name.title(), f"{name}@example.org", role=role)
+    for name, members in groups.items():
+        ids[name] = str(uuid.uuid4())
+        directory.put_group(ids[name], name, members)
+    return ids
+
+
 @pytest.fixture
 def settings(tmp_path: Path):
     env = {"OCIS_BASE_DATA_PATH": str(tmp_path), "PROXY_TLS": "false", "OCIS_URL": "https://cloud.example.org",

@@ -13,7 +13,7 @@ import pytest
 from infiniscale.core.spaces import SPACE_ROLES
 from infiniscale.runtime import build_app, build_directory
 from infiniscale.settings import resolve
-from tests.api.conftest import MOUNT_ID
+from tests.api.conftest import MOUNT_ID, people
 
 G = "/graph/v1.0"
 GB = "/graph/v1beta1"
@@ -29,13 +29,7 @@ USERS = {"admin": "admin", "katherine": "spaceadmin", "einstein": "user", "marie
 def world(tmp_path):
     settings = resolve(env={"OCIS_BASE_DATA_PATH": str(tmp_path), "PROXY_TLS": "false", "OCIS_URL": URL,
                             "PROXY_ENABLE_BASIC_AUTH": "true", "STORAGE_USERS_MOUNT_ID": MOUNT_ID})
-    directory = build_directory(settings)
-    ids = {}
-    for name, role in USERS.items():
-        ids[name] = str(uuid.uuid4())
-        directory.put_user(ids[name], name, f"{name}-secret", name.title(), f"{name}@example.org", role=role)
-    ids["physics-lovers"] = str(uuid.uuid4())
-    directory.put_group(ids["physics-lovers"], "physics-lovers", ["richard"])
+    ids = people(settings, USERS, {"physics-lovers": ["richard"]})
     return build_app(settings), ids
 
 

@@ -3,15 +3,14 @@ recipient, update, delete, accept and decline, and oCIS's status codes in v1 and
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 
-from infiniscale.runtime import build_app, build_directory
+from infiniscale.runtime import build_app
 from infiniscale.settings import resolve
-from tests.api.conftest import MOUNT_ID
+from tests.api.conftest import MOUNT_ID, people
 
 V1 = "/ocs/v1.php/apps/files_sharing/api/v1/shares"
 V2 = "/ocs/v2.php/apps/files_sharing/api/v1/shares"
@@ -23,13 +22,7 @@ async def env(tmp_path) -> AsyncIterator[tuple[dict[str, httpx.AsyncClient], dic
     settings = resolve(env={"OCIS_BASE_DATA_PATH": str(tmp_path), "PROXY_TLS": "false",
                             "OCIS_URL": "https://cloud.example.org", "PROXY_ENABLE_BASIC_AUTH": "true",
                             "STORAGE_USERS_MOUNT_ID": MOUNT_ID})
-    directory = build_directory(settings)
-    ids = {}
-    for name, role in USERS.items():
-        ids[name] = str(uuid.uuid4())
-        directory.put_user(ids[name], name, f"{name}-secret", name.title(), f"{name}@example.org", role=role)
-    ids["physics-lovers"] = str(uuid.uuid4())
-    directory.put_group(ids["physics-lovers"], "physics-lovers", ["richard"])
+    ids = people(settings, USERS, {"physics-lovers": ["richard"]})
     transport = httpx.ASGITransport(app=build_app(settings))
     clients = {name: httpx.AsyncClient(transport=transport, base_url="http://testserver",
                                        auth=(name, f"{name}-secret"), params={"format": "json"})
