@@ -165,7 +165,10 @@ def build_app(settings: Settings) -> App:
     bus = LocalEventBus()
     spaces = Spaces(registry, Limits(default_project_quota=settings.spaces_default_quota,  # type: ignore[arg-type]
                                      max_quota=settings.spaces_max_quota))
-    files = FileService(registry, bus, max_name_length=settings.max_name_length, spaces=spaces)
+    sharing = Sharing(ShareBook(FileDocumentStore(os.path.join(settings.storage_root, "shares"))),
+                      registry.storage_id_of, unified_roles.available(available_role_ids(settings)),
+                      auto_accept=settings.auto_accept_shares)
+    files = FileService(registry, bus, max_name_length=settings.max_name_length, spaces=spaces, sharing=sharing)
     uploads = build_uploads(settings, files)
     dav = DavContext(files, DavConfig(base_url=settings.url.rstrip("/"),
                                       allow_depth_infinity=settings.allow_propfind_depth_infinity,
@@ -196,9 +199,6 @@ def build_app(settings: Settings) -> App:
                          bearer=bearer, user_claim=settings.user_oidc_claim,
                          match_by="userid" if settings.user_cs3_claim == "userid" else "username",
                          provisioner=provisioner)
-    sharing = Sharing(ShareBook(FileDocumentStore(os.path.join(settings.storage_root, "shares"))),
-                      registry.storage_id_of, unified_roles.available(available_role_ids(settings)),
-                      auto_accept=settings.auto_accept_shares)
     return App(WebDavApp(dav), auth, base_url=settings.url.rstrip("/"), app_tokens=app_tokens, users=directory,
                shares=SharesOcs(files, sharing, directory),
                allow_impersonation=settings.app_auth_impersonation, oidc=oidc,

@@ -143,3 +143,57 @@ async def test_only_managers_of_a_space_share_from_it(env):
                                   "shareWith": "richard", "permissions": "1"})
     assert meta(made) == (200, 200), made.text
     assert data(made)["path"] == "/shared" and data(made)["uid_file_owner"] == "katherine"
+
+
+PROPFIND_PERMS = ('<?xml version="1.0"?><d:propfind xmlns:d="DAV:" xmlns:oc="http://owncloud.org/ns"><d:prop>'
+                  "<oc:permissions/></d:prop></d:propfind>")
+
+
+async def test_recipients_reach_shared_items_by_id_with_the_share_role(env):
+    clients, _ids = env
+    e, m, r = clients["einstein"], clients["marie"], clients["richard"]
+    home = "/remote.php/dav/files/einstein"
+    for folder in ("Shared", "Shared/sub", "Private"):
+        assert (await e.request("MKCOL", f"{home}/{folder}")).status_code == 201
+    assert (await e.put(f"{home}/Shared/sub/a.txt", content=b"alpha")).status_code == 201
+    assert (await e.put(f"{home}/Private/secret.txt", content=b"secret")).status_code == 201
+    ids = {}
+    for path in ("Shared", "Shared/sub/a.txt", "Private", "Private/secret.txt"):
+        reply = await e.request("PROPFIND", f"{home}/{path}", headers={"Depth": "0"})
+        ids[path] = reply.text.split("<oc:fileid>")[1].split("</oc:fileid>")[0]
+    viewer = data(await share(e, "/Shared", "marie", 1))
+
+    shared = f"/dav/spaces/{ids['Shared']}"
+    listing = await m.request("PROPFIND", shared, headers={"Depth": "1"}, content=PROPFIND_PERMS)
+    assert listing.status_code == 207 and "sub/" in listing.text
+    assert (await m.get(f"{shared}/sub/a.txt")).content == b"alpha"
+    assert (await m.get(f"/dav/spaces/{ids['Shared/sub/a.txt']}")).content == b"alpha"
+    assert (await m.put(f"{shared}/sub/new.txt", content=b"x")).status_code == 403  # a viewer
+    assert (await m.delete(f"{shared}/sub/a.txt")).status_code == 403
+    # nothing outside the shared folder, and nothing for somebody it was not shared with
+    assert (await m.get(f"/dav/spaces/{ids['Private/secret.txt']}")).status_code == 404
+    assert (await m.request("PROPFIND", f"/dav/spaces/{ids['Private']}", headers={"Depth": "0"})).status_code == 404
+    assert (await r.get(f"{shared}/sub/a.txt")).status_code == 404
+
+    # as an editor: write, create, delete inside; the shared folder itself stays
+    assert meta(await e.put(f"{V2}/{viewer['id']}", data={"permissions": "15"}))[0] == 200
+    assert (await m.put(f"{shared}/sub/new.txt", content=b"from marie")).status_code == 201
+    assert (await e.get(f"{home}/Shared/sub/new.txt")).content == b"from marie"
+    assert (await m.request("MKCOL", f"{shared}/made-by-marie")).status_code == 201
+    assert (await m.delete(f"{shared}/sub/new.txt")).status_code == 204
+    assert (await m.delete(shared)).status_code == 403
+    moved = await m.request("MOVE", shared, headers={"Destination": f"{shared}/made-by-marie/in-here"})
+    assert moved.status_code == 403
+    renamed = await m.request("MOVE", f"{shared}/made-by-marie", headers={"Destination": f"{shared}/renamed"})
+    assert renamed.status_code == 201  # inside the share an editor moves freely
+    perms = await m.request("PROPFIND", f"{shared}/sub", headers={"Depth": "0"}, content=PROPFIND_PERMS)
+    assert "<oc:permissions>DNVCK</oc:permissions>" in perms.text
+
+    # "Can upload": create and upload, no delete
+    assert meta(await e.put(f"{V2}/{viewer['id']}", data={"permissions": "4"}))[0] == 200
+    assert (await m.put(f"{shared}/dropped.txt", content=b"drop")).status_code == 201
+    assert (await m.delete(f"{shared}/dropped.txt")).status_code == 403
+
+    # an unshare ends the access at once
+    assert meta(await e.delete(f"{V2}/{viewer['id']}"))[0] == 200
+    assert (await m.get(f"{shared}/sub/a.txt")).status_code == 404

@@ -34,6 +34,7 @@ from infiniscale.core.ports.events import EventBus
 from infiniscale.core.ports.storage import BlobSink, BlobSource, Precondition, StorageDriver
 from infiniscale.core.registry import Provider, SpaceRegistry
 from infiniscale.core.roles import can
+from infiniscale.core.sharing import Share, Sharing, shared_role
 from infiniscale.core.spaces import READ, WRITE, Space, SpaceRole, Spaces
 
 T = TypeVar("T")
@@ -43,7 +44,7 @@ UPLOAD_BUFFER = 1 << 20
 
 class FileService:
     def __init__(self, driver: StorageDriver | SpaceRegistry, bus: EventBus, storage_id: str = "",
-                 max_name_length: int = 255, spaces: Spaces | None = None):
+                 max_name_length: int = 255, spaces: Spaces | None = None, sharing: Sharing | None = None):
         """`driver` is the registry of storage providers, or one driver serving every space under
         `storage_id`."""
         if not isinstance(driver, SpaceRegistry):
@@ -53,6 +54,7 @@ class FileService:
         self.storage_id = driver.providers[0].storage_id
         self.max_name_length = max_name_length
         self.spaces = spaces or Spaces(driver)  # type: ignore[arg-type]
+        self.sharing = sharing
         # drivers block: many concurrent uploads must not queue their fsyncs behind a few threads
         self._executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="storage")
 
@@ -100,13 +102,50 @@ class FileService:
                 raise NotFound("resource not found") from None
         return space
 
-    async def _check_access(self, user: User, space_id: str, level: int = READ) -> tuple[Space, SpaceRole]:
+    async def _check_access(self, user: User, space_id: str, level: int = READ,
+                            chain: Chain | None = None) -> tuple[Space, SpaceRole]:
         """The user's role in the space, if it allows `level`: NotFound for somebody without
-        access (existence is not revealed), Forbidden for a member whose role is too weak."""
-        return self.spaces.check(user, await self._space(space_id), level)
+        access (existence is not revealed), Forbidden for a member whose role is too weak.
+        Somebody who is no member but received shares of items in the space gets the role of the
+        best share above `chain` (the resolved target)."""
+        space = await self._space(space_id)
+        role = self.spaces.role_of(user, space)
+        if role is None and chain is not None and not space.disabled:
+            role = shared_role(await self._grants(user, space_id), chain)
+        if role is None or space.disabled:
+            raise NotFound("resource not found")
+        if role.level < level:
+            raise Forbidden("insufficient permissions")
+        return space, role
 
-    async def access(self, user: User, space_id: str) -> tuple[Space, SpaceRole]:
-        return await self._check_access(user, space_id)
+    async def _grants(self, user: User, space_id: str) -> list[Share]:
+        if self.sharing is None:
+            return []
+        return await self._run(self.sharing.grants, user, space_id)
+
+    async def _gate(self, user: User, space_id: str) -> None:
+        """Before resolving a path: a member, or somebody with shares in the space (whose access
+        is decided once the target is known), may go on; anybody else learns nothing."""
+        space = await self._space(space_id)
+        if space.disabled or (self.spaces.role_of(user, space) is None and not await self._grants(user, space_id)):
+            raise NotFound("resource not found")
+
+    async def _resolved(self, user: User, chain: Chain) -> Chain:
+        """A resolved chain, if the user may see its end."""
+        await self._check_access(user, chain[0].space_id, READ, chain)
+        return chain
+
+    async def access(self, user: User, space_id: str, chain: Chain | None = None,
+                     node: NodeInfo | None = None) -> tuple[Space, SpaceRole]:
+        """The user's role for `chain` (or `node`, whose ancestors are looked up when a share is
+        what gives access), or in the space."""
+        try:
+            return await self._check_access(user, space_id, READ, chain)
+        except NotFound:
+            if chain is not None or node is None:
+                raise
+        return await self._check_access(user, space_id, READ,
+                                        await self._run(self.driver.ancestors, node.space_id, node))
 
     def uploader_level(self, user_id: str, node: NodeInfo) -> int:
         """The access level of whoever finished an upload, known by id only (so group memberships
@@ -123,11 +162,18 @@ class FileService:
     async def require_write(self, user: User, chain: Chain, tokens: frozenset[str], size_delta: int = 0) -> Space:
         """May `user` change what `chain` names: a write role in the space, no lock held by others,
         and room in the quota for `size_delta` more bytes. Returns the space."""
-        space, _ = await self._check_access(user, chain[-1].space_id, WRITE)
+        space, _ = await self._check_access(user, chain[-1].space_id, WRITE, chain)
         self._writable(chain, user, tokens)
         if size_delta > 0 and self.spaces.quota_of(space):
             await self._run(self._check_quota, space, size_delta)
         return space
+
+    async def _share_allows(self, user: User, chain: Chain, permission: str) -> None:
+        """For access through a share: the shared item itself stays where its owner put it, and
+        the share's role must grant `permission` (a "Can upload" share deletes nothing)."""
+        _space, role = await self._check_access(user, chain[-1].space_id, READ, chain)
+        if role.shared_root and (chain[-1].id == role.shared_root or not role.may(permission)):
+            raise Forbidden("the share does not allow this")
 
     def _check_quota(self, space: Space, size_delta: int) -> None:
         quota = self.spaces.quota_of(space)
@@ -135,15 +181,15 @@ class FileService:
             raise QuotaExceeded("the quota of this space does not allow this upload")
 
     async def resolve(self, user: User, space_id: str, names: list[str]) -> Chain:
-        await self._check_access(user, space_id)
-        return await self._run(self.driver.resolve, space_id, names)
+        await self._gate(user, space_id)
+        return await self._resolved(user, await self._run(self.driver.resolve, space_id, names))
 
     async def resolve_id(self, user: User, rid: ResourceId, names: list[str]) -> Chain:
         """Resolves `names` below the node `rid` addresses; the chain starts at the space root."""
         if not self.holds(rid.storage_id, rid.space_id):
             raise NotFound("resource not found")
-        await self._check_access(user, rid.space_id)
-        return await self._run(self._walk, rid.space_id, names, rid)
+        await self._gate(user, rid.space_id)
+        return await self._resolved(user, await self._run(self._walk, rid.space_id, names, rid))
 
     def _walk(self, space_id: str, names: list[str], rid: ResourceId | None) -> Chain:
         """The chain from the space root to `names`, below the node `rid` addresses if given."""
@@ -160,8 +206,10 @@ class FileService:
             if not self.holds(rid.storage_id, rid.space_id):
                 raise NotFound("resource not found")
             space_id = rid.space_id
-        await self._check_access(user, space_id)
-        return await self._run(self._walk_slot, space_id, names, rid)
+        await self._gate(user, space_id)
+        parent, node = await self._run(self._walk_slot, space_id, names, rid)
+        await self._resolved(user, parent)
+        return parent, node
 
     def _walk_slot(self, space_id: str, names: list[str], rid: ResourceId | None) -> tuple[Chain, NodeInfo | None]:
         parent = self._walk(space_id, names[:-1], rid)
@@ -284,7 +332,13 @@ class FileService:
             if not self.holds(rid.storage_id, rid.space_id):
                 raise NotFound("resource not found")
             space_id = rid.space_id
-        space, _ = await self._check_access(user, space_id, WRITE)
+        try:
+            space, _ = await self._check_access(user, space_id, WRITE)
+        except NotFound:  # no member: a share may still allow writing there
+            if not await self._grants(user, space_id):
+                raise
+            parent, _node = await self.resolve_slot(user, space_id, names, rid)
+            space, _ = await self._check_access(user, space_id, WRITE, parent)
 
         def work() -> tuple[NodeInfo, bool]:
             parent, node = self._walk_slot(space_id, names, rid)
@@ -311,6 +365,7 @@ class FileService:
         if node.is_root:
             raise Forbidden("the space root cannot be deleted")
         await self.require_write(user, chain, tokens)
+        await self._share_allows(user, chain, "delete")
         await self._run(self.driver.delete, node.space_id, node)
         await self.bus.publish(events.ItemTrashed(executant=user.id, space_id=node.space_id, node_id=node.id,
                                                   parent_id=node.parent_id, name=node.name))
@@ -326,6 +381,7 @@ class FileService:
         if not dst_parent[-1].is_folder:
             raise Conflict("destination parent is not a folder")
         await self.require_write(user, src, tokens)
+        await self._share_allows(user, src, "move")
         await self.require_write(user, dst_parent, tokens)
         moved, replaced = await self._run(self.driver.move, node.space_id, node, dst_parent[-1], dst_name,
                                           overwrite, precondition)
@@ -416,7 +472,7 @@ class FileService:
 
     async def set_favorite(self, user: User, chain: Chain, on: bool) -> NodeInfo:
         node = chain[-1]
-        await self._check_access(user, node.space_id)
+        await self._check_access(user, node.space_id, READ, chain)
         return await self._run(self.driver.set_favorite, user.id, node.space_id, node.id, on)
 
     async def favorites(self, user: User, space_id: str) -> list[Chain]:
@@ -445,7 +501,7 @@ class FileService:
     async def lock(self, user: User, chain: Chain, scope: str, depth: str, owner_xml: str,
                    timeout_s: int) -> LockInfo:
         node = chain[-1]
-        await self._check_access(user, node.space_id, WRITE)
+        await self._check_access(user, node.space_id, WRITE, chain)
         if locking.conflicts(chain, scope):
             raise Locked("the resource is locked")
         lock = locking.new_lock(scope, depth, owner_xml, timeout_s, user.id, node.id)

@@ -23,7 +23,7 @@ from infiniscale.core.model.errors import AlreadyExists, Conflict, Forbidden, In
 from infiniscale.core.model.identity import User
 from infiniscale.core.model.nodes import NodeInfo
 from infiniscale.core.ports.documents import DocumentStore
-from infiniscale.core.spaces import parse_time
+from infiniscale.core.spaces import READ, WRITE, SpaceRole, parse_time
 from infiniscale.core.unified_roles import UnifiedRole
 
 USER_SHARE, GROUP_SHARE, LINK_SHARE = 0, 1, 3
@@ -84,6 +84,23 @@ def _free_name(name: str, taken: set[str]) -> str:
         if candidate not in taken:
             return candidate
     raise Conflict("too many shares with this name")
+
+
+def shared_role(grants: list[Share], chain: list[NodeInfo]) -> SpaceRole | None:
+    """What the best of a user's shares allows on the end of `chain`: shares of an item on the
+    chain count (a share of a folder reaches everything below it)."""
+    on_chain = {node.id for node in chain}
+    best: SpaceRole | None = None
+    for share in grants:
+        if share.node_id not in on_chain:
+            continue
+        role = share.role
+        level = WRITE if role.allows("initiate_file_upload") else READ
+        if best is None or level > best.level:
+            best = SpaceRole(name="share", id=role.id, display_name=role.display_name, level=level,
+                             ocs_permissions=role.ocs, actions=role.actions, shared_root=share.node_id,
+                             permissions=role.permissions)
+    return best
 
 
 def space_of(share_id: str) -> str:

@@ -39,6 +39,13 @@ class SpaceRole:
     level: int
     ocs_permissions: int
     actions: tuple[str, ...]
+    # access through a share: the shared item, and the share role's CS3 permissions
+    shared_root: str = ""
+    permissions: frozenset[str] = frozenset()
+
+    def may(self, permission: str) -> bool:
+        """A CS3 permission; a member's role has every one its level implies."""
+        return permission in self.permissions if self.shared_root else True
 
 
 def _space_role(name: str, unified_key: str, level: int) -> SpaceRole:

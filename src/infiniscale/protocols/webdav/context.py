@@ -45,7 +45,7 @@ class DavContext:
             return RenderContext(storage_id=self.files.storage_id, owner_username=user.username,
                                  owner_display_name=user.display_name, base_url=self.config.base_url,
                                  user_id=user.id)
-        space, role = await self.files.access(user, chain[0].space_id)
+        space, role = await self.files.access(user, chain[0].space_id, chain)
         return RenderContext(storage_id=self.files.storage_id_of(space.id), owner_username=user.username,
                              owner_display_name=user.display_name, base_url=self.config.base_url,
                              user_id=user.id, level=role.level,

@@ -196,7 +196,7 @@ async def _put_small(dav: DavContext, req: Request, target: Target, user: User) 
 
 async def _respond_written(dav: DavContext, req: Request, node: NodeInfo, created: bool, mtime: int | None,
                            user: User) -> None:
-    level = (await dav.files.access(user, node.space_id))[1].level
+    level = (await dav.files.access(user, node.space_id, node=node))[1].level
     headers = [*node_headers(dav, node), ("oc-perm", permissions(node, level))]
     if mtime is not None:
         headers.append(("x-oc-mtime", "accepted"))
