@@ -197,3 +197,72 @@ async def test_recipients_reach_shared_items_by_id_with_the_share_role(env):
     # an unshare ends the access at once
     assert meta(await e.delete(f"{V2}/{viewer['id']}"))[0] == 200
     assert (await m.get(f"{shared}/sub/a.txt")).status_code == 404
+
+
+JAIL = "/dav/spaces/a0ca6a90-a365-4782-871e-d44447bbc668$a0ca6a90-a365-4782-871e-d44447bbc668"
+
+
+def hrefs(r: httpx.Response) -> list[str]:
+    return [part.split("</d:href>")[0] for part in r.text.split("<d:href>")[1:]]
+
+
+def first_etag(r: httpx.Response) -> str:
+    return r.text.split("<d:getetag>")[1].split("</d:getetag>")[0]
+
+
+async def test_the_shares_space_mounts_received_shares(env):
+    clients, _ids = env
+    e, m, k = clients["einstein"], clients["marie"], clients["katherine"]
+    home = "/remote.php/dav/files/einstein"
+    for folder in ("Shared", "Shared/sub"):
+        assert (await e.request("MKCOL", f"{home}/{folder}")).status_code == 201
+    assert (await e.put(f"{home}/Shared/sub/a.txt", content=b"alpha")).status_code == 201
+    assert (await e.put(f"{home}/notes.txt", content=b"notes")).status_code == 201
+    folder_share = data(await share(e, "/Shared", "marie", 1))
+    assert meta(await share(e, "/notes.txt", "marie", 1))[0] == 200
+    assert (await k.request("MKCOL", "/remote.php/dav/files/katherine/Shared")).status_code == 201
+    assert meta(await share(k, "/Shared", "marie", 1))[0] == 200  # the same name: mounted as "Shared (1)"
+
+    listing = await m.request("PROPFIND", JAIL, headers={"Depth": "1"})
+    assert listing.status_code == 207
+    assert hrefs(listing) == [f"{JAIL}/", f"{JAIL}/Shared/", f"{JAIL}/notes.txt", f"{JAIL}/Shared%20(1)/"]
+    home_listing = await m.request("PROPFIND", "/remote.php/dav/files/marie/", headers={"Depth": "1"})
+    assert "/remote.php/dav/files/marie/Shares/" in hrefs(home_listing)
+    in_files = await m.request("PROPFIND", "/remote.php/dav/files/marie/Shares", headers={"Depth": "1"})
+    assert hrefs(in_files)[1:] == ["/remote.php/dav/files/marie/Shares/Shared/",
+                                   "/remote.php/dav/files/marie/Shares/notes.txt",
+                                   "/remote.php/dav/files/marie/Shares/Shared%20(1)/"]
+    deep = await m.request("PROPFIND", "/remote.php/dav/files/marie/Shares/Shared", headers={"Depth": "1"})
+    assert hrefs(deep) == ["/remote.php/dav/files/marie/Shares/Shared/",
+                           "/remote.php/dav/files/marie/Shares/Shared/sub/"]
+
+    for url in (f"{JAIL}/Shared/sub/a.txt", "/remote.php/dav/files/marie/Shares/Shared/sub/a.txt",
+                "/remote.php/webdav/Shares/Shared/sub/a.txt", "/dav/files/marie/Shares/Shared/sub/a.txt"):
+        got = await m.get(url)
+        assert got.status_code == 200 and got.content == b"alpha", url
+    assert (await m.get(f"{JAIL}/notes.txt")).content == b"notes"
+    assert (await m.put(f"{JAIL}/Shared/new.txt", content=b"x")).status_code == 403  # viewer
+
+    # the Shares root changes its ETag when something below a mount changes, or a mount comes or goes
+    before = first_etag(await m.request("PROPFIND", JAIL, headers={"Depth": "0"}))
+    assert (await e.put(f"{home}/Shared/sub/a.txt", content=b"changed")).status_code == 204
+    changed = first_etag(await m.request("PROPFIND", JAIL, headers={"Depth": "0"}))
+    assert changed != before
+    assert meta(await e.put(f"{V2}/{folder_share['id']}", data={"permissions": "15"}))[0] == 200
+    assert (await m.put("/remote.php/dav/files/marie/Shares/Shared/new.txt", content=b"x")).status_code == 201
+    assert (await e.get(f"{home}/Shared/new.txt")).content == b"x"
+
+    # the Shares folder itself takes nothing
+    assert (await m.request("MKCOL", "/remote.php/dav/files/marie/Shares")).status_code == 405
+    assert (await m.put("/remote.php/dav/files/marie/Shares/loose.txt", content=b"x")).status_code == 404
+    assert (await m.put("/remote.php/dav/files/marie/mine.txt", content=b"m")).status_code == 201
+    moved = await m.request("MOVE", "/remote.php/dav/files/marie/mine.txt",
+                            headers={"Destination": "/remote.php/dav/files/marie/Shares"})
+    assert moved.status_code == 403
+
+    # declined: unmounted
+    assert meta(await m.delete(f"{V2}/pending/{folder_share['id']}"))[0] == 200
+    after = await m.request("PROPFIND", JAIL, headers={"Depth": "1"})
+    assert f"{JAIL}/Shared/" not in hrefs(after)
+    assert first_etag(after) != changed
+    assert (await m.get(f"{JAIL}/Shared/sub/a.txt")).status_code == 404

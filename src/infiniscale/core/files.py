@@ -34,7 +34,7 @@ from infiniscale.core.ports.events import EventBus
 from infiniscale.core.ports.storage import BlobSink, BlobSource, Precondition, StorageDriver
 from infiniscale.core.registry import Provider, SpaceRegistry
 from infiniscale.core.roles import can
-from infiniscale.core.sharing import Share, Sharing, shared_role
+from infiniscale.core.sharing import ACCEPTED, Received, Share, Sharing, shared_role
 from infiniscale.core.spaces import READ, WRITE, Space, SpaceRole, Spaces
 
 T = TypeVar("T")
@@ -134,6 +134,34 @@ class FileService:
         """A resolved chain, if the user may see its end."""
         await self._check_access(user, chain[0].space_id, READ, chain)
         return chain
+
+    # ------------------------------------------------------------------ the Shares space
+
+    async def mounts(self, user: User) -> list[Received]:
+        """The user's accepted received shares, one per shared item, with their mount names."""
+        if self.sharing is None:
+            return []
+        received = await self._run(self.sharing.received, user, self._shared_name)
+        seen: set[str] = set()
+        out = []
+        for r in received:
+            if r.state == ACCEPTED and r.mount not in seen:
+                seen.add(r.mount)
+                out.append(r)
+        return out
+
+    def _shared_name(self, share: Share) -> str:
+        try:
+            return self.driver.stat(share.space_id, share.node_id).name
+        except (NotFound, InvalidArgument):
+            return share.node_id
+
+    async def mount(self, user: User, name: str) -> ResourceId:
+        """The shared item mounted as `name` in the user's Shares space."""
+        for r in await self.mounts(user):
+            if r.mount == name:
+                return ResourceId(self.storage_id_of(r.share.space_id), r.share.space_id, r.share.node_id)
+        raise NotFound("resource not found")
 
     async def access(self, user: User, space_id: str, chain: Chain | None = None,
                      node: NodeInfo | None = None) -> tuple[Space, SpaceRole]:
@@ -249,6 +277,10 @@ class FileService:
         if self.driver.remote_blobs(node.space_id):
             return await self._run(self.driver.open_blob, node.space_id, node)
         return self.driver.open_blob(node.space_id, node)  # a local open costs less than a thread hop
+
+    async def child(self, folder: NodeInfo, name: str) -> NodeInfo | None:
+        """A child by name, without access checks (the caller has the folder already)."""
+        return await self._run(self.driver.child, folder.space_id, folder.id, name)
 
     def path_names(self, chain: Chain) -> list[str]:
         return [node.name for node in chain[1:]]

@@ -27,6 +27,9 @@ from infiniscale.core.spaces import READ, WRITE, SpaceRole, parse_time
 from infiniscale.core.unified_roles import UnifiedRole
 
 USER_SHARE, GROUP_SHARE, LINK_SHARE = 0, 1, 3
+# oCIS's storage and space id of the virtual Shares space (the share jail)
+SHARE_JAIL = "a0ca6a90-a365-4782-871e-d44447bbc668"
+SHARE_JAIL_DRIVE = f"{SHARE_JAIL}${SHARE_JAIL}"
 ACCEPTED, PENDING, DECLINED = 0, 1, 2
 
 

@@ -54,6 +54,13 @@ HANDLERS: dict[str, Handler] = {
 }
 
 
+async def jail_refused(dav: DavContext, req: Request, target: Target, user: User) -> None:
+    raise DavError(405, "the Shares folder cannot be changed", "Sabre\\DAV\\Exception\\MethodNotAllowed")
+
+
+JAIL_HANDLERS: dict[str, Handler] = {"OPTIONS": options, "PROPFIND": propfind.jail_propfind}
+
+
 async def send_error(req: Request, status: int, exception: str, message: str) -> None:
     await respond(req.send, status, [("content-type", "application/xml; charset=utf-8")],
                   xml.sabre_error(exception, message), head_only=req.method == "HEAD")
@@ -83,7 +90,10 @@ class WebDavApp:
             target = match(req.raw_path, user)
             if target is None:
                 raise DavError(404, "not a WebDAV path")
+            target = await self.dav.rewrite(target, user)
             handler = HANDLERS.get(req.method)
+            if target.kind == "jail":  # the Shares space itself: a listing, nothing to change
+                handler = JAIL_HANDLERS.get(req.method, jail_refused)
             if handler is None:
                 raise DavError(405, f"method {req.method} is not supported",
                                "Sabre\\DAV\\Exception\\MethodNotAllowed")

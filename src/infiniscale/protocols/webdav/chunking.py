@@ -104,7 +104,9 @@ async def uploads(dav: DavContext, req: Request, user: User) -> None:
 
 
 async def _assemble(dav: DavContext, req: Request, user: User, transfer: str) -> None:
-    target = routing.destination(req.header("destination"), req.header("host"), user)
+    target = await dav.rewrite(routing.destination(req.header("destination"), req.header("host"), user), user)
+    if target.kind == "jail":
+        raise DavError(403, "nothing can be put into the Shares folder itself")
     parent_chain, name, existing = await dav.resolve_slot(target, user)
     if existing is not None and existing[-1].is_folder:
         raise DavError(409, "a folder exists with this name", "Sabre\\DAV\\Exception\\Conflict")

@@ -51,6 +51,14 @@ class DavContext:
                              user_id=user.id, level=role.level,
                              quota_available=self.files.quota_available(space, chain[0]))
 
+    async def rewrite(self, target: Target, user: User) -> Target:
+        """A path below a mount of the Shares space addresses the shared item by its id; the
+        hrefs keep the path the client used."""
+        if target.kind != "jail" or not target.names:
+            return target
+        rid = await self.files.mount(user, target.names[0])
+        return Target("spaces", f"{target.prefix}/{target.names[0]}", rid.space_id, rid, target.names[1:])
+
     async def space_of(self, target: Target, user: User) -> str:
         if target.space_id is not None:
             return target.space_id
@@ -101,6 +109,12 @@ async def check_if_header(dav: DavContext, req: Request, target: Target, chain: 
         except (DavError, StorageError):
             return None
         if tagged is None:
+            return None
+        try:
+            tagged = await dav.rewrite(tagged, user)
+        except StorageError:
+            return None
+        if tagged.kind == "jail":
             return None
         return await dav.resolve_or_none(tagged, user)
 

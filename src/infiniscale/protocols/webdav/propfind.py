@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 from infiniscale.core.locks import live_locks
+from infiniscale.core.model.errors import StorageError
 from infiniscale.core.model.identity import User
-from infiniscale.core.model.nodes import NodeInfo, is_dead_property
+from infiniscale.core.model.ids import ResourceId
+from infiniscale.core.model.nodes import FOLDER, NodeInfo, is_dead_property
+from infiniscale.core.sharing import SHARE_JAIL
+from infiniscale.core.spaces import READ
 from infiniscale.protocols.http import BodyTooLarge, Request, respond, respond_stream
 from infiniscale.protocols.webdav import xml
 from infiniscale.protocols.webdav.context import DavContext, check_if_header
@@ -19,7 +25,7 @@ from infiniscale.protocols.webdav.properties import (
     Renderer,
     lockdiscovery,
 )
-from infiniscale.protocols.webdav.routing import Target
+from infiniscale.protocols.webdav.routing import SHARES_FOLDER, Target
 from infiniscale.protocols.webdav.xml import DAV, OC
 
 MULTISTATUS_TYPE = "application/xml; charset=utf-8"
@@ -136,13 +142,18 @@ class RenderPlan:
         return "".join(parts)
 
 
-async def propfind(dav: DavContext, req: Request, target: Target, user: User) -> None:
+def _depth(dav: DavContext, req: Request) -> str:
     depth = (req.header("depth") or "1").strip().lower()
     if depth not in ("0", "1", "infinity"):
         raise DavError(400, "invalid Depth header")
     if depth == "infinity" and not dav.config.allow_depth_infinity:
         raise DavError(400, "PROPFIND with Depth: infinity is not allowed",
                        "Sabre\\DAV\\Exception\\BadRequest")
+    return depth
+
+
+async def propfind(dav: DavContext, req: Request, target: Target, user: User) -> None:
+    depth = _depth(dav, req)
     plan = RenderPlan(parse_propfind(await read_xml(dav, req)))
     chain = await dav.resolve(target, user)
     node = chain[-1]
@@ -156,12 +167,69 @@ async def propfind(dav: DavContext, req: Request, target: Target, user: User) ->
         if node.is_folder and depth != "0":
             async for chunk in _descend(dav, ctx, target, names, node, plan, minimal, depth == "infinity"):
                 yield chunk
+            if target.kind in ("files", "legacy") and not names:
+                yield (await _shares_entry(dav, user, target, chain, plan, minimal)).encode()
         yield b"</d:multistatus>"
 
     headers = [("content-type", MULTISTATUS_TYPE), ("dav", "1, 3, extended-mkcol"), ("vary", "Brief,Prefer")]
     if minimal:
         headers.append(("preference-applied", "return=minimal"))
     await respond_stream(req.send, 207, headers, body())
+
+
+async def _jail(dav: DavContext, user: User) -> tuple[NodeInfo, list[tuple[str, NodeInfo, RenderContext]]]:
+    """The Shares space of a user: a virtual folder whose entries are the mounted shared items
+    (named by their mounts, with the share's permissions). Its ETag changes when anything below a
+    mount changes, and when a share is mounted or removed."""
+    entries = []
+    for received in await dav.files.mounts(user):
+        share = received.share
+        rid = ResourceId(dav.files.storage_id_of(share.space_id), share.space_id, share.node_id)
+        try:
+            chain = await dav.files.resolve_id(user, rid, [])
+        except StorageError:
+            continue  # the item is gone, or the share with it
+        entries.append((received.mount, replace(chain[-1], name=received.mount),
+                        await dav.render_context(user, chain)))
+    newest = max((node.tmtime_ns for _name, node, _ctx in entries), default=0)
+    fingerprint = zlib.crc32("\0".join(f"{name}:{node.id}" for name, node, _ctx in entries).encode())
+    root = NodeInfo(space_id=SHARE_JAIL, id=SHARE_JAIL, parent_id="", name=SHARES_FOLDER, type=FOLDER,
+                    mtime_ns=max((n.mtime_ns for _a, n, _c in entries), default=0),
+                    tmtime_ns=newest + fingerprint % 1_000_000, size=sum(n.size for _a, n, _c in entries))
+    return root, entries
+
+
+def _jail_context(dav: DavContext, user: User) -> RenderContext:
+    return RenderContext(storage_id=SHARE_JAIL, owner_username=user.username, owner_display_name=user.display_name,
+                         base_url=dav.config.base_url, user_id=user.id, level=READ)
+
+
+async def jail_propfind(dav: DavContext, req: Request, target: Target, user: User) -> None:
+    """PROPFIND of the Shares space itself (`/dav/spaces/<share jail>`, `…/files/<user>/Shares`)."""
+    depth = _depth(dav, req)
+    plan = RenderPlan(parse_propfind(await read_xml(dav, req)))
+    minimal = "return=minimal" in (req.header("prefer") or "").lower()
+    root, entries = await _jail(dav, user)
+    base = target.href([], True)
+    parts = [xml.XML_HEADER + f"<d:multistatus{xml.NS_DECL}>",
+             plan.render(_jail_context(dav, user), base, root, minimal)]
+    if depth != "0":
+        for name, node, ctx in entries:
+            parts.append(plan.render(ctx, target.child_href(base, name, node.is_folder), node, minimal))
+    parts.append("</d:multistatus>")
+    await respond(req.send, 207, [("content-type", MULTISTATUS_TYPE), ("dav", "1, 3, extended-mkcol")],
+                  "".join(parts).encode())
+
+
+async def _shares_entry(dav: DavContext, user: User, target: Target, chain: list[NodeInfo], plan: RenderPlan,
+                        minimal: bool) -> str:
+    """The Shares folder in a listing of the personal root, when something is mounted there (and
+    no folder of that name is in the way)."""
+    mounts = await dav.files.mounts(user)
+    if not mounts or await dav.files.child(chain[0], SHARES_FOLDER) is not None:
+        return ""
+    root, _entries = await _jail(dav, user)
+    return plan.render(_jail_context(dav, user), target.href([SHARES_FOLDER], True), root, minimal)
 
 
 async def _descend(dav: DavContext, ctx: RenderContext, target: Target, names: list[str], folder: NodeInfo,

@@ -9,6 +9,7 @@ from urllib.parse import quote, unquote_to_bytes, urlsplit
 from infiniscale.core.model.errors import InvalidArgument, NotFound
 from infiniscale.core.model.identity import User
 from infiniscale.core.model.ids import ResourceId
+from infiniscale.core.sharing import SHARE_JAIL, SHARE_JAIL_DRIVE
 from infiniscale.protocols.webdav.errors import DavError
 
 # prefix -> kind; longest first so /remote.php/dav/files wins over /remote.php/webdav
@@ -25,9 +26,12 @@ HREF_SAFE = "/-_.~!$'()*+,;=:@"
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9_.~!$'()*+,;=:@-]*")
 
 
+SHARES_FOLDER = "Shares"  # where received shares appear in the personal namespaces
+
+
 @dataclass(frozen=True)
 class Target:
-    kind: str  # "files" | "spaces" | "legacy"
+    kind: str  # "files" | "spaces" | "legacy" | "jail" (the Shares space; below a mount: "spaces")
     prefix: str  # decoded URL prefix up to the space root, without trailing slash
     space_id: str | None  # personal space when None (resolved later from the user)
     rid: ResourceId | None  # id-based access through /dav/spaces/<resource id>
@@ -80,6 +84,8 @@ def match(raw_path: bytes, user: User | None) -> Target | None:
         rest = raw_path[len(bare):]
         segments = split_segments(rest)
         if kind == "legacy":
+            if segments[:1] == [SHARES_FOLDER]:
+                return Target("jail", f"{bare}/{SHARES_FOLDER}", None, None, segments[1:])
             return Target(kind, bare, None, None, segments)
         if not segments:
             raise DavError(405 if kind == "spaces" else 404, "a space or user is required")
@@ -87,7 +93,11 @@ def match(raw_path: bytes, user: User | None) -> Target | None:
         if kind == "files":
             if user is not None and head not in (user.username, user.id):
                 raise NotFound("resource not found")
+            if names[:1] == [SHARES_FOLDER]:
+                return Target("jail", f"{bare}/{head}/{SHARES_FOLDER}", None, None, names[1:])
             return Target(kind, f"{bare}/{head}", None, None, names)
+        if head in (SHARE_JAIL_DRIVE, SHARE_JAIL):
+            return Target("jail", f"{bare}/{head}", None, None, names)
         try:
             rid = ResourceId.parse(head)
         except InvalidArgument:

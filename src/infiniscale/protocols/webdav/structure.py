@@ -54,7 +54,9 @@ def _overwrite(req: Request) -> bool:
 async def copy_or_move(dav: DavContext, req: Request, target: Target, user: User) -> None:
     is_move = req.method == "MOVE"
     source = await dav.resolve(target, user)
-    dest = routing.destination(req.header("destination"), req.header("host"), user)
+    dest = await dav.rewrite(routing.destination(req.header("destination"), req.header("host"), user), user)
+    if dest.kind == "jail":
+        raise DavError(403, "nothing can be put into the Shares folder itself")
     overwrite = _overwrite(req)
     depth = (req.header("depth") or "infinity").strip().lower()
     if depth not in ("0", "infinity"):
