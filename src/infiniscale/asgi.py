@@ -55,7 +55,8 @@ class App:
         self._tasks: list[asyncio.Task] = []
         self.auth = authenticator
         self.base_url = base_url
-        self.capabilities = capabilities(max_chunk_size, max_quota=spaces_max_quota)
+        self.capabilities = capabilities(max_chunk_size, max_quota=spaces_max_quota, sharing=shares is not None,
+                                         auto_accept_shares=shares is None or shares.sharing.auto_accept)
         self.capabilities["capabilities"]["dav"]["propfind"]["depth_infinity"] = depth_infinity
         self.status_body = orjson.dumps(status_document())
         self.ready = ready

@@ -79,7 +79,11 @@ async def test_personal_drive_has_the_ocis_fields(clients, ids):
     r = await clients["einstein"].get(f"{G}/me/drives")
     assert r.status_code == 200
     drives = r.json()["value"]
-    assert [d["driveType"] for d in drives] == ["personal"]
+    assert [d["driveType"] for d in drives] == ["personal", "virtual"]
+    shares = drives[1]
+    jail = "a0ca6a90-a365-4782-871e-d44447bbc668$a0ca6a90-a365-4782-871e-d44447bbc668"
+    assert (shares["id"], shares["name"], shares["driveAlias"]) == (jail, "Shares", "virtual/shares")
+    assert shares["root"]["webDavUrl"] == f"{URL}/dav/spaces/{jail}"
     drive = drives[0]
     assert drive["id"] == f"{MOUNT_ID}${ids['einstein']}"
     assert drive["driveAlias"] == "personal/einstein"
@@ -95,7 +99,9 @@ async def test_personal_drive_has_the_ocis_fields(clients, ids):
     me = await clients["einstein"].get(f"{G}/me/drive")
     assert me.status_code == 200 and me.json()["id"] == drive["id"]
     beta = await clients["einstein"].get(f"{GB}/me/drives")
-    assert [d["id"] for d in beta.json()["value"]] == [drive["id"]]
+    assert [d["id"] for d in beta.json()["value"]] == [drive["id"], shares["id"]]
+    only = await clients["einstein"].get(f"{G}/me/drives", params={"$filter": "driveType eq 'virtual'"})
+    assert [d["id"] for d in only.json()["value"]] == [shares["id"]]
 
 
 async def test_the_root_etag_follows_changes(clients):
@@ -128,7 +134,7 @@ async def test_listing_filter_and_order(clients):
     await create_project(clients["katherine"], "Alpha")
     await create_project(clients["katherine"], "Beta")
     mine = (await clients["einstein"].get(f"{G}/me/drives")).json()["value"]
-    assert [d["driveType"] for d in mine] == ["personal"]
+    assert [d["driveType"] for d in mine] == ["personal", "virtual"]
     everything = (await clients["admin"].get(f"{G}/drives?$filter=driveType eq 'project'&$orderby=name desc")).json()
     assert [d["name"] for d in everything["value"]] == ["Beta", "Alpha"]
     own = (await clients["einstein"].get(f"{G}/drives")).json()["value"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import zlib
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -26,15 +27,16 @@ from infiniscale.core.model.errors import (
     NotFound,
     PreconditionFailed,
     QuotaExceeded,
+    StorageError,
 )
 from infiniscale.core.model.identity import User
 from infiniscale.core.model.ids import ResourceId
-from infiniscale.core.model.nodes import FAVORITE_PREFIX, LockInfo, NodeInfo, validate_name
+from infiniscale.core.model.nodes import FAVORITE_PREFIX, FOLDER, LockInfo, NodeInfo, validate_name
 from infiniscale.core.ports.events import EventBus
 from infiniscale.core.ports.storage import BlobSink, BlobSource, Precondition, StorageDriver
 from infiniscale.core.registry import Provider, SpaceRegistry
 from infiniscale.core.roles import can
-from infiniscale.core.sharing import ACCEPTED, Received, Share, Sharing, shared_role
+from infiniscale.core.sharing import ACCEPTED, SHARE_JAIL, Received, Share, Sharing, shared_role
 from infiniscale.core.spaces import READ, WRITE, Space, SpaceRole, Spaces
 
 T = TypeVar("T")
@@ -155,6 +157,26 @@ class FileService:
             return self.driver.stat(share.space_id, share.node_id).name
         except (NotFound, InvalidArgument):
             return share.node_id
+
+    async def shares_space(self, user: User) -> tuple[NodeInfo, list[tuple[str, Chain]]]:
+        """The user's Shares space: a virtual root folder, and per mount its name and the chain of
+        the shared item. The root's ETag changes when anything below a mount changes, and when a
+        share is mounted or removed."""
+        mounted = []
+        for received in await self.mounts(user):
+            share = received.share
+            rid = ResourceId(self.storage_id_of(share.space_id), share.space_id, share.node_id)
+            try:
+                mounted.append((received.mount, await self.resolve_id(user, rid, [])))
+            except StorageError:
+                continue  # the item is gone, or the share with it
+        items = [chain[-1] for _name, chain in mounted]
+        fingerprint = zlib.crc32("\0".join(f"{name}:{chain[-1].id}" for name, chain in mounted).encode())
+        root = NodeInfo(space_id=SHARE_JAIL, id=SHARE_JAIL, parent_id="", name="Shares", type=FOLDER,
+                        mtime_ns=max((n.mtime_ns for n in items), default=0),
+                        tmtime_ns=max((n.tmtime_ns for n in items), default=0) + fingerprint % 1_000_000,
+                        size=sum(n.size for n in items))
+        return root, mounted
 
     async def mount(self, user: User, name: str) -> ResourceId:
         """The shared item mounted as `name` in the user's Shares space."""

@@ -15,6 +15,7 @@ from infiniscale.core.model.identity import User
 from infiniscale.core.model.ids import ResourceId
 from infiniscale.core.model.nodes import NodeInfo, etag_hash
 from infiniscale.core.roles import can
+from infiniscale.core.sharing import SHARE_JAIL, SHARE_JAIL_DRIVE
 from infiniscale.core.spaces import (
     MANAGE,
     SPACE_ROLES,
@@ -93,7 +94,7 @@ class DrivesApi:
             space_id = await self.files.ensure_personal_space(actor)
             return 200, {"value": await self._children(actor, space_id, space_id)}
         if parts == ["me", "drives"] and method == "GET":
-            return 200, {"value": await self._list(actor, query, everything=False)}
+            return 200, {"value": await self._list(actor, query, everything=False, shares=True)}
         if parts == ["drives"] and method == "GET":
             return 200, {"value": await self._list(actor, query, everything=can(actor.role, "Drives.List"))}
         if parts == ["drives"] and method == "POST":
@@ -288,7 +289,7 @@ class DrivesApi:
             out[name] = node_id
         return out
 
-    async def _list(self, actor: User, query: dict[str, str], everything: bool) -> list[dict]:
+    async def _list(self, actor: User, query: dict[str, str], everything: bool, shares: bool = False) -> list[dict]:
         kind = None
         if query.get("$filter"):
             found = _FILTER.match(query["$filter"].strip())
@@ -300,6 +301,8 @@ class DrivesApi:
         entries = await self._run(self.spaces.visible, actor, everything=everything)
         drives = [await self.drive(space, role, actor) for space, role in entries
                   if kind is None or space.type == kind]
+        if shares and self.files.sharing is not None and kind in (None, "virtual"):
+            drives.append(await self.shares_drive(actor))
         orderby = query.get("$orderby", "").strip()
         if orderby:
             name, _, direction = orderby.partition(" ")
@@ -323,6 +326,15 @@ class DrivesApi:
         if member.expires:
             doc["expirationDateTime"] = member.expires
         return doc
+
+    async def shares_drive(self, actor: User) -> dict:
+        """The Shares space as a drive (driveType virtual), as oCIS lists it for every user."""
+        root, _mounted = await self.files.shares_space(actor)
+        return {"id": SHARE_JAIL_DRIVE, "driveAlias": "virtual/shares", "driveType": "virtual", "name": "Shares",
+                "lastModifiedDateTime": format_time(root.mtime_ns),
+                "root": {"id": f"{SHARE_JAIL_DRIVE}!{SHARE_JAIL}", "eTag": root.etag,
+                         "webDavUrl": f"{self.base_url}/dav/spaces/{SHARE_JAIL_DRIVE}"},
+                "webUrl": f"{self.base_url}/f/{SHARE_JAIL_DRIVE}"}
 
     async def drive(self, space: Space, role: SpaceRole | None, actor: User) -> dict:
         """The drive object of a space, with the oCIS fields."""

@@ -28,7 +28,8 @@ def status_document() -> dict[str, Any]:
 TUS_EXTENSIONS = "creation,creation-with-upload,checksum,expiration,termination"
 
 
-def capabilities(max_chunk_size: int, *, favorites: bool = True, max_quota: int = 0) -> dict[str, Any]:
+def capabilities(max_chunk_size: int, *, favorites: bool = True, max_quota: int = 0, sharing: bool = False,
+                 auto_accept_shares: bool = True) -> dict[str, Any]:
     """The capabilities document with oCIS's shape. Values say what this server does: a feature
     that is not served yet is advertised as off, so that clients do not try it."""
     return {
@@ -73,12 +74,12 @@ def capabilities(max_chunk_size: int, *, favorites: bool = True, max_quota: int 
                 "propfind": {"depth_infinity": False},
             },
             "files_sharing": {
-                "api_enabled": False,
+                "api_enabled": sharing,
                 "resharing": False,
-                "group_sharing": False,
-                "sharing_roles": False,
+                "group_sharing": sharing,
+                "sharing_roles": sharing,
                 "deny_access": False,
-                "auto_accept_share": True,
+                "auto_accept_share": auto_accept_shares,
                 "share_with_group_members_only": False,
                 "share_with_membership_groups_only": False,
                 "search_min_length": 3,
@@ -97,7 +98,7 @@ def capabilities(max_chunk_size: int, *, favorites: bool = True, max_quota: int 
                          "expire_date": {"enabled": False}},
                 "federation": {"outgoing": False, "incoming": False},
             },
-            "spaces": {"version": "1.0.0", "enabled": True, "projects": True, "share_jail": False,
+            "spaces": {"version": "1.0.0", "enabled": True, "projects": True, "share_jail": sharing,
                        "max_quota": max_quota},
             "graph": {"personal-data-export": False, "users": {
                 "read_only_attributes": [], "create_disabled": True, "delete_disabled": True,

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import AsyncIterator
 from dataclasses import replace
 
 from infiniscale.core.locks import live_locks
-from infiniscale.core.model.errors import StorageError
 from infiniscale.core.model.identity import User
-from infiniscale.core.model.ids import ResourceId
-from infiniscale.core.model.nodes import FOLDER, NodeInfo, is_dead_property
+from infiniscale.core.model.nodes import NodeInfo, is_dead_property
 from infiniscale.core.sharing import SHARE_JAIL
 from infiniscale.core.spaces import READ
 from infiniscale.protocols.http import BodyTooLarge, Request, respond, respond_stream
@@ -178,25 +175,11 @@ async def propfind(dav: DavContext, req: Request, target: Target, user: User) ->
 
 
 async def _jail(dav: DavContext, user: User) -> tuple[NodeInfo, list[tuple[str, NodeInfo, RenderContext]]]:
-    """The Shares space of a user: a virtual folder whose entries are the mounted shared items
-    (named by their mounts, with the share's permissions). Its ETag changes when anything below a
-    mount changes, and when a share is mounted or removed."""
-    entries = []
-    for received in await dav.files.mounts(user):
-        share = received.share
-        rid = ResourceId(dav.files.storage_id_of(share.space_id), share.space_id, share.node_id)
-        try:
-            chain = await dav.files.resolve_id(user, rid, [])
-        except StorageError:
-            continue  # the item is gone, or the share with it
-        entries.append((received.mount, replace(chain[-1], name=received.mount),
-                        await dav.render_context(user, chain)))
-    newest = max((node.tmtime_ns for _name, node, _ctx in entries), default=0)
-    fingerprint = zlib.crc32("\0".join(f"{name}:{node.id}" for name, node, _ctx in entries).encode())
-    root = NodeInfo(space_id=SHARE_JAIL, id=SHARE_JAIL, parent_id="", name=SHARES_FOLDER, type=FOLDER,
-                    mtime_ns=max((n.mtime_ns for _a, n, _c in entries), default=0),
-                    tmtime_ns=newest + fingerprint % 1_000_000, size=sum(n.size for _a, n, _c in entries))
-    return root, entries
+    """The Shares space rendered: its root, and per mount the shared item under the mount's name
+    with the share's permissions."""
+    root, mounted = await dav.files.shares_space(user)
+    return root, [(name, replace(chain[-1], name=name), await dav.render_context(user, chain))
+                  for name, chain in mounted]
 
 
 def _jail_context(dav: DavContext, user: User) -> RenderContext:
