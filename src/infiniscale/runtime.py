@@ -38,6 +38,7 @@ from infiniscale.observability import setup_logging
 from infiniscale.protocols.auth import Authenticator
 from infiniscale.protocols.drives import DrivesApi
 from infiniscale.protocols.graph import GraphApi
+from infiniscale.protocols.graph_sharing import GraphSharing
 from infiniscale.protocols.oidc import OidcEndpoints
 from infiniscale.protocols.shares_ocs import SharesOcs
 from infiniscale.protocols.webdav.app import WebDavApp
@@ -204,7 +205,8 @@ def build_app(settings: Settings) -> App:
                allow_impersonation=settings.app_auth_impersonation, oidc=oidc,
                graph_api=GraphApi(Accounts(directory, application_id(settings)),
                                   DrivesApi(files, directory, settings.url.rstrip("/"),
-                                            unified_roles.available(available_role_ids(settings)))),
+                                            unified_roles.available(available_role_ids(settings)),
+                                            GraphSharing(files, sharing, directory))),
                issuer=settings.issuer,
                max_chunk_size=settings.upload_max_chunk_size, spaces_max_quota=settings.spaces_max_quota,
                depth_infinity=settings.allow_propfind_depth_infinity,

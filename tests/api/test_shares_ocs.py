@@ -266,3 +266,72 @@ async def test_the_shares_space_mounts_received_shares(env):
     assert f"{JAIL}/Shared/" not in hrefs(after)
     assert first_etag(after) != changed
     assert (await m.get(f"{JAIL}/Shared/sub/a.txt")).status_code == 404
+
+
+GB = "/graph/v1beta1"
+VIEWER_ROLE = "b1e2218d-eef8-4d4c-b82d-0f1a1b48f3b5"
+EDITOR_ROLE = "fb6c3e19-e378-47e5-b277-9732f9de6e21"
+
+
+async def _item(c: httpx.AsyncClient, url: str) -> tuple[str, str]:
+    """(drive id, item id) of a resource from its oc:fileid."""
+    reply = await c.request("PROPFIND", url, headers={"Depth": "0"})
+    fileid = reply.text.split("<oc:fileid>")[1].split("</oc:fileid>")[0]
+    return fileid.split("!")[0], fileid
+
+
+async def test_graph_invite_permissions_and_shared_lists_see_the_ocs_shares(env):
+    clients, ids = env
+    e, m, r = clients["einstein"], clients["marie"], clients["richard"]
+    home = "/remote.php/dav/files/einstein"
+    assert (await e.request("MKCOL", f"{home}/Team")).status_code == 201
+    drive, item = await _item(e, f"{home}/Team")
+    invited = await e.post(f"{GB}/drives/{drive}/items/{item}/invite",
+                           json={"recipients": [{"objectId": ids["marie"], "@libre.graph.recipient.type": "user"},
+                                                {"objectId": ids["physics-lovers"],
+                                                 "@libre.graph.recipient.type": "group"}],
+                                 "roles": [VIEWER_ROLE]})
+    assert invited.status_code == 200, invited.text
+    perms = invited.json()["value"]
+    assert [p["roles"] for p in perms] == [[VIEWER_ROLE], [VIEWER_ROLE]]
+    assert perms[0]["grantedToV2"]["user"]["id"] == ids["marie"]
+    assert perms[1]["grantedToV2"]["group"]["displayName"] == "physics-lovers"
+    assert perms[0]["invitation"]["invitedBy"]["user"]["id"] == ids["einstein"]
+    # the OCS API sees the same shares, under the same ids
+    ocs_ids = {s["id"] for s in data(await e.get(V2))}
+    assert ocs_ids == {p["id"] for p in perms}
+
+    listed = (await e.get(f"{GB}/drives/{drive}/items/{item}/permissions")).json()
+    assert {p["id"] for p in listed["value"]} == ocs_ids
+    assert EDITOR_ROLE in {d["id"] for d in listed["@libre.graph.permissions.roles.allowedValues"]}
+    assert "libre.graph/driveItem/upload/create" in listed["@libre.graph.permissions.actions.allowedValues"]
+
+    changed = await e.patch(f"{GB}/drives/{drive}/items/{item}/permissions/{perms[0]['id']}",
+                            json={"roles": [EDITOR_ROLE], "expirationDateTime": "2099-01-01T00:00:00Z"})
+    assert changed.status_code == 200 and changed.json()["roles"] == [EDITOR_ROLE]
+    assert changed.json()["expirationDateTime"] == "2099-01-01T00:00:00Z"
+    assert data(await e.get(f"{V2}/{perms[0]['id']}"))[0]["permissions"] == 15
+
+    with_me = (await m.get(f"{GB}/me/drive/sharedWithMe")).json()["value"]
+    assert [(i["name"], i["@client.synchronize"], i["remoteItem"]["id"]) for i in with_me] == [("Team", True, item)]
+    assert with_me[0]["remoteItem"]["shared"]["owner"]["user"]["id"] == ids["einstein"]
+    assert "folder" in with_me[0] and with_me[0]["parentReference"]["driveType"] == "virtual"
+    assert [i["name"] for i in (await r.get(f"{GB}/me/drive/sharedWithMe")).json()["value"]] == ["Team"]
+    by_me = (await e.get(f"{GB}/me/drive/sharedByMe")).json()["value"]
+    assert [(i["id"], len(i["permissions"])) for i in by_me] == [(item, 2)]
+
+    # who may: not the recipient, not with a role that does not fit the item, not twice
+    assert (await m.get(f"{GB}/drives/{drive}/items/{item}/permissions")).json()["value"][0]["id"] == perms[0]["id"]
+    denied = await m.post(f"{GB}/drives/{drive}/items/{item}/invite",
+                          json={"recipients": [{"objectId": ids["richard"]}], "roles": [VIEWER_ROLE]})
+    assert denied.status_code == 403
+    file_role = await e.post(f"{GB}/drives/{drive}/items/{item}/invite",
+                             json={"recipients": [{"objectId": ids["richard"]}],
+                                   "roles": ["2d00ce52-1fc2-4dbc-8b95-a73b73395f5a"]})  # FileEditor on a folder
+    assert file_role.status_code == 400
+    again = await e.post(f"{GB}/drives/{drive}/items/{item}/invite",
+                         json={"recipients": [{"objectId": ids["marie"]}], "roles": [VIEWER_ROLE]})
+    assert again.status_code == 409
+    assert (await e.delete(f"{GB}/drives/{drive}/items/{item}/permissions/{perms[0]['id']}")).status_code == 204
+    assert (await m.get(f"{GB}/me/drive/sharedWithMe")).json()["value"] == []
+    assert (await r.delete(f"{GB}/drives/{drive}/items/{item}/permissions/{perms[1]['id']}")).status_code == 403

@@ -143,7 +143,7 @@ class FileService:
         """The user's accepted received shares, one per shared item, with their mount names."""
         if self.sharing is None:
             return []
-        received = await self._run(self.sharing.received, user, self._shared_name)
+        received = await self._run(self.sharing.received, user, self.shared_item_name)
         seen: set[str] = set()
         out = []
         for r in received:
@@ -152,7 +152,8 @@ class FileService:
                 out.append(r)
         return out
 
-    def _shared_name(self, share: Share) -> str:
+    def shared_item_name(self, share: Share) -> str:
+        """The name of a shared item (blocking), which its mount is named after."""
         try:
             return self.driver.stat(share.space_id, share.node_id).name
         except (NotFound, InvalidArgument):

@@ -10,7 +10,7 @@ from typing import Any
 
 from infiniscale.core import unified_roles
 from infiniscale.core.files import FileService
-from infiniscale.core.model.errors import Conflict, Forbidden, InvalidArgument, NotFound
+from infiniscale.core.model.errors import AlreadyExists, Conflict, Forbidden, InvalidArgument, NotFound
 from infiniscale.core.model.identity import User
 from infiniscale.core.model.ids import ResourceId
 from infiniscale.core.model.nodes import NodeInfo, etag_hash
@@ -27,6 +27,7 @@ from infiniscale.core.spaces import (
     role_by_id,
 )
 from infiniscale.core.unified_roles import UnifiedRole
+from infiniscale.protocols.graph_sharing import GraphSharing, SharingError, role_definition
 from infiniscale.protocols.webdav.properties import mime_type
 
 
@@ -56,9 +57,12 @@ _ORDER = {"name": lambda d: d["name"].casefold(), "lastModifiedDateTime": lambda
 
 class DrivesApi:
     def __init__(self, files: FileService, directory: Any, base_url: str,
-                 roles: tuple[UnifiedRole, ...] = unified_roles.available()) -> None:
-        """`roles`: the unified roles enabled (GRAPH_AVAILABLE_ROLES)."""
+                 roles: tuple[UnifiedRole, ...] = unified_roles.available(),
+                 sharing: GraphSharing | None = None) -> None:
+        """`roles`: the unified roles enabled (GRAPH_AVAILABLE_ROLES); `sharing`: the sharing
+        endpoints on drive items."""
         self.roles = roles
+        self.sharing = sharing
         self.files = files
         self.spaces = files.spaces
         self.directory = directory
@@ -74,9 +78,15 @@ class DrivesApi:
     async def route(self, method: str, parts: list[str], query: dict[str, str], headers: Callable[[str], str | None],
                     body: Callable, actor: User) -> tuple[int, object]:
         try:
+            if self.sharing is not None and GraphSharing.handles(parts):
+                return await self.sharing.route(method, parts, body, actor)
             return await self._route(method, parts, query, headers, body, actor)
         except (NotFound, Forbidden, Conflict, InvalidArgument) as exc:
             raise drive_error(exc) from None
+        except AlreadyExists as exc:
+            raise DriveError(409, "nameAlreadyExists", str(exc)) from None
+        except SharingError as exc:
+            raise DriveError(exc.status, exc.code, str(exc)) from None
 
     async def _route(self, method, parts, query, headers, body, actor) -> tuple[int, object]:
         if parts[:3] == ["roleManagement", "permissions", "roleDefinitions"] and method == "GET":
@@ -389,15 +399,6 @@ class DrivesApi:
         if special:
             doc["special"] = special
         return doc
-
-
-def role_definition(role: UnifiedRole) -> dict:
-    """A unified role as Graph's roleDefinitions render it: one permission entry per kind of
-    resource it applies to."""
-    return {"id": role.id, "displayName": role.display_name, "description": role.description,
-            "@libre.graph.weight": unified_roles.ROLES.index(role) + 1,
-            "rolePermissions": [{"allowedResourceActions": list(role.actions),
-                                 "condition": unified_roles.CONDITIONS[kind]} for kind in role.applies_to]}
 
 
 def _int_or_none(value: object) -> int | None:

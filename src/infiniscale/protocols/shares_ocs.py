@@ -186,13 +186,7 @@ class SharesOcs:
             raise NotFound("share not found")
 
     async def _received(self, user: User) -> list[Received]:
-        return await self._run(self.sharing.received, user, self._name_of)
-
-    def _name_of(self, share: Share) -> str:
-        try:
-            return self.files.driver.stat(share.space_id, share.node_id).name
-        except (NotFound, InvalidArgument):
-            return share.node_id
+        return await self._run(self.sharing.received, user, self.files.shared_item_name)
 
     async def _received_share(self, user: User, share_id: str) -> Share:
         for received in await self._received(user):
