@@ -167,7 +167,7 @@ def build_app(settings: Settings) -> App:
     spaces = Spaces(registry, Limits(default_project_quota=settings.spaces_default_quota,  # type: ignore[arg-type]
                                      max_quota=settings.spaces_max_quota))
     sharing = Sharing(ShareBook(FileDocumentStore(os.path.join(settings.storage_root, "shares"))),
-                      registry.storage_id_of, unified_roles.available(available_role_ids(settings)),
+                      unified_roles.available(available_role_ids(settings)),
                       auto_accept=settings.auto_accept_shares)
     files = FileService(registry, bus, max_name_length=settings.max_name_length, spaces=spaces, sharing=sharing)
     uploads = build_uploads(settings, files)

@@ -7,14 +7,16 @@ Shares live in documents (no database), each found without scanning:
                                 share, group shares too {share id: {space, direct, state, hidden, mount}}
     received/groups/<group id>  shares a group received {share id: space id}
     created/<user id>           shares a user made {share id: space id}
-A share id names its space (`<storage id>:<space id>:<uuid>`, as oCIS's jsoncs3), so one read
-finds it. Blocking: callers run these methods in worker threads.
+    ids/<share id, 8 digits>    where a share is {space}
+    counters                    the last share id given out
+Share ids are numbers: clients treat them as opaque strings, and pyocclient (still used in
+scripts) can only update or delete shares whose ids are integers. Blocking: callers run these
+methods in worker threads.
 """
 
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -106,13 +108,6 @@ def shared_role(grants: list[Share], chain: list[NodeInfo]) -> SpaceRole | None:
     return best
 
 
-def space_of(share_id: str) -> str:
-    parts = share_id.split(":")
-    if len(parts) != 3 or not all(parts):
-        raise NotFound("share not found")
-    return parts[1]
-
-
 class ShareBook:
     """The share documents: reading, finding and writing shares, nothing about who may."""
 
@@ -124,8 +119,25 @@ class ShareBook:
         shares = [_share(sid, space_id, rec) for sid, rec in self.docs.read(f"spaces/{space_id}").items()]
         return [s for s in shares if not (live and s.expired(now))]
 
+    @staticmethod
+    def _id_doc(share_id: str) -> str:
+        if not share_id.isdigit() or len(share_id) > 18:
+            raise NotFound("share not found")
+        return f"ids/{int(share_id):08d}"
+
+    def new_id(self, space_id: str) -> str:
+        """The next share id, recorded with the space that will hold the share."""
+        with self.docs.updating("counters") as doc:
+            number = int(doc.get("share", 0)) + 1
+            doc["share"] = number
+        with self.docs.updating(self._id_doc(str(number))) as doc:
+            doc["space"] = space_id
+        return str(number)
+
     def get(self, share_id: str) -> Share:
-        space_id = space_of(share_id)
+        space_id = self.docs.read(self._id_doc(share_id)).get("space")
+        if not space_id:
+            raise NotFound("share not found")
         record = self.docs.read(f"spaces/{space_id}").get(share_id)
         if record is None:
             raise NotFound("share not found")
@@ -160,6 +172,8 @@ class ShareBook:
         kind = "groups" if share.share_type == GROUP_SHARE else "users"
         with self.docs.updating(f"received/{kind}/{share.grantee}") as doc:
             doc.pop(share.id, None)
+        with self.docs.updating(self._id_doc(share.id)) as doc:
+            doc.clear()
 
     def _shares(self, index: dict) -> list[Share]:
         """The live shares an index names (entries whose share is gone or expired are skipped)."""
@@ -196,10 +210,8 @@ class ShareBook:
 class Sharing:
     """Who may share what with whom, and what recipients see."""
 
-    def __init__(self, book: ShareBook, storage_id_of, roles: tuple[UnifiedRole, ...],
-                 auto_accept: bool = True) -> None:
+    def __init__(self, book: ShareBook, roles: tuple[UnifiedRole, ...], auto_accept: bool = True) -> None:
         self.book = book
-        self.storage_id_of = storage_id_of
         self.roles = roles
         self.auto_accept = auto_accept
 
@@ -227,7 +239,7 @@ class Sharing:
         if expires and parse_time(expires) <= time.time():
             raise InvalidArgument("the expiration date is in the past")
         now = time.time_ns()
-        share = Share(id=f"{self.storage_id_of(node.space_id)}:{node.space_id}:{uuid.uuid4()}",
+        share = Share(id=self.book.new_id(node.space_id),
                       share_type=share_type, space_id=node.space_id, node_id=node.id, grantee=grantee,
                       role_id=role.id, creator=actor.id, owner=owner_id, created_ns=now, updated_ns=now,
                       expires=expires)
