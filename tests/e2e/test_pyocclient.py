@@ -203,3 +203,36 @@ def test_copy_move_delete(oc: owncloud.Client, dav: Dav, remote: str) -> None:
         oc.get_file_contents(f"{remote}/src moved/a.txt")
     assert exc.value.status_code == 404
     assert oc.delete(remote) is True
+
+
+@pytest.mark.timeout(60)
+def test_user_and_group_shares(server: ServerProcess, oc: owncloud.Client, remote: str) -> None:
+    """Share operations by id work because share ids are integers (pyocclient refuses others)."""
+    assert oc.put_file_contents(f"{remote}/a.txt", b"shared content") is True
+    share = oc.share_file_with_user(remote, "marie", perms=owncloud.Client.OCS_PERMISSION_READ)
+    share_id = share.get_id()
+    assert isinstance(share_id, int) and share.get_permissions() == 1
+    assert oc.is_shared(remote) is True
+    listed = oc.get_shares(remote)
+    assert [(s.get_id(), s.get_share_with(), s.get_share_type()) for s in listed] == [(share_id, "marie", 0)]
+    assert oc.get_share(share_id).get_share_with_displayname()
+    assert oc.update_share(share_id, perms=owncloud.Client.OCS_PERMISSION_ALL - 16) is True  # 15
+    assert oc.get_share(share_id).get_permissions() == 15
+
+    marie = owncloud.Client(server.base_url)
+    marie.login("marie", DEMO["marie"])
+    received = marie.get_shares("/", shared_with_me=True)
+    name = remote.strip("/")
+    assert [s.get_path() for s in received if s.get_id() == share_id] == [f"/Shares/{name}"]
+    assert marie.get_file_contents(f"/Shares/{name}/a.txt") == b"shared content"
+    assert marie.put_file_contents(f"/Shares/{name}/from-marie.txt", b"hello back") is True
+    assert oc.get_file_contents(f"{remote}/from-marie.txt") == b"hello back"
+
+    group = oc.share_file_with_group(f"{remote}/a.txt", "physics-lovers", perms=1)
+    assert isinstance(group.get_id(), int)
+    assert oc.delete_share(group.get_id())
+    assert oc.delete_share(share_id)
+    assert oc.is_shared(remote) is False
+    with pytest.raises(owncloud.HTTPResponseError):
+        marie.get_file_contents(f"/Shares/{name}/a.txt")
+    marie.logout()

@@ -109,3 +109,21 @@ def test_two_servers_share_one_data_directory(two_servers: tuple[ServerProcess, 
     first.stop()
     check = first.cli("storage", "check", check=False)
     assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_a_share_made_through_one_server_works_through_the_other(two_servers) -> None:
+    first, second = two_servers
+    ocs = "/ocs/v2.php/apps/files_sharing/api/v1/shares"
+    with _client() as owner, httpx.Client(auth=("marie", DEMO["marie"]), timeout=60) as marie:
+        assert owner.request("MKCOL", f"{first.dav()}/across").status_code == 201
+        assert owner.put(f"{first.dav()}/across/f.txt", content=b"one data directory").status_code == 201
+        made = owner.post(first.base_url + ocs, data={"path": "/across", "shareType": "0", "shareWith": "marie",
+                                                      "permissions": "15"}, params={"format": "json"})
+        assert made.status_code == 200, made.text
+        share_id = made.json()["ocs"]["data"]["id"]
+        got = marie.get(f"{second.dav('marie')}/Shares/across/f.txt")
+        assert got.status_code == 200 and got.content == b"one data directory"
+        listed = marie.get(second.base_url + ocs, params={"shared_with_me": "true", "format": "json"})
+        assert [s["id"] for s in listed.json()["ocs"]["data"]] == [share_id]
+        assert owner.delete(f"{second.base_url}{ocs}/{share_id}").status_code == 200
+        assert marie.get(f"{first.dav('marie')}/Shares/across/f.txt").status_code == 404

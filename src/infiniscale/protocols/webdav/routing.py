@@ -50,6 +50,15 @@ class Target:
         return folder_href + encoded + ("/" if folder else "")
 
 
+def descend(target: Target, names: list[str]) -> Target:
+    """The target of `names` below `target`: a path into Shares/ of a personal namespace goes to
+    the Shares space (TUS clients name the file by a path relative to the folder they POST to)."""
+    combined = [*target.names, *names]
+    if target.kind in ("files", "legacy") and combined[:1] == [SHARES_FOLDER]:
+        return Target("jail", f"{target.prefix}/{SHARES_FOLDER}", None, None, combined[1:])
+    return Target(target.kind, target.prefix, target.space_id, target.rid, combined)
+
+
 def split_segments(raw: bytes) -> list[str]:
     """Splits a raw (still percent-encoded) path into decoded segments. Refuses what could escape
     the namespace or is no valid name: dot segments, encoded slashes, NUL, invalid UTF-8."""

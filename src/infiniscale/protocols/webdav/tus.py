@@ -25,7 +25,7 @@ from infiniscale.protocols.http import ClientDisconnected, Request, respond
 from infiniscale.protocols.webdav.context import DavContext
 from infiniscale.protocols.webdav.errors import DavError
 from infiniscale.protocols.webdav.properties import http_date, permissions
-from infiniscale.protocols.webdav.routing import Target
+from infiniscale.protocols.webdav.routing import Target, descend
 from infiniscale.protocols.webdav.transfer import _mtime_ns, node_headers
 
 VERSION = "1.0.0"
@@ -92,7 +92,9 @@ async def create(dav: DavContext, req: Request, target: Target, user: User) -> N
         dav.files.name(relative[-1])
     except (InvalidName, InvalidArgument) as exc:
         raise DavError(412, str(exc), "Sabre\\DAV\\Exception\\PreconditionFailed") from None
-    file_target = Target(target.kind, target.prefix, target.space_id, target.rid, [*target.names, *relative])
+    file_target = await dav.rewrite(descend(target, relative), user)
+    if file_target.kind == "jail":
+        raise DavError(403, "nothing can be put into the Shares folder itself")
     parent_chain, name, existing = await dav.resolve_slot(file_target, user)
     mtime = _mtime_ns(meta.get("mtime") or req.header("x-oc-mtime"))
     checksum = meta.get("checksum", "").strip()
