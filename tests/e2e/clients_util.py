@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import subprocess
 from collections.abc import Mapping, Sequence
@@ -99,3 +100,19 @@ def tree(client: httpx.Client, url: str) -> dict[str, dict]:
             if is_dir:
                 pending.append(origin + raw_href.rstrip("/") + "/")
     return result
+
+
+OWNCLOUDCMD_EXCLUDES = "*~\n~$*\n.~lock.*\n*.part\n*.swp\n"
+
+
+def owncloudcmd(user: str, password: str, local: Path, url: str, work: Path, *, args: Sequence[str] = (),
+                env: Mapping[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """One owncloudcmd run with a private HOME in `work` (no settings from the machine)."""
+    binary = need_binary("owncloudcmd", "owncloud-client-cmd")
+    exclude = work / "exclude.lst"
+    exclude.write_text(OWNCLOUDCMD_EXCLUDES)
+    run_env = {k: v for k, v in os.environ.items() if not k.startswith(("OWNCLOUD_", "QT_"))}
+    run_env.update(HOME=str(work), XDG_CONFIG_HOME=str(work / ".config"), LANG="C.UTF-8", LC_ALL="C.UTF-8",
+                   **(env or {}))
+    return run([binary, "--non-interactive", "--exclude", str(exclude), "--max-sync-retries", "1", "-u", user,
+                "-p", password, *args, str(local), url], timeout=timeout, env=run_env, cwd=work)

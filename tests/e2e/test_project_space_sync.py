@@ -6,39 +6,28 @@ nothing lands in the personal space."""
 
 from __future__ import annotations
 
-import os
-import subprocess
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.conftest import DEMO, ServerProcess
-from tests.e2e.clients_util import need_binary
+from tests.e2e.clients_util import owncloudcmd
 from tests.e2e.davhelp import Dav, local_manifest, tree_diff
-from tests.e2e.test_sync_clients import EXCLUDE_LIST, SYNC_TIMEOUT, make_tree
+from tests.e2e.test_sync_clients import make_tree
 
 pytestmark = pytest.mark.e2e
 EDITOR = "58c63c02-1d89-4572-916a-870abc5a1b7d"
 
 
-def owncloudcmd(binary: str, server: ServerProcess, drive_id: str, local: Path, work: Path) -> None:
-    exclude = work / "exclude.lst"
-    exclude.write_text(EXCLUDE_LIST)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OWNCLOUD_", "QT_"))}
-    env.update(HOME=str(work), XDG_CONFIG_HOME=str(work / ".config"), LANG="C.UTF-8", LC_ALL="C.UTF-8",
-               OWNCLOUD_NO_TUS="1")
-    cmd = [binary, "--non-interactive", "--exclude", str(exclude), "--max-sync-retries", "3",
-           "-u", "einstein", "-p", DEMO["einstein"], "--davpath", f"dav/spaces/{drive_id}", str(local),
-           server.base_url]
-    proc = subprocess.run(cmd, env=env, cwd=work, capture_output=True, text=True, timeout=SYNC_TIMEOUT,
-                          check=False)
+def sync(server: ServerProcess, drive_id: str, local: Path, work: Path) -> None:
+    proc = owncloudcmd("einstein", DEMO["einstein"], local, server.base_url, work,
+                       args=["--davpath", f"dav/spaces/{drive_id}"], env={"OWNCLOUD_NO_TUS": "1"})
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
 
 
 @pytest.mark.timeout(600)
 def test_owncloudcmd_syncs_a_project_space(tmp_path: Path) -> None:
-    binary = need_binary("owncloudcmd", "owncloud-client-cmd")
     (tmp_path / "server").mkdir()
     server = ServerProcess(tmp_path / "server")
     server.init()
@@ -60,17 +49,17 @@ def test_owncloudcmd_syncs_a_project_space(tmp_path: Path) -> None:
             make_tree(up)
             work = tmp_path / "work"
             work.mkdir()
-            owncloudcmd(binary, server, drive["id"], up, work)
+            sync(server, drive["id"], up, work)
             diffs = tree_diff(local_manifest(up), space.manifest(""))
             assert not diffs, diffs[:20]
 
             assert space.put("from-the-web.txt", b"made in the browser") == 201
-            owncloudcmd(binary, server, drive["id"], up, work)
+            sync(server, drive["id"], up, work)
             assert (up / "from-the-web.txt").read_bytes() == b"made in the browser"
 
             down = tmp_path / "down"
             down.mkdir()
-            owncloudcmd(binary, server, drive["id"], down, tmp_path)
+            sync(server, drive["id"], down, tmp_path)
             diffs = tree_diff(local_manifest(down), space.manifest(""), names=("downloaded", "on server"))
             assert not diffs, diffs[:20]
             assert personal.manifest("").keys() == personal_before.keys()  # nothing went astray

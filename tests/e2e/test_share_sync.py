@@ -4,36 +4,25 @@ version restored (the client reads that from oc:permissions, as against oCIS).""
 
 from __future__ import annotations
 
-import os
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import DEMO, ServerProcess
-from tests.e2e.clients_util import need_binary
-from tests.e2e.test_sync_clients import EXCLUDE_LIST, SYNC_TIMEOUT
+from tests.e2e.clients_util import owncloudcmd
 
 pytestmark = pytest.mark.e2e
 OCS = "/ocs/v1.php/apps/files_sharing/api/v1/shares"
 
 
-def sync(binary: str, server: ServerProcess, folder: str, local: Path, work: Path) -> str:
-    exclude = work / "exclude.lst"
-    exclude.write_text(EXCLUDE_LIST)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OWNCLOUD_", "QT_"))}
-    env.update(HOME=str(work), XDG_CONFIG_HOME=str(work / ".config"), LANG="C.UTF-8", LC_ALL="C.UTF-8")
-    cmd = [binary, "--non-interactive", "--exclude", str(exclude), "--max-sync-retries", "1", "-u", "marie",
-           "-p", DEMO["marie"], str(local), f"{server.base_url}/remote.php/webdav/{folder}"]
-    proc = subprocess.run(cmd, env=env, cwd=work, capture_output=True, text=True, timeout=SYNC_TIMEOUT,
-                          check=False)
+def sync(server: ServerProcess, folder: str, local: Path, work: Path) -> str:
+    proc = owncloudcmd("marie", DEMO["marie"], local, f"{server.base_url}/remote.php/webdav/{folder}", work)
     return proc.stdout + proc.stderr
 
 
 @pytest.mark.timeout(600)
 def test_owncloudcmd_syncs_shares(tmp_path: Path) -> None:
-    binary = need_binary("owncloudcmd", "owncloud-client-cmd")
     (tmp_path / "server").mkdir()
     server = ServerProcess(tmp_path / "server")
     server.init()
@@ -53,23 +42,23 @@ def test_owncloudcmd_syncs_shares(tmp_path: Path) -> None:
             team, work = tmp_path / "team", tmp_path / "work-team"
             team.mkdir()
             work.mkdir()
-            log = sync(binary, server, "Shares/Team", team, work)
+            log = sync(server, "Shares/Team", team, work)
             assert (team / "docs" / "plan.txt").read_bytes() == b"the plan", log[-3000:]
             (team / "docs" / "plan.txt").write_bytes(b"the plan, edited by marie")
             (team / "new.txt").write_bytes(b"added by marie")
-            log = sync(binary, server, "Shares/Team", team, work)
+            log = sync(server, "Shares/Team", team, work)
             assert owner.get(f"{home}/Team/docs/plan.txt").content == b"the plan, edited by marie", log[-3000:]
             assert owner.get(f"{home}/Team/new.txt").content == b"added by marie"
 
             rules, work_ro = tmp_path / "rules", tmp_path / "work-ro"
             rules.mkdir()
             work_ro.mkdir()
-            sync(binary, server, "Shares/Readonly", rules, work_ro)
+            sync(server, "Shares/Readonly", rules, work_ro)
             assert (rules / "rules.txt").read_bytes() == b"the rules"
             time.sleep(1.1)  # a later mtime, so the client sees a local change
             (rules / "rules.txt").write_bytes(b"changed locally")
             (rules / "sneaky.txt").write_bytes(b"not allowed")
-            log = sync(binary, server, "Shares/Readonly", rules, work_ro)
+            log = sync(server, "Shares/Readonly", rules, work_ro)
             assert owner.get(f"{home}/Readonly/rules.txt").content == b"the rules", log[-3000:]
             assert owner.get(f"{home}/Readonly/sneaky.txt").status_code == 404
             restored = [p for p in rules.iterdir() if p.name.startswith("rules")]
