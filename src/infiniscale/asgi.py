@@ -17,7 +17,7 @@ from infiniscale.core.accounts import AccountError
 from infiniscale.core.apptokens import AppTokens
 from infiniscale.core.model.identity import User
 from infiniscale.observability import request_id
-from infiniscale.protocols import authapp, graph, ocs, shares_ocs, webfinger
+from infiniscale.protocols import authapp, graph, ocs, public_links, shares_ocs, webfinger
 from infiniscale.protocols.auth import Authenticator
 from infiniscale.protocols.http import Request, respond
 from infiniscale.protocols.oidc import OidcEndpoints
@@ -55,8 +55,12 @@ class App:
         self._tasks: list[asyncio.Task] = []
         self.auth = authenticator
         self.base_url = base_url
-        self.capabilities = capabilities(max_chunk_size, max_quota=spaces_max_quota, sharing=shares is not None,
-                                         auto_accept_shares=shares is None or shares.sharing.auto_accept)
+        policy = shares.sharing.link_policy if shares is not None else None
+        self.capabilities = capabilities(
+            max_chunk_size, max_quota=spaces_max_quota, sharing=shares is not None,
+            auto_accept_shares=shares is None or shares.sharing.auto_accept,
+            link_passwords=(policy.password_required, policy.writeable_password_required) if policy else (True, False),
+            password_min=policy.min_characters if policy else 8)
         self.capabilities["capabilities"]["dav"]["propfind"]["depth_infinity"] = depth_infinity
         self.status_body = orjson.dumps(status_document())
         self.ready = ready
@@ -152,6 +156,11 @@ class App:
                                               ("www-authenticate", self.auth.challenge())], b"unauthorized")
                 return
             await authapp.tokens(req, req.user, self.app_tokens, self.users, self.allow_impersonation)
+            return
+        if public_links.handles(path) and self.shares is not None:
+            req.user = await public_links.authenticate(req, self.webdav.dav.files, self.auth.guard)
+            if req.user is not None:
+                await self.webdav(req)
             return
         if WebDavApp.handles(req.raw_path):
             req.user = await self.auth.authenticate(req.header("authorization"))

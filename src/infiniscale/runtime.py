@@ -23,7 +23,7 @@ from infiniscale.core.idp import IdentityProvider, Lifetimes, builtin_clients
 from infiniscale.core.loginguard import LoginGuard
 from infiniscale.core.provisioning import Provisioner, ProvisioningPolicy
 from infiniscale.core.registry import Provider, SpaceRegistry
-from infiniscale.core.sharing import ShareBook, Sharing
+from infiniscale.core.sharing import LinkPolicy, ShareBook, Sharing
 from infiniscale.core.spaces import Limits, Spaces
 from infiniscale.core.uploads import UploadService
 from infiniscale.drivers.bus_local import LocalEventBus
@@ -168,7 +168,10 @@ def build_app(settings: Settings) -> App:
                                      max_quota=settings.spaces_max_quota))
     sharing = Sharing(ShareBook(FileDocumentStore(os.path.join(settings.storage_root, "shares"))),
                       unified_roles.available(available_role_ids(settings)),
-                      auto_accept=settings.auto_accept_shares)
+                      auto_accept=settings.auto_accept_shares,
+                      links=LinkPolicy(password_required=settings.public_link_password_required,
+                                       writeable_password_required=settings.public_writeable_link_password_required,
+                                       min_characters=settings.password_min_characters))
     files = FileService(registry, bus, max_name_length=settings.max_name_length, spaces=spaces, sharing=sharing)
     uploads = build_uploads(settings, files)
     dav = DavContext(files, DavConfig(base_url=settings.url.rstrip("/"),
@@ -201,7 +204,7 @@ def build_app(settings: Settings) -> App:
                          match_by="userid" if settings.user_cs3_claim == "userid" else "username",
                          provisioner=provisioner)
     return App(WebDavApp(dav), auth, base_url=settings.url.rstrip("/"), app_tokens=app_tokens, users=directory,
-               shares=SharesOcs(files, sharing, directory),
+               shares=SharesOcs(files, sharing, directory, settings.url.rstrip("/")),
                allow_impersonation=settings.app_auth_impersonation, oidc=oidc,
                graph_api=GraphApi(Accounts(directory, application_id(settings)),
                                   DrivesApi(files, directory, settings.url.rstrip("/"),

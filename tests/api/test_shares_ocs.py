@@ -335,3 +335,90 @@ async def test_graph_invite_permissions_and_shared_lists_see_the_ocs_shares(env)
     assert (await e.delete(f"{GB}/drives/{drive}/items/{item}/permissions/{perms[0]['id']}")).status_code == 204
     assert (await m.get(f"{GB}/me/drive/sharedWithMe")).json()["value"] == []
     assert (await r.delete(f"{GB}/drives/{drive}/items/{item}/permissions/{perms[1]['id']}")).status_code == 403
+
+
+def public(token: str, path: str = "") -> str:
+    return f"/dav/public-files/{token}" + (f"/{path}" if path else "")
+
+
+async def test_public_links_by_type_with_passwords(env):
+    clients, _ids = env
+    e = clients["einstein"]
+    home = "/remote.php/dav/files/einstein"
+    assert (await e.request("MKCOL", f"{home}/pub")).status_code == 201
+    assert (await e.put(f"{home}/pub/a.txt", content=b"public text")).status_code == 201
+    assert (await e.put(f"{home}/solo.txt", content=b"one file")).status_code == 201
+
+    # a password is required by default, and must follow the policy
+    assert meta(await share(e, "/pub", "", share_type=3)) == (400, 400)
+    assert meta(await share(e, "/pub", "", share_type=3, password="short")) == (400, 400)
+    made = await share(e, "/pub", "", share_type=3, password="correct horse", name="for the team")
+    assert meta(made) == (200, 200), made.text
+    link = data(made)
+    token = link["token"]
+    assert (link["share_type"], link["permissions"], link["name"], link["password_protected"]) == (
+        3, 1, "for the team", True)
+    assert link["url"] == f"https://cloud.example.org/s/{token}" and len(token) == 15
+    assert link["share_with"] == "***redacted***"
+    assert link["id"] in {s["id"] for s in data(await e.get(V2))}
+
+    anonymous = httpx.AsyncClient(transport=e._transport, base_url="http://testserver")
+    visitor = httpx.AsyncClient(transport=e._transport, base_url="http://testserver",
+                                auth=("public", "correct horse"))
+    wrong = httpx.AsyncClient(transport=e._transport, base_url="http://testserver", auth=("public", "wrong pass"))
+    try:
+        refused = await anonymous.request("PROPFIND", public(token), headers={"Depth": "1"})
+        assert refused.status_code == 401 and "Basic" in refused.headers["www-authenticate"]
+        assert (await wrong.get(public(token, "a.txt"))).status_code == 401
+        listing = await visitor.request("PROPFIND", public(token), headers={"Depth": "1"})
+        assert listing.status_code == 207 and f"{public(token)}/a.txt" in listing.text
+        assert (await visitor.get(public(token, "a.txt"))).content == b"public text"
+        assert (await visitor.put(public(token, "b.txt"), content=b"x")).status_code == 403  # view only
+        assert (await anonymous.get(public("NoSuchTokenHere", "a.txt"))).status_code == 404
+
+        # upload ("publicUpload"): add files, no delete
+        assert meta(await e.put(f"{V2}/{link['id']}", data={"permissions": "5"}))[0] == 200
+        assert (await visitor.put(public(token, "b.txt"), content=b"uploaded")).status_code == 201
+        assert (await e.get(f"{home}/pub/b.txt")).content == b"uploaded"
+        assert (await visitor.delete(public(token, "a.txt"))).status_code == 403
+        # edit: delete too
+        assert meta(await e.put(f"{V2}/{link['id']}", data={"permissions": "15"}))[0] == 200
+        assert (await visitor.delete(public(token, "b.txt"))).status_code == 204
+        # file drop: upload, but no listing and no download
+        assert meta(await e.put(f"{V2}/{link['id']}", data={"permissions": "4"}))[0] == 200
+        assert (await visitor.put(public(token, "dropped.txt"), content=b"drop")).status_code == 201
+        drop_listing = await visitor.request("PROPFIND", public(token), headers={"Depth": "1"})
+        assert drop_listing.status_code == 207 and "a.txt" not in drop_listing.text
+        assert (await visitor.get(public(token, "a.txt"))).status_code == 403
+        # a new password; the old one stops working
+        assert meta(await e.put(f"{V2}/{link['id']}", data={"password": "battery staple"}))[0] == 200
+        assert (await visitor.request("PROPFIND", public(token), headers={"Depth": "0"})).status_code == 401
+        # a file link cannot take uploads; read-only links without password are for space admins
+        assert meta(await share(e, "/solo.txt", "", share_type=3, permissions=5, password="correct horse"))[0] == 400
+        k = clients["katherine"]
+        assert (await k.put("/remote.php/dav/files/katherine/k.txt", content=b"k")).status_code == 201
+        open_link = data(await share(k, "/k.txt", "", share_type=3))
+        assert open_link["password_protected"] is False
+        assert (await anonymous.get(public(open_link["token"]))).content == b"k"
+        # deleting the link ends access
+        assert meta(await e.delete(f"{V2}/{link['id']}"))[0] == 200
+        assert (await visitor.get(public(token, "a.txt"))).status_code == 404
+    finally:
+        for c in (anonymous, visitor, wrong):
+            await c.aclose()
+
+
+async def test_wrong_link_passwords_lock_the_link_for_a_while(env):
+    clients, _ids = env
+    e = clients["einstein"]
+    assert (await e.put("/remote.php/dav/files/einstein/locked.txt", content=b"x")).status_code == 201
+    token = data(await share(e, "/locked.txt", "", share_type=3, password="correct horse"))["token"]
+    wrong = httpx.AsyncClient(transport=e._transport, base_url="http://testserver", auth=("public", "guessing"))
+    right = httpx.AsyncClient(transport=e._transport, base_url="http://testserver", auth=("public", "correct horse"))
+    try:
+        statuses = [(await wrong.get(public(token))).status_code for _ in range(12)]
+        assert statuses[:10] == [401] * 10 and statuses[-1] == 429
+        assert (await right.get(public(token))).status_code == 429  # locked for everybody, for a while
+    finally:
+        await wrong.aclose()
+        await right.aclose()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import time
 import zlib
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -36,7 +37,16 @@ from infiniscale.core.ports.events import EventBus
 from infiniscale.core.ports.storage import BlobSink, BlobSource, Precondition, StorageDriver
 from infiniscale.core.registry import Provider, SpaceRegistry
 from infiniscale.core.roles import can
-from infiniscale.core.sharing import ACCEPTED, SHARE_JAIL, Received, Share, Sharing, shared_role
+from infiniscale.core.sharing import (
+    ACCEPTED,
+    LINK_SHARE,
+    LINK_USER_PREFIX,
+    SHARE_JAIL,
+    Received,
+    Share,
+    Sharing,
+    shared_role,
+)
 from infiniscale.core.spaces import READ, WRITE, Space, SpaceRole, Spaces
 
 T = TypeVar("T")
@@ -123,7 +133,26 @@ class FileService:
     async def _grants(self, user: User, space_id: str) -> list[Share]:
         if self.sharing is None:
             return []
+        if user.id.startswith(LINK_USER_PREFIX):  # a public link: its one share, while it lives
+            try:
+                link = await self._run(self.sharing.book.get, user.id[len(LINK_USER_PREFIX):])
+            except NotFound:
+                return []
+            live = link.share_type == LINK_SHARE and not link.expired(time.time())
+            return [link] if live and link.space_id == space_id else []
         return await self._run(self.sharing.grants, user, space_id)
+
+    async def allows(self, user: User, chain: Chain, permission: str) -> bool:
+        """Whether the user's access to the end of `chain` includes a CS3 permission (members have
+        every one their level gives; shares and links what their role lists)."""
+        _space, role = await self._check_access(user, chain[-1].space_id, READ, chain)
+        return role.may(permission)
+
+    async def link(self, token: str) -> Share:
+        """A live public link by its token."""
+        if self.sharing is None:
+            raise NotFound("link not found")
+        return await self._run(self.sharing.book.by_token, token)
 
     async def _gate(self, user: User, space_id: str) -> None:
         """Before resolving a path: a member, or somebody with shares in the space (whose access

@@ -16,15 +16,22 @@ methods in worker threads.
 
 from __future__ import annotations
 
+import hashlib
+import secrets
+import string
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
 
 from infiniscale.core import unified_roles
 from infiniscale.core.model.errors import AlreadyExists, Conflict, Forbidden, InvalidArgument, NotFound
 from infiniscale.core.model.identity import User
 from infiniscale.core.model.nodes import NodeInfo
 from infiniscale.core.ports.documents import DocumentStore
+from infiniscale.core.roles import can
 from infiniscale.core.spaces import READ, WRITE, SpaceRole, parse_time
 from infiniscale.core.unified_roles import UnifiedRole
 
@@ -48,10 +55,19 @@ class Share:
     created_ns: int
     updated_ns: int
     expires: str = ""  # ISO 8601, empty: never
+    # public links
+    token: str = ""
+    password_hash: str = ""
+    name: str = ""
+    quicklink: bool = False
 
     @property
     def role(self) -> UnifiedRole:
-        return unified_roles.BY_ID[self.role_id]
+        return unified_roles.by_id(self.role_id)
+
+    @property
+    def link_type(self) -> str:
+        return self.role_id.partition(":")[2] if self.share_type == LINK_SHARE else ""
 
     def expired(self, now: float) -> bool:
         return bool(self.expires) and parse_time(self.expires) <= now
@@ -66,16 +82,21 @@ class Received:
 
 
 def _record(share: Share) -> dict:
-    return {"type": share.share_type, "node": share.node_id, "grantee": share.grantee, "role": share.role_id,
-            "creator": share.creator, "owner": share.owner, "created": share.created_ns,
-            "updated": share.updated_ns, "expires": share.expires}
+    record = {"type": share.share_type, "node": share.node_id, "grantee": share.grantee, "role": share.role_id,
+              "creator": share.creator, "owner": share.owner, "created": share.created_ns,
+              "updated": share.updated_ns, "expires": share.expires}
+    if share.share_type == LINK_SHARE:
+        record.update(token=share.token, password=share.password_hash, name=share.name, quick=share.quicklink)
+    return record
 
 
 def _share(share_id: str, space_id: str, record: dict) -> Share:
     return Share(id=share_id, share_type=record["type"], space_id=space_id, node_id=record["node"],
                  grantee=record["grantee"], role_id=record["role"], creator=record["creator"],
                  owner=record["owner"], created_ns=record["created"], updated_ns=record["updated"],
-                 expires=record.get("expires", ""))
+                 expires=record.get("expires", ""), token=record.get("token", ""),
+                 password_hash=record.get("password", ""), name=record.get("name", ""),
+                 quicklink=bool(record.get("quick", False)))
 
 
 def _free_name(name: str, taken: set[str]) -> str:
@@ -89,6 +110,14 @@ def _free_name(name: str, taken: set[str]) -> str:
         if candidate not in taken:
             return candidate
     raise Conflict("too many shares with this name")
+
+
+LINK_USER_PREFIX = "link:"
+
+
+def link_user(share: Share) -> User:
+    """Who acts through a public link: nobody in the directory, with no role of their own."""
+    return User(id=LINK_USER_PREFIX + share.id, username="public", display_name="Public link", role="")
 
 
 def shared_role(grants: list[Share], chain: list[NodeInfo]) -> SpaceRole | None:
@@ -146,17 +175,34 @@ class ShareBook:
     def add(self, share: Share) -> None:
         with self.docs.updating(f"spaces/{share.space_id}") as doc:
             for rec in doc.values():
+                if share.share_type == LINK_SHARE:
+                    break  # any number of links per item
                 if (rec["node"], rec["grantee"], rec["type"]) == (share.node_id, share.grantee, share.share_type):
                     raise AlreadyExists("the item is already shared with this user or group")
             doc[share.id] = _record(share)
         with self.docs.updating(f"created/{share.creator}") as doc:
             doc[share.id] = share.space_id
-        if share.share_type == GROUP_SHARE:
+        if share.share_type == LINK_SHARE:
+            with self.docs.updating(f"links/{share.token}") as doc:
+                doc.update(space=share.space_id, share=share.id)
+        elif share.share_type == GROUP_SHARE:
             with self.docs.updating(f"received/groups/{share.grantee}") as doc:
                 doc[share.id] = share.space_id
         else:
             with self.docs.updating(f"received/users/{share.grantee}") as doc:
                 doc[share.id] = {**doc.get(share.id, {}), "space": share.space_id, "direct": True}
+
+    def by_token(self, token: str) -> Share:
+        """A live public link by its token."""
+        if not token.isalnum() or not 4 <= len(token) <= 64:
+            raise NotFound("link not found")
+        entry = self.docs.read(f"links/{token}")
+        if not entry:
+            raise NotFound("link not found")
+        share = self.get(entry["share"])
+        if share.expired(time.time()):
+            raise NotFound("link not found")
+        return share
 
     def put(self, share: Share) -> None:
         with self.docs.updating(f"spaces/{share.space_id}") as doc:
@@ -169,9 +215,13 @@ class ShareBook:
             doc.pop(share.id, None)
         with self.docs.updating(f"created/{share.creator}") as doc:
             doc.pop(share.id, None)
-        kind = "groups" if share.share_type == GROUP_SHARE else "users"
-        with self.docs.updating(f"received/{kind}/{share.grantee}") as doc:
-            doc.pop(share.id, None)
+        if share.share_type == LINK_SHARE:
+            with self.docs.updating(f"links/{share.token}") as doc:
+                doc.clear()
+        else:
+            kind = "groups" if share.share_type == GROUP_SHARE else "users"
+            with self.docs.updating(f"received/{kind}/{share.grantee}") as doc:
+                doc.pop(share.id, None)
         with self.docs.updating(self._id_doc(share.id)) as doc:
             doc.clear()
 
@@ -207,13 +257,55 @@ class ShareBook:
         return entry
 
 
+@dataclass(frozen=True)
+class LinkPolicy:
+    """When public links need a password (OCIS_SHARING_PUBLIC_SHARE_MUST_HAVE_PASSWORD, …WRITEABLE…)
+    and what a password must be (the password policy)."""
+
+    password_required: bool = True
+    writeable_password_required: bool = False
+    min_characters: int = 8
+    max_characters: int = 72
+
+
+class LinkPasswords:
+    """Link passwords hashed with argon2id (as user passwords); a correct password is remembered
+    for a while per process, so a client's every request does not pay a hash."""
+
+    REMEMBER_S = 600
+
+    def __init__(self) -> None:
+        self.hasher = PasswordHasher(time_cost=5, memory_cost=7 * 1024, parallelism=1)
+        self._verified: dict[str, float] = {}
+
+    def hash(self, password: str) -> str:
+        return self.hasher.hash(password)
+
+    def verify(self, share: Share, password: str) -> bool:
+        key = hashlib.sha256(f"{share.id}\0{share.password_hash}\0{password}".encode()).hexdigest()
+        now = time.monotonic()
+        if self._verified.get(key, 0) > now:
+            return True
+        try:
+            self.hasher.verify(share.password_hash, password)
+        except (VerificationError, InvalidHashError):
+            return False
+        if len(self._verified) > 10_000:
+            self._verified.clear()
+        self._verified[key] = now + self.REMEMBER_S
+        return True
+
+
 class Sharing:
     """Who may share what with whom, and what recipients see."""
 
-    def __init__(self, book: ShareBook, roles: tuple[UnifiedRole, ...], auto_accept: bool = True) -> None:
+    def __init__(self, book: ShareBook, roles: tuple[UnifiedRole, ...], auto_accept: bool = True,
+                 links: LinkPolicy = LinkPolicy()) -> None:
         self.book = book
         self.roles = roles
         self.auto_accept = auto_accept
+        self.link_policy = links
+        self.passwords = LinkPasswords()
 
     # ------------------------------------------------------------ sharing
 
@@ -251,6 +343,70 @@ class Sharing:
             raise InvalidArgument("the expiration date is in the past")
         changed = replace(share, role_id=role.id if role else share.role_id,
                           expires=share.expires if expires is None else expires, updated_ns=time.time_ns())
+        self.book.put(changed)
+        return changed
+
+    # ------------------------------------------------------------ public links
+
+    def _check_password(self, actor: User, link_type: str, password: str) -> None:
+        policy = self.link_policy
+        if link_type == "internal":
+            if password:
+                raise InvalidArgument("internal links have no password")
+            return
+        if not password:
+            writeable = link_type != "view"
+            exempt = not writeable and can(actor.role, "ReadOnlyPublicLinkPassword.Delete")
+            if (policy.password_required and not exempt) or (writeable and policy.writeable_password_required):
+                raise InvalidArgument("missing required password")
+            return
+        if len(password) < policy.min_characters:
+            raise InvalidArgument(f"the password must be at least {policy.min_characters} characters long")
+        if len(password.encode()) > policy.max_characters:
+            raise InvalidArgument(f"the password must be at most {policy.max_characters} bytes long")
+
+    @staticmethod
+    def _link_role(link_type: str, node: NodeInfo) -> UnifiedRole:
+        role = unified_roles.LINK_ROLES.get(link_type)
+        if role is None or (unified_roles.FOLDER if node.is_folder else unified_roles.FILE) not in role.applies_to:
+            raise InvalidArgument("this link type cannot be used for this item")
+        return role
+
+    def create_link(self, actor: User, owner_id: str, node: NodeInfo, link_type: str, password: str = "",
+                    expires: str = "", name: str = "", quicklink: bool = False) -> Share:
+        """The caller checked that `actor` may share `node`."""
+        role = self._link_role(link_type, node)
+        if node.is_root and node.space_id == owner_id:
+            raise Forbidden("the root of a personal space cannot be shared")
+        self._check_password(actor, link_type, password)
+        if expires and parse_time(expires) <= time.time():
+            raise InvalidArgument("the expiration date is in the past")
+        now = time.time_ns()
+        token = "".join(secrets.choice(string.ascii_letters) for _ in range(15))
+        share = Share(id=self.book.new_id(node.space_id), share_type=LINK_SHARE, space_id=node.space_id,
+                      node_id=node.id, grantee="", role_id=role.id, creator=actor.id, owner=owner_id,
+                      created_ns=now, updated_ns=now, expires=expires, token=token,
+                      password_hash=self.passwords.hash(password) if password else "", name=name,
+                      quicklink=quicklink)
+        self.book.add(share)
+        return share
+
+    def update_link(self, actor: User, share: Share, node: NodeInfo, link_type: str | None = None,
+                    password: str | None = None, expires: str | None = None, name: str | None = None) -> Share:
+        """`password` None keeps it, "" removes it (where allowed)."""
+        new_type = link_type or share.link_type
+        role = self._link_role(new_type, node)
+        password_hash = share.password_hash
+        if password is not None:
+            self._check_password(actor, new_type, password)
+            password_hash = self.passwords.hash(password) if password else ""
+        elif not password_hash:
+            self._check_password(actor, new_type, "")
+        if expires and parse_time(expires) <= time.time():
+            raise InvalidArgument("the expiration date is in the past")
+        changed = replace(share, role_id=role.id, password_hash=password_hash,
+                          expires=share.expires if expires is None else expires,
+                          name=share.name if name is None else name, updated_ns=time.time_ns())
         self.book.put(changed)
         return changed
 

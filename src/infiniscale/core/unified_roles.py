@@ -107,6 +107,43 @@ BY_KEY = {role.key: role for role in ROLES}
 DEFAULT_AVAILABLE = ("Viewer", "SpaceViewer", "Editor", "SpaceEditor", "FileEditor", "EditorLite", "Manager")
 
 
+# Public links: what each link type allows (oCIS's link types; the ids name them here only)
+_LINK_READ = frozenset({"stat", "get_path", "list_container", "initiate_file_download"})
+LINK_ROLES = {
+    "view": UnifiedRole("link:view", "link:view", "View", "View and download.", (FILE, FOLDER), _LINK_READ,
+                        OCS_READ),
+    "upload": UnifiedRole("link:upload", "link:upload", "Upload", "View, download and upload.", (FOLDER,),
+                          _LINK_READ | {"create_container", "initiate_file_upload"}, OCS_READ | OCS_CREATE),
+    "edit": UnifiedRole("link:edit", "link:edit", "Edit", "View, download, upload, edit, add and delete.",
+                        (FILE, FOLDER), _LINK_READ | {"create_container", "initiate_file_upload", "delete",
+                                                      "move", "restore_recycle_item"},
+                        OCS_READ | OCS_UPDATE | OCS_CREATE | OCS_DELETE),
+    "createOnly": UnifiedRole("link:createOnly", "link:createOnly", "File drop", "Upload only, no listing.",
+                              (FOLDER,), frozenset({"stat", "initiate_file_upload"}), OCS_CREATE),
+    "internal": UnifiedRole("link:internal", "link:internal", "Internal", "Only for members who have access.",
+                            (FILE, FOLDER), frozenset(), 0),
+}
+LINK_BY_ID = {role.id: role for role in LINK_ROLES.values()}
+
+
+def by_id(role_id: str) -> UnifiedRole:
+    """A unified role or a link type's role."""
+    role = BY_ID.get(role_id) or LINK_BY_ID.get(role_id)
+    if role is None:
+        raise InvalidArgument(f"unknown role {role_id!r}")
+    return role
+
+
+def link_type_for(ocs_permissions: int, folder: bool) -> str:
+    """The link type OCS permission bits ask for (1 view, 5 upload, 4 file drop, 15 or 3 edit)."""
+    types = {1: "view", 5: "upload", 4: "createOnly", 15: "edit", 3: "edit", 0: "internal"}
+    link_type = types.get(ocs_permissions)
+    if link_type is None or (not folder and link_type in ("upload", "createOnly")) or (
+            folder and ocs_permissions == 3):
+        raise InvalidArgument("invalid permissions for a link")
+    return link_type
+
+
 def available(ids_or_keys: tuple[str, ...] = ()) -> tuple[UnifiedRole, ...]:
     """The enabled roles, in table order: the given ids (or names), else oCIS's default set."""
     if not ids_or_keys:

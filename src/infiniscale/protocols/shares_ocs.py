@@ -9,12 +9,22 @@ import time
 from typing import Any
 from urllib.parse import parse_qs
 
+from infiniscale.core import unified_roles
 from infiniscale.core.files import FileService
 from infiniscale.core.model.errors import AlreadyExists, Conflict, Forbidden, InvalidArgument, NotFound
 from infiniscale.core.model.identity import User
 from infiniscale.core.model.ids import ResourceId
 from infiniscale.core.model.nodes import NodeInfo
-from infiniscale.core.sharing import ACCEPTED, DECLINED, GROUP_SHARE, USER_SHARE, Received, Share, Sharing
+from infiniscale.core.sharing import (
+    ACCEPTED,
+    DECLINED,
+    GROUP_SHARE,
+    LINK_SHARE,
+    USER_SHARE,
+    Received,
+    Share,
+    Sharing,
+)
 from infiniscale.core.spaces import MANAGE, parse_time
 from infiniscale.protocols import ocs
 from infiniscale.protocols.http import Request
@@ -37,7 +47,8 @@ _CORE = {NotFound: 404, Forbidden: 403, InvalidArgument: 400, AlreadyExists: 403
 
 
 class SharesOcs:
-    def __init__(self, files: FileService, sharing: Sharing, directory: Any) -> None:
+    def __init__(self, files: FileService, sharing: Sharing, directory: Any, base_url: str = "") -> None:
+        self.base_url = base_url
         self.files = files
         self.sharing = sharing
         self.directory = directory
@@ -93,7 +104,7 @@ class SharesOcs:
                 await self._run(self.sharing.book.remove, share)
                 return 200, None
             if req.method == "PUT":
-                return 200, await self._doc(await self._update(share, params))
+                return 200, await self._doc(await self._update(user, share, params))
         raise OcsError(404, "Not found")
 
     # ------------------------------------------------------------ creating
@@ -103,13 +114,19 @@ class SharesOcs:
             share_type = int(params.get("shareType", ""))
         except ValueError:
             raise OcsError(400, "unknown share type") from None
-        if share_type not in (USER_SHARE, GROUP_SHARE):
+        if share_type not in (USER_SHARE, GROUP_SHARE, LINK_SHARE):
             raise OcsError(400, "unknown share type")
         chain = await self._resolve(user, params.get("path", ""), params.get("space_ref", ""))
         node = chain[-1]
         space, role = await self.files.access(user, node.space_id)
         if role.level < MANAGE:
             raise OcsError(403, "no permission to share")
+        if share_type == LINK_SHARE:
+            link = await self._run(self.sharing.create_link, user, space.owner_id or user.id, node,
+                                   self._link_type(node, params, "view"), params.get("password", ""),
+                                   _expiry(params.get("expireDate", "")), params.get("name", ""),
+                                   params.get("quicklink", "").lower() == "true")
+            return await self._doc(link)
         grantee = await self._grantee(share_type, params.get("shareWith", ""))
         unified = await self._role(node, params)
         expires = _expiry(params.get("expireDate", ""))
@@ -162,7 +179,29 @@ class SharesOcs:
         except InvalidArgument:
             raise OcsError(400, "invalid permissions") from None
 
-    async def _update(self, share: Share, params: dict[str, str]) -> Share:
+    @staticmethod
+    def _link_type(node: NodeInfo, params: dict[str, str], default: str | None) -> str | None:
+        """The link type asked for: `permissions` bits, else `publicUpload`, else `default`."""
+        if "permissions" in params:
+            try:
+                return unified_roles.link_type_for(int(params["permissions"]), node.is_folder)
+            except (ValueError, InvalidArgument):
+                raise OcsError(400, "invalid permissions") from None
+        if params.get("publicUpload", "").lower() == "true":
+            if not node.is_folder:
+                raise OcsError(400, "files cannot take uploads")
+            return "upload"
+        if params.get("publicUpload", "").lower() == "false":
+            return "view"
+        return default
+
+    async def _update(self, user: User, share: Share, params: dict[str, str]) -> Share:
+        if share.share_type == LINK_SHARE:
+            node = await self._run(self.files.driver.stat, share.space_id, share.node_id)
+            return await self._run(self.sharing.update_link, user, share, node, self._link_type(node, params, None),
+                                   params.get("password"),
+                                   _expiry(params["expireDate"]) if "expireDate" in params else None,
+                                   params.get("name"))
         role = None
         if "permissions" in params or "role" in params:
             node = await self._run(self.files.driver.stat, share.space_id, share.node_id)
@@ -235,7 +274,7 @@ class SharesOcs:
             "displayname_file_owner": owner.display_name if owner else "",
             "additional_info_file_owner": owner.email if owner else "",
             "permissions": share.role.ocs, "stime": share.created_ns // 1_000_000_000, "parent": "",
-            "expiration": _ocs_date(share.expires), "token": "",
+            "expiration": _ocs_date(share.expires), "token": share.token,
             "item_type": "folder" if node is None or node.is_folder else "file",
             "mimetype": FOLDER_MIME if node is None or node.is_folder else mime_type(node.name),
             "storage_id": storage_id, "storage": 0,
@@ -247,7 +286,13 @@ class SharesOcs:
             "space_id": f"{storage_id}${share.space_id}", "mail_send": 0, "name": "", "hidden": False,
             "state": ACCEPTED,
         }
-        doc.update(await self._with(share))
+        if share.share_type == LINK_SHARE:
+            hidden = "***redacted***" if share.password_hash else ""
+            doc.update({"url": f"{self.base_url}/s/{share.token}", "name": share.name, "share_with": hidden,
+                        "share_with_displayname": hidden, "password_protected": bool(share.password_hash),
+                        "quicklink": share.quicklink})
+        else:
+            doc.update(await self._with(share))
         return doc
 
     async def _with(self, share: Share) -> dict:

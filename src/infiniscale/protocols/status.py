@@ -29,7 +29,10 @@ TUS_EXTENSIONS = "creation,creation-with-upload,checksum,expiration,termination"
 
 
 def capabilities(max_chunk_size: int, *, favorites: bool = True, max_quota: int = 0, sharing: bool = False,
-                 auto_accept_shares: bool = True) -> dict[str, Any]:
+                 auto_accept_shares: bool = True, link_passwords: tuple[bool, bool] = (True, False),
+                 password_min: int = 8) -> dict[str, Any]:
+    """`link_passwords`: whether every link, and whether writeable links, need a password."""
+    every, writeable = link_passwords
     """The capabilities document with oCIS's shape. Values say what this server does: a feature
     that is not served yet is advertised as off, so that clients do not try it."""
     return {
@@ -86,12 +89,12 @@ def capabilities(max_chunk_size: int, *, favorites: bool = True, max_quota: int 
                 "default_permissions": 22,
                 "user_enumeration": {"enabled": False, "group_members_only": False},
                 "public": {
-                    "enabled": False, "send_mail": False, "social_share": False, "upload": False,
-                    "multiple": False, "supports_upload_only": False,
-                    "password": {"enforced": False, "enforced_for": {
-                        "read_only": False, "read_write": False, "read_write_delete": False,
-                        "upload_only": False}},
-                    "expire_date": {"enabled": False}, "can_edit": False, "alias": False,
+                    "enabled": sharing, "send_mail": False, "social_share": False, "upload": sharing,
+                    "multiple": sharing, "supports_upload_only": sharing,
+                    "password": {"enforced": every, "enforced_for": {
+                        "read_only": every, "read_write": every or writeable,
+                        "read_write_delete": every or writeable, "upload_only": every or writeable}},
+                    "expire_date": {"enabled": False}, "can_edit": sharing, "alias": False,
                     "default_permissions": 1,
                 },
                 "user": {"send_mail": False, "profile_picture": False, "settings": [],
@@ -103,7 +106,7 @@ def capabilities(max_chunk_size: int, *, favorites: bool = True, max_quota: int 
             "graph": {"personal-data-export": False, "users": {
                 "read_only_attributes": [], "create_disabled": True, "delete_disabled": True,
                 "change_password_self_disabled": True}},
-            "password_policy": {"min_characters": 8, "max_characters": 72, "min_lowercase_characters": 0,
+            "password_policy": {"min_characters": password_min, "max_characters": 72, "min_lowercase_characters": 0,
                                 "min_uppercase_characters": 0, "min_digits": 0, "min_special_characters": 0},
             "notifications": {"ocs-endpoints": [], "configurable": False},
         },

@@ -9,7 +9,9 @@ from infiniscale.core import locks as locking
 from infiniscale.core.files import Chain, FileService
 from infiniscale.core.model.errors import NotFound, StorageError
 from infiniscale.core.model.identity import User
+from infiniscale.core.model.ids import ResourceId
 from infiniscale.core.model.nodes import etag_matches
+from infiniscale.core.sharing import LINK_USER_PREFIX
 from infiniscale.core.uploads import UploadService
 from infiniscale.protocols.http import Request
 from infiniscale.protocols.webdav import conditions
@@ -54,6 +56,14 @@ class DavContext:
     async def rewrite(self, target: Target, user: User) -> Target:
         """A path below a mount of the Shares space addresses the shared item by its id; the
         hrefs keep the path the client used."""
+        if target.kind == "public":  # the link's item, below the link's own prefix
+            if not user.id.startswith(LINK_USER_PREFIX):
+                raise NotFound("resource not found")
+            link = await self.files.link(target.token)
+            if user.id != LINK_USER_PREFIX + link.id:
+                raise NotFound("resource not found")
+            rid = ResourceId(self.files.storage_id_of(link.space_id), link.space_id, link.node_id)
+            return Target("spaces", target.prefix, link.space_id, rid, target.names)
         if target.kind != "jail" or not target.names:
             return target
         rid = await self.files.mount(user, target.names[0])

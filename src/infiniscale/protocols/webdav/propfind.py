@@ -8,7 +8,7 @@ from dataclasses import replace
 from infiniscale.core.locks import live_locks
 from infiniscale.core.model.identity import User
 from infiniscale.core.model.nodes import NodeInfo, is_dead_property
-from infiniscale.core.sharing import SHARE_JAIL
+from infiniscale.core.sharing import LINK_USER_PREFIX, SHARE_JAIL
 from infiniscale.core.spaces import READ
 from infiniscale.protocols.http import BodyTooLarge, Request, respond, respond_stream
 from infiniscale.protocols.webdav import xml
@@ -139,6 +139,11 @@ class RenderPlan:
         return "".join(parts)
 
 
+async def _may_list(dav: DavContext, user: User, chain: list[NodeInfo]) -> bool:
+    """A file-drop link may upload into a folder but not see what is in it."""
+    return not user.id.startswith(LINK_USER_PREFIX) or await dav.files.allows(user, chain, "list_container")
+
+
 def _depth(dav: DavContext, req: Request) -> str:
     depth = (req.header("depth") or "1").strip().lower()
     if depth not in ("0", "1", "infinity"):
@@ -161,7 +166,7 @@ async def propfind(dav: DavContext, req: Request, target: Target, user: User) ->
     async def body() -> AsyncIterator[bytes]:
         yield (xml.XML_HEADER + f"<d:multistatus{xml.NS_DECL}>").encode()
         yield plan.render(ctx, target.href(names, node.is_folder), node, minimal).encode()
-        if node.is_folder and depth != "0":
+        if node.is_folder and depth != "0" and await _may_list(dav, user, chain):
             async for chunk in _descend(dav, ctx, target, names, node, plan, minimal, depth == "infinity"):
                 yield chunk
             if target.kind in ("files", "legacy") and not names:

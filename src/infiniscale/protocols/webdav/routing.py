@@ -14,6 +14,8 @@ from infiniscale.protocols.webdav.errors import DavError
 
 # prefix -> kind; longest first so /remote.php/dav/files wins over /remote.php/webdav
 PREFIXES = (
+    ("/remote.php/dav/public-files/", "public"),
+    ("/dav/public-files/", "public"),
     ("/remote.php/dav/files/", "files"),
     ("/remote.php/dav/spaces/", "spaces"),
     ("/remote.php/webdav", "legacy"),
@@ -36,6 +38,7 @@ class Target:
     space_id: str | None  # personal space when None (resolved later from the user)
     rid: ResourceId | None  # id-based access through /dav/spaces/<resource id>
     names: list[str]
+    token: str = ""  # a public link's (kind "public")
 
     def href(self, names: list[str], folder: bool) -> str:
         path = self.prefix + "".join("/" + n for n in names)
@@ -105,6 +108,8 @@ def match(raw_path: bytes, user: User | None) -> Target | None:
             if names[:1] == [SHARES_FOLDER]:
                 return Target("jail", f"{bare}/{head}/{SHARES_FOLDER}", None, None, names[1:])
             return Target(kind, f"{bare}/{head}", None, None, names)
+        if kind == "public":
+            return Target("public", f"{bare}/{head}", None, None, names, token=head)
         if head in (SHARE_JAIL_DRIVE, SHARE_JAIL):
             return Target("jail", f"{bare}/{head}", None, None, names)
         try:

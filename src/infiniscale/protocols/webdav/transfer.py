@@ -13,6 +13,7 @@ from infiniscale.core.model.errors import NotFound, PreconditionFailed
 from infiniscale.core.model.identity import User
 from infiniscale.core.model.nodes import NodeInfo, etag_matches
 from infiniscale.core.ports.storage import BlobSource
+from infiniscale.core.sharing import LINK_USER_PREFIX
 from infiniscale.protocols.http import ClientDisconnected, Request, respond, respond_stream
 from infiniscale.protocols.webdav.context import DavContext, check_if_header
 from infiniscale.protocols.webdav.errors import DavError
@@ -81,9 +82,12 @@ async def _open_content(dav: DavContext, target: Target, user: User) -> tuple[No
     """The node and an open descriptor of its content. An overwrite that commits between reading
     the node and opening its blob removes that blob: then the node is read again."""
     for _attempt in range(5):
-        node = (await dav.resolve(target, user))[-1]
+        chain = await dav.resolve(target, user)
+        node = chain[-1]
         if node.is_folder:
             raise DavError(405, "cannot download a folder", "Sabre\\DAV\\Exception\\MethodNotAllowed")
+        if user.id.startswith(LINK_USER_PREFIX) and not await dav.files.allows(user, chain, "initiate_file_download"):
+            raise DavError(403, "this link does not allow downloads", "Sabre\\DAV\\Exception\\Forbidden")
         try:
             return node, await dav.files.open_content(node)
         except FileNotFoundError:

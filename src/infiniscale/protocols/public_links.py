@@ -1,0 +1,76 @@
+"""Who comes through a public link (`/dav/public-files/<token>/…`): the link's password by HTTP
+Basic with the user name `public`, checked against its hash; too many wrong passwords lock the
+link for a while (per link, in every process). The requests then act as the link's own user."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from infiniscale.core.files import FileService
+from infiniscale.core.loginguard import LoginGuard
+from infiniscale.core.model.errors import NotFound
+from infiniscale.core.model.identity import User
+from infiniscale.core.sharing import link_user
+from infiniscale.protocols.http import Request, respond
+from infiniscale.protocols.webdav import xml
+
+PREFIXES = ("/dav/public-files/", "/remote.php/dav/public-files/")
+CHALLENGE = 'Basic realm="owncloud", charset="UTF-8"'
+
+
+def handles(path: str) -> bool:
+    return path.startswith(PREFIXES)
+
+
+def token_of(path: str) -> str:
+    for prefix in PREFIXES:
+        if path.startswith(prefix):
+            return path[len(prefix):].split("/", 1)[0]
+    return ""
+
+
+def basic_password(header: str | None) -> str | None:
+    """The password of `Basic public:<password>`, or None."""
+    if not header or not header.lower().startswith("basic "):
+        return None
+    try:
+        decoded = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    name, sep, password = decoded.partition(":")
+    return password if sep and name == "public" else None
+
+
+async def authenticate(req: Request, files: FileService, guard: LoginGuard | None) -> User | None:
+    """The link's user, or None after answering the request (404 unknown link, 401 password)."""
+    token = token_of(req.scope["path"])
+    try:
+        link = await files.link(token)
+    except NotFound:
+        await _refuse(req, 404, "Sabre\\DAV\\Exception\\NotFound", "Link not found")
+        return None
+    if link.link_type == "internal":
+        await _refuse(req, 401, "Sabre\\DAV\\Exception\\NotAuthenticated", "Internal links need a login")
+        return None
+    if link.password_hash:
+        account = f"public-link-{token}"
+        if guard is not None and await files._run(guard.locked, account):
+            await _refuse(req, 429, "Sabre\\DAV\\Exception\\TooManyRequests",
+                          "too many wrong passwords for this link, try again later")
+            return None
+        password = basic_password(req.header("authorization"))
+        if password is None or not await files._run(files.sharing.passwords.verify, link, password):
+            if password is not None and guard is not None:
+                await files._run(guard.failed, account)
+            await _refuse(req, 401, "Sabre\\DAV\\Exception\\NotAuthenticated", "No valid password for this link")
+            return None
+    return link_user(link)
+
+
+async def _refuse(req: Request, status: int, exception: str, message: str) -> None:
+    await req.drain()
+    headers = [("content-type", "application/xml; charset=utf-8")]
+    if status == 401:
+        headers.append(("www-authenticate", CHALLENGE))
+    await respond(req.send, status, headers, xml.sabre_error(exception, message), head_only=req.method == "HEAD")
