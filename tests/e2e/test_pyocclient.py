@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import owncloud
 import pytest
 
@@ -236,3 +237,20 @@ def test_user_and_group_shares(server: ServerProcess, oc: owncloud.Client, remot
     with pytest.raises(owncloud.HTTPResponseError):
         marie.get_file_contents(f"/Shares/{name}/a.txt")
     marie.logout()
+
+
+@pytest.mark.timeout(60)
+def test_link_share_create_list_update_delete(server: ServerProcess, oc: owncloud.Client, remote: str) -> None:
+    assert oc.put_file_contents(f"{remote}/in-link.txt", b"for everybody with the password") is True
+    link = oc.share_file_with_link(remote, password="link password", name="harness link")
+    link_id = link.get_id()
+    assert isinstance(link_id, int) and link.get_token() and link.get_link().endswith(f"/s/{link.get_token()}")
+    assert link_id in [s.get_id() for s in oc.get_shares(remote)]
+    assert oc.is_shared(remote) is True
+    assert oc.update_share(link_id, perms=15) is True
+    assert oc.get_share(link_id).get_permissions() == 15
+    with httpx.Client(auth=("public", "link password"), timeout=30) as visitor:
+        got = visitor.get(f"{server.base_url}/dav/public-files/{link.get_token()}/in-link.txt")
+        assert got.status_code == 200 and got.content == b"for everybody with the password"
+    assert oc.delete_share(link_id)
+    assert oc.is_shared(remote) is False
