@@ -184,6 +184,9 @@ class App:
             else:
                 await ocs.reply(req, ocs.config_document(self.base_url))
             return
+        if endpoint.startswith(public_links.TOKENINFO) and self.shares is not None:  # before any login
+            await public_links.tokeninfo(req, endpoint, self.webdav.dav.files, self.base_url)
+            return
         req.user = await self.auth.authenticate(req.header("authorization"))
         if req.user is None:
             await respond(req.send, 401, [("content-type", "application/json; charset=utf-8"),

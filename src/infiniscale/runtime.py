@@ -209,7 +209,7 @@ def build_app(settings: Settings) -> App:
                graph_api=GraphApi(Accounts(directory, application_id(settings)),
                                   DrivesApi(files, directory, settings.url.rstrip("/"),
                                             unified_roles.available(available_role_ids(settings)),
-                                            GraphSharing(files, sharing, directory))),
+                                            GraphSharing(files, sharing, directory, settings.url.rstrip("/")))),
                issuer=settings.issuer,
                max_chunk_size=settings.upload_max_chunk_size, spaces_max_quota=settings.spaces_max_quota,
                depth_infinity=settings.allow_propfind_depth_infinity,

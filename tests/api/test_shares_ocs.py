@@ -422,3 +422,55 @@ async def test_wrong_link_passwords_lock_the_link_for_a_while(env):
     finally:
         await wrong.aclose()
         await right.aclose()
+
+
+async def test_graph_links_create_set_password_update(env):
+    clients, _ids = env
+    e = clients["einstein"]
+    home = "/remote.php/dav/files/einstein"
+    assert (await e.request("MKCOL", f"{home}/gl")).status_code == 201
+    drive, item = await _item(e, f"{home}/gl")
+    base = f"{GB}/drives/{drive}/items/{item}"
+    assert (await e.post(f"{base}/createLink", json={"type": "view"})).status_code == 400  # password required
+    made = await e.post(f"{base}/createLink", json={"type": "upload", "password": "correct horse",
+                                                   "displayName": "drop here"})
+    assert made.status_code == 200, made.text
+    link = made.json()
+    assert link["hasPassword"] is True and link["link"]["type"] == "upload"
+    assert link["link"]["@libre.graph.displayName"] == "drop here"
+    token = link["link"]["webUrl"].rsplit("/", 1)[1]
+    # the OCS API sees it
+    assert data(await e.get(f"{V2}/{link['id']}"))[0]["token"] == token
+    listed = (await e.get(f"{base}/permissions")).json()["value"]
+    assert [p["id"] for p in listed if "link" in p] == [link["id"]]
+    changed = await e.patch(f"{base}/permissions/{link['id']}", json={"link": {"type": "createOnly"}})
+    assert changed.status_code == 200 and changed.json()["link"]["type"] == "createOnly"
+    assert (await e.post(f"{base}/permissions/{link['id']}/setPassword",
+                         json={"password": "battery staple"})).status_code == 200
+    async with httpx.AsyncClient(transport=e._transport, base_url="http://testserver",
+                                 auth=("public", "battery staple")) as visitor:
+        assert (await visitor.put(public(token, "dropped.txt"), content=b"d")).status_code == 201
+    assert (await e.post(f"{base}/createLink", json={"type": "bogus", "password": "x" * 10})).status_code == 400
+    assert (await e.delete(f"{base}/permissions/{link['id']}")).status_code == 204
+
+
+async def test_tokeninfo_with_and_without_the_password(env):
+    clients, _ids = env
+    e = clients["einstein"]
+    assert (await e.put("/remote.php/dav/files/einstein/t.txt", content=b"t")).status_code == 201
+    token = data(await share(e, "/t.txt", "", share_type=3, password="correct horse"))["token"]
+    info = "/ocs/v1.php/apps/files_sharing/api/v1/tokeninfo"
+    async with httpx.AsyncClient(transport=e._transport, base_url="http://testserver") as anonymous:
+        plain = await anonymous.get(f"{info}/unprotected/{token}", params={"format": "json"})
+        assert plain.status_code == 200
+        doc = plain.json()["ocs"]["data"]
+        assert (doc["token"], doc["password_protected"]) == (token, True) and "opaque_id" not in doc
+        assert doc["link_url"].endswith(f"/s/{token}")
+        bad = await anonymous.get(f"{info}/protected/{token}", params={"format": "json"},
+                                  auth=("public", "wrong one"))
+        assert bad.json()["ocs"]["meta"]["statuscode"] == 401
+        good = await anonymous.get(f"{info}/protected/{token}", params={"format": "json"},
+                                   auth=("public", "correct horse"))
+        assert good.json()["ocs"]["data"]["opaque_id"]
+        missing = await anonymous.get(f"{info}/unprotected/NoSuchToken", params={"format": "json"})
+        assert missing.json()["ocs"]["meta"]["statuscode"] == 404

@@ -15,6 +15,7 @@ from infiniscale.core.model.nodes import NodeInfo
 from infiniscale.core.sharing import (
     ACCEPTED,
     GROUP_SHARE,
+    LINK_SHARE,
     SHARE_JAIL,
     SHARE_JAIL_DRIVE,
     USER_SHARE,
@@ -34,7 +35,8 @@ class SharingError(Exception):
 
 
 class GraphSharing:
-    def __init__(self, files: FileService, sharing: Sharing, directory: Any) -> None:
+    def __init__(self, files: FileService, sharing: Sharing, directory: Any, base_url: str = "") -> None:
+        self.base_url = base_url
         self.files = files
         self.sharing = sharing
         self.directory = directory
@@ -47,8 +49,11 @@ class GraphSharing:
         """drives/{d}/items/{i}/invite|permissions[/{p}], me/drive/sharedWithMe|sharedByMe."""
         if parts in (["me", "drive", "sharedWithMe"], ["me", "drive", "sharedByMe"]):
             return True
-        return (len(parts) in (5, 6) and parts[0] == "drives" and parts[2] == "items"
-                and parts[4] in ("invite", "permissions") and (len(parts) == 5 or parts[4] == "permissions"))
+        if len(parts) < 5 or parts[0] != "drives" or parts[2] != "items":
+            return False
+        if len(parts) == 5:
+            return parts[4] in ("invite", "permissions", "createLink")
+        return parts[4] == "permissions" and (len(parts) == 6 or parts[6:] == ["setPassword"])
 
     async def route(self, method: str, parts: list[str], body, actor: User) -> tuple[int, object]:
         if parts == ["me", "drive", "sharedWithMe"] and method == "GET":
@@ -59,6 +64,15 @@ class GraphSharing:
         node = chain[-1]
         if parts[4] == "invite" and method == "POST":
             return 200, {"value": await self._invite(actor, chain, await body())}
+        if parts[4] == "createLink" and method == "POST":
+            return 200, await self._create_link(actor, chain, await body())
+        if len(parts) == 7 and method == "POST":
+            share = await self._share_of(actor, node, parts[5])
+            password = (await body()).get("password")
+            if share.share_type != LINK_SHARE or not isinstance(password, str):
+                raise SharingError(400, "invalidRequest", "a password for a link is required")
+            updated = await self._run(self.sharing.update_link, actor, share, node, None, password)
+            return 200, await self.permission(updated)
         if len(parts) == 5 and method == "GET":
             return 200, await self._permissions(actor, node)
         if len(parts) == 6:
@@ -66,6 +80,13 @@ class GraphSharing:
             if method == "DELETE":
                 await self._run(self.sharing.book.remove, share)
                 return 204, None
+            if method == "PATCH" and share.share_type == LINK_SHARE:
+                doc = await body()
+                link = doc.get("link") if isinstance(doc.get("link"), dict) else {}
+                expires = str(doc["expirationDateTime"] or "") if "expirationDateTime" in doc else None
+                updated = await self._run(self.sharing.update_link, actor, share, node, link.get("type"), None,
+                                          expires, link.get("@libre.graph.displayName"))
+                return 200, await self.permission(updated)
             if method == "PATCH":
                 doc = await body()
                 role = None
@@ -143,6 +164,18 @@ class GraphSharing:
             made.append(await self.permission(share))
         return made
 
+    async def _create_link(self, actor: User, chain: list[NodeInfo], doc: dict) -> dict:
+        await self._require_manager(actor, chain)
+        node = chain[-1]
+        link_type = doc.get("type", "view")
+        if not isinstance(link_type, str):
+            raise SharingError(400, "invalidRequest", "invalid link type")
+        space, _role = await self.files.access(actor, node.space_id, chain)
+        share = await self._run(self.sharing.create_link, actor, space.owner_id or actor.id, node, link_type,
+                                str(doc.get("password") or ""), str(doc.get("expirationDateTime") or ""),
+                                str(doc.get("displayName") or ""), bool(doc.get("@libre.graph.quickLink", False)))
+        return await self.permission(share)
+
     async def _permissions(self, actor: User, node: NodeInfo) -> dict:
         chain = await self._run(self.files.driver.ancestors, node.space_id, node)
         _space, role = await self.files.access(actor, node.space_id, chain)
@@ -165,7 +198,16 @@ class GraphSharing:
                          "@libre.graph.userType": "Member"}}
 
     async def permission(self, share: Share) -> dict:
-        doc: dict = {"id": share.id, "roles": [share.role_id],
+        if share.share_type == LINK_SHARE:
+            doc = {"id": share.id, "hasPassword": bool(share.password_hash),
+                   "createdDateTime": format_time(share.created_ns),
+                   "link": {"type": share.link_type, "webUrl": f"{self.base_url}/s/{share.token}",
+                            "preventsDownload": False, "@libre.graph.displayName": share.name,
+                            "@libre.graph.quickLink": share.quicklink}}
+            if share.expires:
+                doc["expirationDateTime"] = share.expires
+            return doc
+        doc = {"id": share.id, "roles": [share.role_id],
                      "grantedToV2": await self._principal(share.share_type, share.grantee),
                      "invitation": {"invitedBy": await self._principal(USER_SHARE, share.creator)},
                      "createdDateTime": format_time(share.created_ns)}

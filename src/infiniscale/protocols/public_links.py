@@ -12,6 +12,7 @@ from infiniscale.core.loginguard import LoginGuard
 from infiniscale.core.model.errors import NotFound
 from infiniscale.core.model.identity import User
 from infiniscale.core.sharing import link_user
+from infiniscale.protocols import ocs
 from infiniscale.protocols.http import Request, respond
 from infiniscale.protocols.webdav import xml
 
@@ -74,3 +75,34 @@ async def _refuse(req: Request, status: int, exception: str, message: str) -> No
     if status == 401:
         headers.append(("www-authenticate", CHALLENGE))
     await respond(req.send, status, headers, xml.sabre_error(exception, message), head_only=req.method == "HEAD")
+
+
+TOKENINFO = "apps/files_sharing/api/v1/tokeninfo/"
+
+
+async def tokeninfo(req: Request, endpoint: str, files: FileService, base_url: str) -> None:
+    """What the browser needs to know about a link before asking for its password
+    (`tokeninfo/unprotected/<token>`), and with the password (`tokeninfo/protected/<token>`)."""
+    kind, _, token = endpoint[len(TOKENINFO):].partition("/")
+    try:
+        link = await files.link(token)
+    except NotFound:
+        await ocs.reply(req, None, 404, "token not found")
+        return
+    info: dict = {"token": token, "link_url": f"{base_url}/s/{token}",
+                  "password_protected": bool(link.password_hash), "alias_link": link.link_type == "internal"}
+    reveal = not link.password_hash
+    if kind == "protected" and link.password_hash:
+        password = basic_password(req.header("authorization"))
+        if password is None or not await files._run(files.sharing.passwords.verify, link, password):
+            await ocs.reply(req, None, 401, "wrong password")
+            return
+        reveal = True
+    elif kind not in ("protected", "unprotected"):
+        await ocs.reply(req, None, 404, "Not found")
+        return
+    if reveal and link.link_type != "internal":
+        storage_id = files.storage_id_of(link.space_id)
+        info.update({"id": f"{storage_id}${link.space_id}!{link.node_id}", "storage_id": storage_id,
+                     "space_id": link.space_id, "opaque_id": link.node_id, "path": "/"})
+    await ocs.reply(req, info)
