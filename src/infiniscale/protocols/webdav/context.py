@@ -96,6 +96,8 @@ class DavContext:
         try:
             parent, node = await self.files.resolve_slot(user, space_id, target.names, target.rid)
         except NotFound:
+            if target.rid is not None and len(target.names) == 1:
+                raise  # the resource the URL names by id is itself missing (or not the caller's to see)
             raise DavError(409, "the parent folder does not exist") from None
         if not parent[-1].is_folder:
             raise DavError(409, "the parent is not a folder")

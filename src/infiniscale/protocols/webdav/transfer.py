@@ -194,6 +194,8 @@ async def _put_small(dav: DavContext, req: Request, target: Target, user: User) 
                                                      validate=validate, expected=expected, mtime_ns=mtime,
                                                      precondition=precondition)
     except NotFound:
+        if target.rid is not None and len(target.names) == 1:
+            raise  # the resource the URL names by id is itself missing (or not the caller's to see)
         raise DavError(409, "the parent folder does not exist") from None
     await _respond_written(dav, req, node, created, mtime, user)
 
