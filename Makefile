@@ -39,6 +39,7 @@ test: setup debs-test
 bench: setup debs-bench
 	$(PY) bench/run.py $(BENCH_ARGS)
 	$(PY) bench/s3.py $(BENCH_S3_ARGS)
+	$(PY) bench/shares.py
 
 lint: setup
 	$(VENV)/bin/ruff check src tests bench
