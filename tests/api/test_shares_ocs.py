@@ -474,3 +474,22 @@ async def test_tokeninfo_with_and_without_the_password(env):
         assert good.json()["ocs"]["data"]["opaque_id"]
         missing = await anonymous.get(f"{info}/unprotected/NoSuchToken", params={"format": "json"})
         assert missing.json()["ocs"]["meta"]["statuscode"] == 404
+
+
+async def test_share_types_show_on_the_owners_items(env):
+    clients, _ids = env
+    e = clients["einstein"]
+    home = "/remote.php/dav/files/einstein"
+    for folder in ("st-user", "st-both", "st-none"):
+        assert (await e.request("MKCOL", f"{home}/{folder}")).status_code == 201
+    assert meta(await share(e, "/st-user", "marie"))[0] == 200
+    assert meta(await share(e, "/st-both", "physics-lovers", share_type=1))[0] == 200
+    assert meta(await share(e, "/st-both", "", share_type=3, password="correct horse"))[0] == 200
+    body = ('<?xml version="1.0"?><d:propfind xmlns:d="DAV:" xmlns:oc="http://owncloud.org/ns"><d:prop>'
+            "<oc:share-types/></d:prop></d:propfind>")
+    listing = (await e.request("PROPFIND", home, headers={"Depth": "1"}, content=body)).text
+    entries = {part.split("</d:href>")[0].rstrip("/").rsplit("/", 1)[-1]: part
+               for part in listing.split("<d:href>")[1:]}
+    assert "<oc:share-type>0</oc:share-type>" in entries["st-user"]
+    assert "<oc:share-type>1</oc:share-type><oc:share-type>3</oc:share-type>" in entries["st-both"]
+    assert "<oc:share-type>" not in entries["st-none"]

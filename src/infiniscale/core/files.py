@@ -148,6 +148,15 @@ class FileService:
         _space, role = await self._check_access(user, chain[-1].space_id, READ, chain)
         return role.may(permission)
 
+    async def share_types(self, space_id: str) -> dict[str, tuple[int, ...]]:
+        """Which items of the space are shared, and how (OCS share types), for oc:share-types."""
+        if self.sharing is None:
+            return {}
+        found: dict[str, set[int]] = {}
+        for share in await self._run(self.sharing.book.in_space, space_id):
+            found.setdefault(share.node_id, set()).add(share.share_type)
+        return {node_id: tuple(sorted(types)) for node_id, types in found.items()}
+
     async def link(self, token: str) -> Share:
         """A live public link by its token."""
         if self.sharing is None:

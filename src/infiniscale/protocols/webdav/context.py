@@ -51,7 +51,8 @@ class DavContext:
         return RenderContext(storage_id=self.files.storage_id_of(space.id), owner_username=user.username,
                              owner_display_name=user.display_name, base_url=self.config.base_url,
                              user_id=user.id, level=role.level,
-                             quota_available=self.files.quota_available(space, chain[0]))
+                             quota_available=self.files.quota_available(space, chain[0]),
+                             share_types=await self.files.share_types(space.id) if not role.shared_root else {})
 
     async def rewrite(self, target: Target, user: User) -> Target:
         """A path below a mount of the Shares space addresses the shared item by its id; the

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import mimetypes
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from email.utils import formatdate
 from functools import lru_cache
 
@@ -25,6 +25,7 @@ class RenderContext:
     user_id: str = ""
     href_prefix: str = ""  # the URL path of the space root, for oc:downloadURL
     level: int = MANAGE  # the caller's access level in the space (core.spaces)
+    share_types: Mapping[str, tuple[int, ...]] = field(default_factory=dict)  # node id -> OCS share types
 
 
 @lru_cache(maxsize=4096)
@@ -111,7 +112,8 @@ LIVE: dict[str, Renderer] = {
     f"{{{OC}}}size": lambda ctx, n: str(max(0, n.size)),
     f"{{{OC}}}checksums": lambda ctx, n: _checksums(n),
     f"{{{OC}}}favorite": lambda ctx, n: "1" if (FAVORITE_PREFIX + ctx.user_id) in n.props else "0",
-    f"{{{OC}}}share-types": lambda ctx, n: "",
+    f"{{{OC}}}share-types": lambda ctx, n: "".join(f"<oc:share-type>{t}</oc:share-type>"
+                                                   for t in ctx.share_types.get(n.id, ())),
     f"{{{OC}}}owner-id": lambda ctx, n: escape(ctx.owner_username),
     f"{{{OC}}}owner-display-name": lambda ctx, n: escape(ctx.owner_display_name),
     f"{{{OC}}}privatelink": lambda ctx, n: escape(f"{ctx.base_url}/f/{resource_id(ctx, n)}"),
