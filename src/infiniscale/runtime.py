@@ -215,10 +215,12 @@ def build_app(settings: Settings) -> App:
                depth_infinity=settings.allow_propfind_depth_infinity,
                background=(lambda: uploads.reap_periodically(reap_interval(settings.upload_expiration)),
                            lambda: every(GRANT_PURGE_INTERVAL_S, FileIdpStore(settings.idp_dir).purge_expired),
-                           lambda: every(STALE_S3_UPLOAD_CHECK_S, partial(abort_stale_s3_uploads, registry))))
+                           lambda: every(STALE_S3_UPLOAD_CHECK_S, partial(abort_stale_s3_uploads, registry)),
+                           lambda: every(EXPIRED_SHARES_CHECK_S, sharing.book.remove_expired)))
 
 
 GRANT_PURGE_INTERVAL_S = 600
+EXPIRED_SHARES_CHECK_S = 600
 STALE_S3_UPLOAD_CHECK_S = 3600
 STALE_S3_UPLOAD_AGE_S = 24 * 3600  # a multipart upload this old belongs to a process that died
 

@@ -143,3 +143,18 @@ def test_mount_names_one_per_item_with_suffixes_on_collisions(sharing):
     sharing.set_state(MARIE, first, mount="renamed.txt")
     mounts = [r.mount for r in sharing.received(MARIE, lambda s: names[s.node_id])]
     assert mounts == ["renamed.txt", "renamed.txt", "notes.txt"]
+
+
+def test_expired_shares_are_cleaned_up(sharing):
+    viewer = sharing.role_for(FOLDER_NODE, ocs_permissions=1)
+    soon = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 1))
+    expiring = sharing.create(OWNER, OWNER.id, FOLDER_NODE, USER_SHARE, MARIE.id, viewer, expires=soon)
+    lasting = sharing.create(OWNER, OWNER.id, FILE_NODE, USER_SHARE, MARIE.id, viewer)
+    assert sharing.book.remove_expired() == 0
+    time.sleep(1.2)
+    assert sharing.book.remove_expired() == 1
+    assert [s.id for s in sharing.book.in_space(SPACE, live=False)] == [lasting.id]
+    assert [s.id for s in sharing.book.created_by(OWNER.id)] == [lasting.id]
+    with pytest.raises(NotFound):
+        sharing.book.get(expiring.id)
+    assert sharing.book.docs.read(f"received/users/{MARIE.id}").keys() == {lasting.id}

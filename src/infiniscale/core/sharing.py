@@ -204,6 +204,16 @@ class ShareBook:
             raise NotFound("link not found")
         return share
 
+    def remove_expired(self) -> int:
+        """Removes every share and link past its expiry (they stopped working then). Returns how many."""
+        removed = 0
+        for space_id in self.docs.names("spaces"):
+            for share in self.in_space(space_id, live=False):
+                if share.expired(time.time()):
+                    self.remove(share)
+                    removed += 1
+        return removed
+
     def put(self, share: Share) -> None:
         with self.docs.updating(f"spaces/{share.space_id}") as doc:
             if share.id not in doc:

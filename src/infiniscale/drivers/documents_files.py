@@ -4,6 +4,7 @@ under a per-document lock, reads cached until the file changes."""
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 
 from infiniscale.drivers.decomposed.layout import check_id
@@ -22,6 +23,14 @@ class FileDocumentStore:
                 continue  # a plain word: a kind of document
             check_id(part)  # anything else is an id: never a path that could traverse
         return "/".join(parts) + ".mpk"
+
+    def names(self, folder: str) -> list[str]:
+        path = self.files.path(self._key(folder)[:-len(".mpk")])
+        try:
+            entries = os.listdir(path)
+        except FileNotFoundError:
+            return []
+        return sorted(e[:-4] for e in entries if e.endswith(".mpk"))
 
     def read(self, name: str) -> dict:
         return self.files.read(self._key(name))

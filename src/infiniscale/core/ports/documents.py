@@ -10,5 +10,7 @@ from typing import Protocol
 
 class DocumentStore(Protocol):
     def read(self, name: str) -> dict: ...
+    def names(self, folder: str) -> list[str]:
+        """The documents directly in a folder of names (`spaces` -> the space ids)."""
     def updating(self, name: str) -> AbstractContextManager[dict]:
         """The block gets a copy of the document and changes it in place; it is written on exit."""
