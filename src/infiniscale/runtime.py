@@ -23,6 +23,7 @@ from infiniscale.core.idp import IdentityProvider, Lifetimes, builtin_clients
 from infiniscale.core.loginguard import LoginGuard
 from infiniscale.core.provisioning import Provisioner, ProvisioningPolicy
 from infiniscale.core.registry import Provider, SpaceRegistry
+from infiniscale.core.share_service import ShareService
 from infiniscale.core.sharing import LinkPolicy, ShareBook, Sharing
 from infiniscale.core.spaces import Limits, Spaces
 from infiniscale.core.uploads import UploadService
@@ -174,6 +175,7 @@ def build_app(settings: Settings) -> App:
                                        min_characters=settings.password_min_characters))
     files = FileService(registry, bus, max_name_length=settings.max_name_length, spaces=spaces, sharing=sharing)
     uploads = build_uploads(settings, files)
+    share_service = ShareService(files, sharing)
     dav = DavContext(files, DavConfig(base_url=settings.url.rstrip("/"),
                                       allow_depth_infinity=settings.allow_propfind_depth_infinity,
                                       max_xml_bytes=settings.max_request_xml_bytes), uploads)
@@ -204,12 +206,12 @@ def build_app(settings: Settings) -> App:
                          match_by="userid" if settings.user_cs3_claim == "userid" else "username",
                          provisioner=provisioner)
     return App(WebDavApp(dav), auth, base_url=settings.url.rstrip("/"), app_tokens=app_tokens, users=directory,
-               shares=SharesOcs(files, sharing, directory, settings.url.rstrip("/")),
+               shares=SharesOcs(share_service, directory, settings.url.rstrip("/")),
                allow_impersonation=settings.app_auth_impersonation, oidc=oidc,
                graph_api=GraphApi(Accounts(directory, application_id(settings)),
                                   DrivesApi(files, directory, settings.url.rstrip("/"),
                                             unified_roles.available(available_role_ids(settings)),
-                                            GraphSharing(files, sharing, directory, settings.url.rstrip("/")))),
+                                            GraphSharing(share_service, directory, settings.url.rstrip("/")))),
                issuer=settings.issuer,
                max_chunk_size=settings.upload_max_chunk_size, spaces_max_quota=settings.spaces_max_quota,
                depth_infinity=settings.allow_propfind_depth_infinity,

@@ -493,3 +493,32 @@ async def test_share_types_show_on_the_owners_items(env):
     assert "<oc:share-type>0</oc:share-type>" in entries["st-user"]
     assert "<oc:share-type>1</oc:share-type><oc:share-type>3</oc:share-type>" in entries["st-both"]
     assert "<oc:share-type>" not in entries["st-none"]
+
+
+async def test_share_changes_publish_events(tmp_path):
+    import asyncio
+
+    settings = resolve(env={"OCIS_BASE_DATA_PATH": str(tmp_path), "PROXY_TLS": "false",
+                            "OCIS_URL": "https://cloud.example.org", "PROXY_ENABLE_BASIC_AUTH": "true",
+                            "STORAGE_USERS_MOUNT_ID": MOUNT_ID})
+    people(settings, {"einstein": "user", "marie": "user"}, {})
+    app = build_app(settings)
+    stream = app.webdav.dav.files.bus.subscribe("test", frozenset({
+        "ShareCreated", "ShareUpdated", "ShareRemoved", "ShareStateChanged", "LinkCreated", "LinkRemoved"}))
+    transport = httpx.ASGITransport(app=app)
+    def client(name: str) -> httpx.AsyncClient:
+        return httpx.AsyncClient(transport=transport, base_url="http://testserver", auth=(name, f"{name}-secret"),
+                                 params={"format": "json"})
+
+    async with client("einstein") as e, client("marie") as m:
+        assert (await e.request("MKCOL", "/remote.php/dav/files/einstein/ev")).status_code == 201
+        share_id = data(await share(e, "/ev", "marie"))["id"]
+        assert meta(await e.put(f"{V2}/{share_id}", data={"permissions": "15"}))[0] == 200
+        assert meta(await m.delete(f"{V2}/pending/{share_id}"))[0] == 200
+        link_id = data(await share(e, "/ev", "", share_type=3, password="correct horse"))["id"]
+        assert meta(await e.delete(f"{V2}/{link_id}"))[0] == 200
+        assert meta(await e.delete(f"{V2}/{share_id}"))[0] == 200
+    seen = [await asyncio.wait_for(anext(stream), 1) for _ in range(6)]
+    assert [ev.type for ev in seen] == ["ShareCreated", "ShareUpdated", "ShareStateChanged", "LinkCreated",
+                                        "LinkRemoved", "ShareRemoved"]
+    assert seen[0].share_id == share_id and seen[0].grantee_type == "user" and seen[2].state == 2

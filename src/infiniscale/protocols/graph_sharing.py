@@ -7,11 +7,11 @@ from __future__ import annotations
 from typing import Any
 
 from infiniscale.core import unified_roles
-from infiniscale.core.files import FileService
 from infiniscale.core.model.errors import InvalidArgument, NotFound
 from infiniscale.core.model.identity import User
 from infiniscale.core.model.ids import ResourceId
 from infiniscale.core.model.nodes import NodeInfo
+from infiniscale.core.share_service import ShareService
 from infiniscale.core.sharing import (
     ACCEPTED,
     GROUP_SHARE,
@@ -20,7 +20,6 @@ from infiniscale.core.sharing import (
     SHARE_JAIL_DRIVE,
     USER_SHARE,
     Share,
-    Sharing,
 )
 from infiniscale.core.spaces import MANAGE, format_time
 from infiniscale.core.unified_roles import UnifiedRole
@@ -35,10 +34,11 @@ class SharingError(Exception):
 
 
 class GraphSharing:
-    def __init__(self, files: FileService, sharing: Sharing, directory: Any, base_url: str = "") -> None:
+    def __init__(self, service: ShareService, directory: Any, base_url: str = "") -> None:
         self.base_url = base_url
-        self.files = files
-        self.sharing = sharing
+        self.service = service
+        self.files = service.files
+        self.sharing = service.sharing
         self.directory = directory
 
     async def _run(self, fn, *args):
@@ -71,20 +71,20 @@ class GraphSharing:
             password = (await body()).get("password")
             if share.share_type != LINK_SHARE or not isinstance(password, str):
                 raise SharingError(400, "invalidRequest", "a password for a link is required")
-            updated = await self._run(self.sharing.update_link, actor, share, node, None, password)
+            updated = await self.service.update_link(actor, share, node, None, password)
             return 200, await self.permission(updated)
         if len(parts) == 5 and method == "GET":
             return 200, await self._permissions(actor, node)
         if len(parts) == 6:
             share = await self._share_of(actor, node, parts[5])
             if method == "DELETE":
-                await self._run(self.sharing.book.remove, share)
+                await self.service.remove(actor, share)
                 return 204, None
             if method == "PATCH" and share.share_type == LINK_SHARE:
                 doc = await body()
                 link = doc.get("link") if isinstance(doc.get("link"), dict) else {}
                 expires = str(doc["expirationDateTime"] or "") if "expirationDateTime" in doc else None
-                updated = await self._run(self.sharing.update_link, actor, share, node, link.get("type"), None,
+                updated = await self.service.update_link(actor, share, node, link.get("type"), None,
                                           expires, link.get("@libre.graph.displayName"))
                 return 200, await self.permission(updated)
             if method == "PATCH":
@@ -93,7 +93,7 @@ class GraphSharing:
                 if doc.get("roles"):
                     role = self._role(node, doc["roles"])
                 expires = str(doc["expirationDateTime"] or "") if "expirationDateTime" in doc else None
-                updated = await self._run(self.sharing.update, share, role, expires)
+                updated = await self.service.update(actor, share, role, expires)
                 return 200, await self.permission(updated)
         raise SharingError(405, "notAllowed", "method not allowed")
 
@@ -159,7 +159,7 @@ class GraphSharing:
                 share_type = USER_SHARE
             else:
                 raise SharingError(400, "invalidRequest", "unknown recipient type")
-            share = await self._run(self.sharing.create, actor, space.owner_id or actor.id, node, share_type,
+            share = await self.service.create(actor, space.owner_id or actor.id, node, share_type,
                                     object_id, role, expires)
             made.append(await self.permission(share))
         return made
@@ -171,7 +171,7 @@ class GraphSharing:
         if not isinstance(link_type, str):
             raise SharingError(400, "invalidRequest", "invalid link type")
         space, _role = await self.files.access(actor, node.space_id, chain)
-        share = await self._run(self.sharing.create_link, actor, space.owner_id or actor.id, node, link_type,
+        share = await self.service.create_link(actor, space.owner_id or actor.id, node, link_type,
                                 str(doc.get("password") or ""), str(doc.get("expirationDateTime") or ""),
                                 str(doc.get("displayName") or ""), bool(doc.get("@libre.graph.quickLink", False)))
         return await self.permission(share)

@@ -10,11 +10,11 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from infiniscale.core import unified_roles
-from infiniscale.core.files import FileService
 from infiniscale.core.model.errors import AlreadyExists, Conflict, Forbidden, InvalidArgument, NotFound
 from infiniscale.core.model.identity import User
 from infiniscale.core.model.ids import ResourceId
 from infiniscale.core.model.nodes import NodeInfo
+from infiniscale.core.share_service import ShareService
 from infiniscale.core.sharing import (
     ACCEPTED,
     DECLINED,
@@ -23,7 +23,6 @@ from infiniscale.core.sharing import (
     USER_SHARE,
     Received,
     Share,
-    Sharing,
 )
 from infiniscale.core.spaces import MANAGE, parse_time
 from infiniscale.protocols import ocs
@@ -47,10 +46,11 @@ _CORE = {NotFound: 404, Forbidden: 403, InvalidArgument: 400, AlreadyExists: 403
 
 
 class SharesOcs:
-    def __init__(self, files: FileService, sharing: Sharing, directory: Any, base_url: str = "") -> None:
+    def __init__(self, service: ShareService, directory: Any, base_url: str = "") -> None:
         self.base_url = base_url
-        self.files = files
-        self.sharing = sharing
+        self.service = service
+        self.files = service.files
+        self.sharing = service.sharing
         self.directory = directory
 
     async def _run(self, fn, *args, **kwargs):
@@ -83,9 +83,9 @@ class SharesOcs:
         elif parts[0] == "pending" and len(parts) == 2:
             share = await self._received_share(user, parts[1])
             if req.method == "POST":
-                await self._run(self.sharing.set_state, user, share, ACCEPTED)
+                await self.service.set_state(user, share, ACCEPTED)
             elif req.method == "DELETE":
-                await self._run(self.sharing.set_state, user, share, DECLINED)
+                await self.service.set_state(user, share, DECLINED)
             else:
                 raise OcsError(405, "method not allowed")
             return 200, [await self._received_doc(user, r) for r in await self._received(user)
@@ -101,7 +101,7 @@ class SharesOcs:
                 return 200, [await self._received_doc(user, received[0])]
             await self._require_manage(user, share)
             if req.method == "DELETE":
-                await self._run(self.sharing.book.remove, share)
+                await self.service.remove(user, share)
                 return 200, None
             if req.method == "PUT":
                 return 200, await self._doc(await self._update(user, share, params))
@@ -122,7 +122,7 @@ class SharesOcs:
         if role.level < MANAGE:
             raise OcsError(403, "no permission to share")
         if share_type == LINK_SHARE:
-            link = await self._run(self.sharing.create_link, user, space.owner_id or user.id, node,
+            link = await self.service.create_link(user, space.owner_id or user.id, node,
                                    self._link_type(node, params, "view"), params.get("password", ""),
                                    _expiry(params.get("expireDate", "")), params.get("name", ""),
                                    params.get("quicklink", "").lower() == "true")
@@ -130,7 +130,7 @@ class SharesOcs:
         grantee = await self._grantee(share_type, params.get("shareWith", ""))
         unified = await self._role(node, params)
         expires = _expiry(params.get("expireDate", ""))
-        share = await self._run(self.sharing.create, user, space.owner_id or user.id, node, share_type, grantee,
+        share = await self.service.create(user, space.owner_id or user.id, node, share_type, grantee,
                                 unified, expires)
         return await self._doc(share)
 
@@ -198,7 +198,7 @@ class SharesOcs:
     async def _update(self, user: User, share: Share, params: dict[str, str]) -> Share:
         if share.share_type == LINK_SHARE:
             node = await self._run(self.files.driver.stat, share.space_id, share.node_id)
-            return await self._run(self.sharing.update_link, user, share, node, self._link_type(node, params, None),
+            return await self.service.update_link(user, share, node, self._link_type(node, params, None),
                                    params.get("password"),
                                    _expiry(params["expireDate"]) if "expireDate" in params else None,
                                    params.get("name"))
@@ -207,7 +207,7 @@ class SharesOcs:
             node = await self._run(self.files.driver.stat, share.space_id, share.node_id)
             role = await self._role(node, params)
         expires = _expiry(params["expireDate"]) if "expireDate" in params else None
-        return await self._run(self.sharing.update, share, role, expires)
+        return await self.service.update(user, share, role, expires)
 
     # ------------------------------------------------------------ who may
 

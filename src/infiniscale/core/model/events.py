@@ -94,3 +94,61 @@ class SpaceCreated(Event):
     type: ClassVar[str] = "SpaceCreated"
     space_type: str
     owner_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ShareCreated(Event):
+    type: ClassVar[str] = "ShareCreated"
+    share_id: str
+    node_id: str
+    grantee_type: str  # user | group
+    grantee: str
+    role_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ShareUpdated(Event):
+    type: ClassVar[str] = "ShareUpdated"
+    share_id: str
+    node_id: str
+    role_id: str
+    expires: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ShareRemoved(Event):
+    type: ClassVar[str] = "ShareRemoved"
+    share_id: str
+    node_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ShareStateChanged(Event):
+    """A recipient accepted, declined or hid a share (state: 0 accepted, 1 pending, 2 declined)."""
+
+    type: ClassVar[str] = "ShareStateChanged"
+    share_id: str
+    state: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class LinkCreated(Event):
+    type: ClassVar[str] = "LinkCreated"
+    share_id: str
+    node_id: str
+    link_type: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class LinkUpdated(Event):
+    type: ClassVar[str] = "LinkUpdated"
+    share_id: str
+    node_id: str
+    link_type: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class LinkRemoved(Event):
+    type: ClassVar[str] = "LinkRemoved"
+    share_id: str
+    node_id: str
