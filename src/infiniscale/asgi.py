@@ -16,8 +16,9 @@ import orjson
 from infiniscale.core.accounts import AccountError
 from infiniscale.core.apptokens import AppTokens
 from infiniscale.core.model.identity import User
+from infiniscale.core.signing import SigningKeys
 from infiniscale.observability import request_id
-from infiniscale.protocols import authapp, graph, ocs, public_links, shares_ocs, webfinger
+from infiniscale.protocols import authapp, graph, ocs, public_links, shares_ocs, signed_urls, webfinger
 from infiniscale.protocols.auth import Authenticator
 from infiniscale.protocols.http import Request, respond
 from infiniscale.protocols.oidc import OidcEndpoints
@@ -40,7 +41,7 @@ class App:
                  app_tokens: AppTokens | None = None, users: authapp.UserLookup | None = None,
                  allow_impersonation: bool = False, oidc: OidcEndpoints | None = None,
                  graph_api: graph.GraphApi | None = None, issuer: str = "",
-                 shares: shares_ocs.SharesOcs | None = None,
+                 shares: shares_ocs.SharesOcs | None = None, signing_keys: SigningKeys | None = None,
                  max_chunk_size: int, depth_infinity: bool, ready: Any = None, spaces_max_quota: int = 0,
                  background: tuple[Callable[[], Awaitable[None]], ...] = ()) -> None:
         self.webdav = webdav
@@ -50,6 +51,7 @@ class App:
         self.oidc = oidc
         self.graph = graph_api
         self.shares = shares
+        self.signing_keys = signing_keys
         self.issuer = issuer  # the OpenID Connect provider clients are sent to (built-in or external)
         self.background = background
         self._tasks: list[asyncio.Task] = []
@@ -62,6 +64,7 @@ class App:
             link_passwords=(policy.password_required, policy.writeable_password_required) if policy else (True, False),
             password_min=policy.min_characters if policy else 8)
         self.capabilities["capabilities"]["dav"]["propfind"]["depth_infinity"] = depth_infinity
+        self.capabilities["capabilities"]["core"]["support-url-signing"] = signing_keys is not None
         self.status_body = orjson.dumps(status_document())
         self.ready = ready
 
@@ -102,6 +105,10 @@ class App:
                     "duration_ms": round((time.perf_counter() - started) * 1000, 2),
                     "user": req.user.username if req.user else ""})
             request_id.reset(token)
+
+    @staticmethod
+    async def _in_thread(fn: Callable, *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
 
     async def _lifespan(self, receive: Any, send: Any) -> None:
         while True:
@@ -164,6 +171,9 @@ class App:
             return
         if WebDavApp.handles(req.raw_path):
             req.user = await self.auth.authenticate(req.header("authorization"))
+            if req.user is None and self.signing_keys is not None and signed_urls.is_signed(req):
+                req.user = await signed_urls.authenticate(req, self.signing_keys, self.users, self.base_url,
+                                                          self._in_thread)
             if req.user is None:
                 await req.drain()
                 await respond(req.send, 401, [("content-type", "application/xml; charset=utf-8"),
@@ -196,6 +206,10 @@ class App:
             return
         if endpoint == "cloud/user":
             await ocs.reply(req, ocs.user_document(req.user))
+            return
+        if endpoint == "cloud/user/signing-key" and self.signing_keys is not None:
+            key = await asyncio.get_running_loop().run_in_executor(None, self.signing_keys.key_of, req.user.id)
+            await ocs.reply(req, {"user": req.user.username, "signing-key": key})
             return
         if endpoint.startswith("cloud/users/") and self.users is not None:
             await self.ocs_users(req, endpoint.split("/")[2:], req.user)

@@ -25,6 +25,7 @@ from infiniscale.core.provisioning import Provisioner, ProvisioningPolicy
 from infiniscale.core.registry import Provider, SpaceRegistry
 from infiniscale.core.share_service import ShareService
 from infiniscale.core.sharing import LinkPolicy, ShareBook, Sharing
+from infiniscale.core.signing import SigningKeys
 from infiniscale.core.spaces import Limits, Spaces
 from infiniscale.core.uploads import UploadService
 from infiniscale.drivers.bus_local import LocalEventBus
@@ -207,6 +208,7 @@ def build_app(settings: Settings) -> App:
                          provisioner=provisioner)
     return App(WebDavApp(dav), auth, base_url=settings.url.rstrip("/"), app_tokens=app_tokens, users=directory,
                shares=SharesOcs(share_service, directory, settings.url.rstrip("/")),
+               signing_keys=SigningKeys(FileDocumentStore(os.path.join(settings.idm_dir, "keys"))),
                allow_impersonation=settings.app_auth_impersonation, oidc=oidc,
                graph_api=GraphApi(Accounts(directory, application_id(settings)),
                                   DrivesApi(files, directory, settings.url.rstrip("/"),

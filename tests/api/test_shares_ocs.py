@@ -522,3 +522,42 @@ async def test_share_changes_publish_events(tmp_path):
     assert [ev.type for ev in seen] == ["ShareCreated", "ShareUpdated", "ShareStateChanged", "LinkCreated",
                                         "LinkRemoved", "ShareRemoved"]
     assert seen[0].share_id == share_id and seen[0].grantee_type == "user" and seen[2].state == 2
+
+
+def sign(url: str, user: str, key: str, date: str | None = None, expires: int = 1200) -> str:
+    """A signed URL as ownCloud Web makes one."""
+    import hashlib
+    from datetime import UTC, datetime
+    from urllib.parse import urlencode
+
+    date = date or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    signed = url + "?" + urlencode({"OC-Credential": user, "OC-Date": date, "OC-Expires": str(expires),
+                                    "OC-Verb": "GET"})
+    digest = hashlib.pbkdf2_hmac("sha512", signed.encode(), key.encode(), 10000, 32).hex()
+    return signed + "&" + urlencode({"OC-Algo": "PBKDF2/10000-SHA512", "OC-Signature": digest})
+
+
+async def test_signed_urls_download_without_credentials(env):
+    clients, _ids = env
+    e = clients["einstein"]
+    assert (await e.put("/remote.php/dav/files/einstein/signed.txt", content=b"signed content")).status_code == 201
+    key_reply = await e.get("/ocs/v1.php/cloud/user/signing-key", params={"format": "json"})
+    key = key_reply.json()["ocs"]["data"]["signing-key"]
+    assert key_reply.json()["ocs"]["data"]["user"] == "einstein" and len(key) == 64
+    again = await e.get("/ocs/v1.php/cloud/user/signing-key", params={"format": "json"})
+    assert again.json()["ocs"]["data"]["signing-key"] == key  # stable
+    caps = (await e.get("/ocs/v1.php/cloud/capabilities", params={"format": "json"})).json()
+    assert caps["ocs"]["data"]["capabilities"]["core"]["support-url-signing"] is True
+    url = "https://cloud.example.org/remote.php/dav/files/einstein/signed.txt"
+    async with httpx.AsyncClient(transport=e._transport, base_url="http://testserver") as anonymous:
+        path = sign(url, "einstein", key).removeprefix("https://cloud.example.org")
+        got = await anonymous.get(path)
+        assert got.status_code == 200 and got.content == b"signed content"
+        tampered = sign(url, "einstein", "0" * 64).removeprefix("https://cloud.example.org")
+        assert (await anonymous.get(tampered)).status_code == 401
+        expired = sign(url, "einstein", key, date="2020-01-01T00:00:00.000Z").removeprefix("https://cloud.example.org")
+        assert (await anonymous.get(expired)).status_code == 401
+        other = sign("https://cloud.example.org/remote.php/dav/files/einstein/other.txt", "einstein", key)
+        wrong_path = other.replace("other.txt", "signed.txt").removeprefix("https://cloud.example.org")
+        assert (await anonymous.get(wrong_path)).status_code == 401
+        assert (await anonymous.put(path, content=b"x")).status_code == 401  # GET only

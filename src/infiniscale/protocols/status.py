@@ -45,7 +45,7 @@ def capabilities(max_chunk_size: int, *, favorites: bool = True, max_quota: int 
                 "pollinterval": 60,
                 "webdav-root": "remote.php/webdav",
                 "status": status_document(),
-                "support-url-signing": False,  # signed URLs are not served yet
+                "support-url-signing": False,  # set by the app when signed URLs are served
                 "support-sse": False,
             },
             # the desktop clients know these spellings only; lowercase ones make them skip checksums
