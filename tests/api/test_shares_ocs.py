@@ -561,3 +561,37 @@ async def test_signed_urls_download_without_credentials(env):
         wrong_path = other.replace("other.txt", "signed.txt").removeprefix("https://cloud.example.org")
         assert (await anonymous.get(wrong_path)).status_code == 401
         assert (await anonymous.put(path, content=b"x")).status_code == 401  # GET only
+
+
+async def test_graph_mount_hide_and_unmount_in_the_shares_space(tmp_path):
+    settings = resolve(env={"OCIS_BASE_DATA_PATH": str(tmp_path), "PROXY_TLS": "false",
+                            "OCIS_URL": "https://cloud.example.org", "PROXY_ENABLE_BASIC_AUTH": "true",
+                            "STORAGE_USERS_MOUNT_ID": MOUNT_ID, "FRONTEND_AUTO_ACCEPT_SHARES": "false"})
+    people(settings, {"einstein": "user", "marie": "user"}, {})
+    transport = httpx.ASGITransport(app=build_app(settings))
+
+    def client(name: str) -> httpx.AsyncClient:
+        return httpx.AsyncClient(transport=transport, base_url="http://testserver", auth=(name, f"{name}-secret"),
+                                 params={"format": "json"})
+
+    async with client("einstein") as e, client("marie") as m:
+        assert (await e.request("MKCOL", "/remote.php/dav/files/einstein/mnt")).status_code == 201
+        share_id = data(await share(e, "/mnt", "marie"))["id"]
+        pending = (await m.get(f"{GB}/me/drive/sharedWithMe")).json()["value"]
+        assert [i["@client.synchronize"] for i in pending] == [False]  # not accepted: not mounted
+        assert f"{JAIL}/mnt/" not in hrefs(await m.request("PROPFIND", JAIL, headers={"Depth": "1"}))
+        jail = "a0ca6a90-a365-4782-871e-d44447bbc668$a0ca6a90-a365-4782-871e-d44447bbc668"
+        mounted = await m.post(f"{GB}/drives/{jail}/root/children",
+                               json={"name": "Mounted", "remoteItem": {"id": pending[0]["remoteItem"]["id"]}})
+        assert mounted.status_code == 201, mounted.text
+        assert mounted.json()["@client.synchronize"] is True and mounted.json()["name"] == "Mounted"
+        assert f"{JAIL}/Mounted/" in hrefs(await m.request("PROPFIND", JAIL, headers={"Depth": "1"}))
+        item = mounted.json()["id"]
+        hidden = await m.patch(f"{GB}/drives/{jail}/items/{item}", json={"@UI.Hidden": True})
+        assert hidden.status_code == 200 and hidden.json()["@UI.Hidden"] is True
+        assert data(await m.get(V2, params={"shared_with_me": "true", "format": "json"}))[0]["hidden"] is True
+        assert (await m.delete(f"{GB}/drives/{jail}/items/{item}")).status_code == 204
+        assert f"{JAIL}/Mounted/" not in hrefs(await m.request("PROPFIND", JAIL, headers={"Depth": "1"}))
+        assert data(await m.get(V2, params={"shared_with_me": "true", "state": "2", "format": "json"}))[0]["id"] \
+            == share_id
+        assert (await e.delete(f"{GB}/drives/{jail}/items/{item}")).status_code == 404  # not einstein's

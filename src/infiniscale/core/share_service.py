@@ -58,7 +58,9 @@ class ShareService:
         await self.files.bus.publish(kind(executant=actor.id, space_id=share.space_id, share_id=share.id,
                                           node_id=share.node_id))
 
-    async def set_state(self, actor: User, share: Share, state: int) -> None:
-        await self.files._run(self.sharing.set_state, actor, share, state)
-        await self.files.bus.publish(events.ShareStateChanged(executant=actor.id, space_id=share.space_id,
-                                                              share_id=share.id, state=state))
+    async def set_state(self, actor: User, share: Share, state: int | None = None, hidden: bool | None = None,
+                        mount: str | None = None) -> None:
+        await self.files._run(self.sharing.set_state, actor, share, state, hidden, mount)
+        if state is not None:
+            await self.files.bus.publish(events.ShareStateChanged(executant=actor.id, space_id=share.space_id,
+                                                                  share_id=share.id, state=state))

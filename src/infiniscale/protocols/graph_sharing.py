@@ -14,6 +14,7 @@ from infiniscale.core.model.nodes import NodeInfo
 from infiniscale.core.share_service import ShareService
 from infiniscale.core.sharing import (
     ACCEPTED,
+    DECLINED,
     GROUP_SHARE,
     LINK_SHARE,
     SHARE_JAIL,
@@ -49,6 +50,8 @@ class GraphSharing:
         """drives/{d}/items/{i}/invite|permissions[/{p}], me/drive/sharedWithMe|sharedByMe."""
         if parts in (["me", "drive", "sharedWithMe"], ["me", "drive", "sharedByMe"]):
             return True
+        if parts[:2] == ["drives", SHARE_JAIL_DRIVE] and len(parts) > 2:
+            return True
         if len(parts) < 5 or parts[0] != "drives" or parts[2] != "items":
             return False
         if len(parts) == 5:
@@ -60,6 +63,8 @@ class GraphSharing:
             return 200, {"value": await self._shared_with_me(actor)}
         if parts == ["me", "drive", "sharedByMe"] and method == "GET":
             return 200, {"value": await self._shared_by_me(actor)}
+        if parts[1] == SHARE_JAIL_DRIVE:
+            return await self._jail(method, parts[2:], body, actor)
         chain = await self._item(actor, parts[1], parts[3])
         node = chain[-1]
         if parts[4] == "invite" and method == "POST":
@@ -235,6 +240,47 @@ class GraphSharing:
             item.update(_kind(node))
             out.append(item)
         return out
+
+    # ------------------------------------------------------------ the Shares space
+
+    async def _jail(self, method: str, rest: list[str], body, actor: User) -> tuple[int, object]:
+        """Mount (accept) a received item, hide it, or unmount (decline) it."""
+        received = await self._run(self.sharing.received, actor, self.files.shared_item_name)
+        if rest == ["root", "children"] and method == "POST":
+            doc = await body()
+            remote = doc.get("remoteItem") if isinstance(doc.get("remoteItem"), dict) else {}
+            try:
+                rid = ResourceId.parse(str(remote.get("id") or ""))
+            except InvalidArgument:
+                raise SharingError(400, "invalidRequest", "remoteItem.id must name the shared item") from None
+            of_item = [r for r in received if (r.share.space_id, r.share.node_id) == (rid.space_id, rid.node_id)]
+            if not of_item:
+                raise SharingError(404, "itemNotFound", "no share of this item")
+            name = doc.get("name") if isinstance(doc.get("name"), str) and doc.get("name") else None
+            for r in of_item:
+                await self.service.set_state(actor, r.share, ACCEPTED, mount=name)
+            items = [i for i in await self._shared_with_me(actor) if i["remoteItem"]["id"] == str(rid)]
+            return 201, items[0]
+        if len(rest) == 2 and rest[0] == "items":
+            share_id = rest[1].rpartition("!")[2]
+            mine = next((r for r in received if r.share.id == share_id), None)
+            if mine is None:
+                raise SharingError(404, "itemNotFound", "no such share")
+            of_item = [r for r in received if (r.share.space_id, r.share.node_id) ==
+                       (mine.share.space_id, mine.share.node_id)]
+            if method == "DELETE":
+                for r in of_item:
+                    await self.service.set_state(actor, r.share, DECLINED)
+                return 204, None
+            if method == "PATCH":
+                hidden = (await body()).get("@UI.Hidden")
+                if not isinstance(hidden, bool):
+                    raise SharingError(400, "invalidRequest", "only @UI.Hidden can be changed")
+                for r in of_item:
+                    await self.service.set_state(actor, r.share, hidden=hidden)
+                items = [i for i in await self._shared_with_me(actor) if i["id"].endswith("!" + share_id)]
+                return 200, items[0]
+        raise SharingError(405, "notAllowed", "method not allowed")
 
     async def _shared_by_me(self, actor: User) -> list[dict]:
         by_item: dict[tuple[str, str], list[Share]] = {}
