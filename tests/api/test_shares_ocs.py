@@ -595,3 +595,42 @@ async def test_graph_mount_hide_and_unmount_in_the_shares_space(tmp_path):
         assert data(await m.get(V2, params={"shared_with_me": "true", "state": "2", "format": "json"}))[0]["id"] \
             == share_id
         assert (await e.delete(f"{GB}/drives/{jail}/items/{item}")).status_code == 404  # not einstein's
+
+
+async def test_tus_uploads_through_an_upload_link(env):
+    import base64
+
+    clients, _ids = env
+    e = clients["einstein"]
+    assert (await e.request("MKCOL", "/remote.php/dav/files/einstein/tusdrop")).status_code == 201
+    token = data(await share(e, "/tusdrop", "", share_type=3, permissions=4, password="correct horse"))["token"]
+    async with httpx.AsyncClient(transport=e._transport, base_url="http://testserver",
+                                 auth=("public", "correct horse")) as visitor:
+        name = base64.b64encode(b"via-tus.txt").decode()
+        created = await visitor.post(public(token) + "/", headers={
+            "Tus-Resumable": "1.0.0", "Upload-Length": "11", "Upload-Metadata": f"filename {name}"})
+        assert created.status_code == 201, created.text
+        done = await visitor.patch(created.headers["location"], content=b"hello drop!", headers={
+            "Tus-Resumable": "1.0.0", "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"})
+        assert done.status_code == 204
+    assert (await e.get("/remote.php/dav/files/einstein/tusdrop/via-tus.txt")).content == b"hello drop!"
+
+
+async def test_listing_filters_and_hiding_received_shares(env):
+    clients, _ids = env
+    e, m = clients["einstein"], clients["marie"]
+    home = "/remote.php/dav/files/einstein"
+    for folder in ("lf", "lf/a", "lf/b"):
+        assert (await e.request("MKCOL", f"{home}/{folder}")).status_code == 201
+    user_share = data(await share(e, "/lf/a", "marie"))["id"]
+    link = data(await share(e, "/lf/b", "", share_type=3, password="correct horse"))["id"]
+    parent = data(await share(e, "/lf", "marie"))["id"]
+    within = data(await e.get(V2, params={"path": "/lf", "subfiles": "true", "format": "json"}))
+    assert {s["id"] for s in within} == {user_share, link}
+    links = data(await e.get(V2, params={"share_types": "3", "format": "json"}))
+    assert [s["id"] for s in links] == [link]
+    assert {s["id"] for s in data(await e.get(V2, params={"path": "/lf", "format": "json"}))} == {parent}
+    assert meta(await e.get(V2, params={"share_types": "x", "format": "json"}))[0] == 400
+    assert meta(await m.put(f"{V2}/pending/{user_share}", data={"hidden": "true"}))[0] == 200
+    received = data(await m.get(V2, params={"shared_with_me": "true", "format": "json"}))
+    assert {s["id"]: s["hidden"] for s in received} == {user_share: True, parent: False}

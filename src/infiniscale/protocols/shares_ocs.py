@@ -77,7 +77,7 @@ class SharesOcs:
             if req.method == "GET":
                 if params.get("shared_with_me", "").lower() == "true":
                     return 200, await self._shared_with_me(user, params.get("state", str(ACCEPTED)))
-                return 200, await self._created(user, params.get("path", ""), params.get("space_ref", ""))
+                return 200, await self._created(user, params)
             if req.method == "POST":
                 return 200, await self._create(user, params)
         elif parts[0] == "pending" and len(parts) == 2:
@@ -86,6 +86,8 @@ class SharesOcs:
                 await self.service.set_state(user, share, ACCEPTED)
             elif req.method == "DELETE":
                 await self.service.set_state(user, share, DECLINED)
+            elif req.method == "PUT" and params.get("hidden", "").lower() in ("true", "false"):
+                await self.service.set_state(user, share, hidden=params["hidden"].lower() == "true")
             else:
                 raise OcsError(405, "method not allowed")
             return 200, [await self._received_doc(user, r) for r in await self._received(user)
@@ -235,12 +237,27 @@ class SharesOcs:
 
     # ------------------------------------------------------------ listing
 
-    async def _created(self, user: User, path: str, space_ref: str) -> list[dict]:
+    async def _created(self, user: User, params: dict[str, str]) -> list[dict]:
+        """The caller's shares; with `path` (or `space_ref`) every share of that item the caller may
+        manage, with `subfiles=true` of the items directly in that folder; `share_types` filters."""
+        path, space_ref = params.get("path", ""), params.get("space_ref", "")
         shares = await self._run(self.sharing.book.created_by, user.id)
         if path or space_ref:
             node = (await self._resolve(user, path, space_ref))[-1]
+            if params.get("subfiles", "").lower() == "true":
+                if not node.is_folder:
+                    raise OcsError(400, "subfiles needs a folder")
+                wanted = {child.id async for batch in self.files.children(node.space_id, node) for child in batch}
+            else:
+                wanted = {node.id}
             shares = [s for s in await self._run(self.sharing.book.in_space, node.space_id)
-                      if s.node_id == node.id and await self._may_manage(user, s)]
+                      if s.node_id in wanted and await self._may_manage(user, s)]
+        if params.get("share_types"):
+            try:
+                types = {int(t) for t in params["share_types"].split(",") if t.strip()}
+            except ValueError:
+                raise OcsError(400, "invalid share_types") from None
+            shares = [s for s in shares if s.share_type in types]
         return [await self._doc(s) for s in sorted(shares, key=lambda s: s.created_ns)]
 
     async def _shared_with_me(self, user: User, state: str) -> list[dict]:
