@@ -140,9 +140,11 @@ def test_mount_names_one_per_item_with_suffixes_on_collisions(sharing):
     names = {"node-file-1": "notes.txt", "node-file-2": "notes.txt"}
     mounts = [(r.share.node_id, r.mount) for r in sharing.received(MARIE, lambda s: names[s.node_id])]
     assert mounts == [("node-file-1", "notes.txt"), ("node-file-1", "notes.txt"), ("node-file-2", "notes (1).txt")]
+    names["node-file-2"] = "owner renamed it.txt"  # a mount keeps its name
+    assert [r.mount for r in sharing.received(MARIE, lambda s: names[s.node_id])][2] == "notes (1).txt"
     sharing.set_state(MARIE, first, mount="renamed.txt")
     mounts = [r.mount for r in sharing.received(MARIE, lambda s: names[s.node_id])]
-    assert mounts == ["renamed.txt", "renamed.txt", "notes.txt"]
+    assert mounts == ["renamed.txt", "renamed.txt", "notes (1).txt"]
 
 
 def test_expired_shares_are_cleaned_up(sharing):

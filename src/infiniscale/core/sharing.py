@@ -426,7 +426,8 @@ class Sharing:
         """Every live share the user received, with its state and, given `name_of` (the shared
         item's name), its mount name: one mount per shared item (a direct and a group share of it
         make one), named after the item, ` (1)`, ` (2)` … on collisions, in the order the items
-        were first shared; a name the user chose is kept."""
+        were first shared. A mount's name is kept from then on (an owner's rename does not move
+        it, and later requests need not look the item up again)."""
         shares, states = self.book.received_by(user)
         shares.sort(key=lambda s: (s.created_ns, s.id))
         default = ACCEPTED if self.auto_accept else PENDING
@@ -447,6 +448,8 @@ class Sharing:
             if item not in by_item:
                 by_item[item] = _free_name(name_of(r.share), taken)
                 taken.add(by_item[item])
+            if r.state == ACCEPTED and not r.mount:
+                self.book.set_state(user.id, r.share, mount=by_item[item])
             named.append(replace(r, mount=by_item[item]))
         return named
 
