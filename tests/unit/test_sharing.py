@@ -13,7 +13,16 @@ from infiniscale.core import unified_roles
 from infiniscale.core.model.errors import AlreadyExists, Forbidden, InvalidArgument, NotFound
 from infiniscale.core.model.identity import User
 from infiniscale.core.model.nodes import FILE, FOLDER, NodeInfo
-from infiniscale.core.sharing import ACCEPTED, DECLINED, GROUP_SHARE, PENDING, USER_SHARE, ShareBook, Sharing
+from infiniscale.core.sharing import (
+    ACCEPTED,
+    DECLINED,
+    GROUP_SHARE,
+    PENDING,
+    USER_SHARE,
+    ShareBook,
+    Sharing,
+    principal_key,
+)
 from infiniscale.drivers.documents_files import FileDocumentStore
 
 SPACE = "4c510ada-c86b-4815-8820-42cdf82c3d51"
@@ -159,4 +168,13 @@ def test_expired_shares_are_cleaned_up(sharing):
     assert [s.id for s in sharing.book.created_by(OWNER.id)] == [lasting.id]
     with pytest.raises(NotFound):
         sharing.book.get(expiring.id)
-    assert sharing.book.docs.read(f"received/users/{MARIE.id}").keys() == {lasting.id}
+    assert sharing.book.docs.read(f"received/users/{principal_key(MARIE.id)}").keys() == {lasting.id}
+
+
+def test_principals_with_any_id_can_share_and_receive(sharing):
+    odd = User(id="uid=bob,ou=people", username="bob", display_name="Bob", groups=("cn=a b,ou=groups",))
+    share = sharing.create(OWNER, OWNER.id, FOLDER_NODE, USER_SHARE, odd.id, sharing.role_for(FOLDER_NODE, "", 1))
+    sharing.create(OWNER, OWNER.id, FILE_NODE, GROUP_SHARE, "cn=a b,ou=groups", sharing.role_for(FILE_NODE, "", 1))
+    assert {r.share.node_id for r in sharing.received(odd)} == {FOLDER_NODE.id, FILE_NODE.id}
+    sharing.set_state(odd, share, state=DECLINED)
+    assert sharing.received(odd)[0].state == DECLINED

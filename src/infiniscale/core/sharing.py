@@ -99,6 +99,11 @@ def _share(share_id: str, space_id: str, record: dict) -> Share:
                  quicklink=bool(record.get("quick", False)))
 
 
+def principal_key(principal_id: str) -> str:
+    """A user's or group's id as a document name: ids from a directory may hold any character."""
+    return hashlib.sha256(principal_id.encode()).hexdigest()[:32]
+
+
 def _free_name(name: str, taken: set[str]) -> str:
     if name not in taken:
         return name
@@ -180,16 +185,16 @@ class ShareBook:
                 if (rec["node"], rec["grantee"], rec["type"]) == (share.node_id, share.grantee, share.share_type):
                     raise AlreadyExists("the item is already shared with this user or group")
             doc[share.id] = _record(share)
-        with self.docs.updating(f"created/{share.creator}") as doc:
+        with self.docs.updating(f"created/{principal_key(share.creator)}") as doc:
             doc[share.id] = share.space_id
         if share.share_type == LINK_SHARE:
             with self.docs.updating(f"links/{share.token}") as doc:
                 doc.update(space=share.space_id, share=share.id)
         elif share.share_type == GROUP_SHARE:
-            with self.docs.updating(f"received/groups/{share.grantee}") as doc:
+            with self.docs.updating(f"received/groups/{principal_key(share.grantee)}") as doc:
                 doc[share.id] = share.space_id
         else:
-            with self.docs.updating(f"received/users/{share.grantee}") as doc:
+            with self.docs.updating(f"received/users/{principal_key(share.grantee)}") as doc:
                 doc[share.id] = {**doc.get(share.id, {}), "space": share.space_id, "direct": True}
 
     def by_token(self, token: str) -> Share:
@@ -223,14 +228,14 @@ class ShareBook:
     def remove(self, share: Share) -> None:
         with self.docs.updating(f"spaces/{share.space_id}") as doc:
             doc.pop(share.id, None)
-        with self.docs.updating(f"created/{share.creator}") as doc:
+        with self.docs.updating(f"created/{principal_key(share.creator)}") as doc:
             doc.pop(share.id, None)
         if share.share_type == LINK_SHARE:
             with self.docs.updating(f"links/{share.token}") as doc:
                 doc.clear()
         else:
             kind = "groups" if share.share_type == GROUP_SHARE else "users"
-            with self.docs.updating(f"received/{kind}/{share.grantee}") as doc:
+            with self.docs.updating(f"received/{kind}/{principal_key(share.grantee)}") as doc:
                 doc.pop(share.id, None)
         with self.docs.updating(self._id_doc(share.id)) as doc:
             doc.clear()
@@ -249,19 +254,19 @@ class ShareBook:
         return found
 
     def created_by(self, user_id: str) -> list[Share]:
-        return self._shares(self.docs.read(f"created/{user_id}"))
+        return self._shares(self.docs.read(f"created/{principal_key(user_id)}"))
 
     def received_by(self, user: User) -> tuple[list[Share], dict]:
         """The live shares the user received directly or through a group, and the user's states."""
-        states = self.docs.read(f"received/users/{user.id}")
+        states = self.docs.read(f"received/users/{principal_key(user.id)}")
         # the user's document also keeps their state of group shares: only direct entries count
         index: dict = {sid: v["space"] for sid, v in states.items() if v.get("direct")}
         for group_id in user.groups:
-            index.update(self.docs.read(f"received/groups/{group_id}"))
+            index.update(self.docs.read(f"received/groups/{principal_key(group_id)}"))
         return self._shares(index), states
 
     def set_state(self, user_id: str, share: Share, **change: object) -> dict:
-        with self.docs.updating(f"received/users/{user_id}") as doc:
+        with self.docs.updating(f"received/users/{principal_key(user_id)}") as doc:
             entry = {"space": share.space_id, **doc.get(share.id, {}), **change}
             doc[share.id] = entry
         return entry

@@ -13,6 +13,7 @@ import time
 from datetime import datetime
 
 from infiniscale.core.ports.documents import DocumentStore
+from infiniscale.core.sharing import principal_key
 
 ITERATIONS = 10_000
 KEY_BYTES = 32
@@ -25,15 +26,15 @@ class SigningKeys:
 
     def key_of(self, user_id: str) -> str:
         """The user's signing key, made on first use (blocking)."""
-        key = self.docs.read(f"signing-keys/{user_id}").get("key")
+        key = self.docs.read(f"signing-keys/{principal_key(user_id)}").get("key")
         if key:
             return key
-        with self.docs.updating(f"signing-keys/{user_id}") as doc:
+        with self.docs.updating(f"signing-keys/{principal_key(user_id)}") as doc:
             doc.setdefault("key", secrets.token_hex(32))
             return doc["key"]
 
     def existing_key(self, user_id: str) -> str:
-        return self.docs.read(f"signing-keys/{user_id}").get("key", "")
+        return self.docs.read(f"signing-keys/{principal_key(user_id)}").get("key", "")
 
 
 def signature(url: str, key: str) -> str:
