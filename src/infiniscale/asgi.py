@@ -165,7 +165,8 @@ class App:
             await authapp.tokens(req, req.user, self.app_tokens, self.users, self.allow_impersonation)
             return
         if public_links.handles(path) and self.shares is not None:
-            req.user = await public_links.authenticate(req, self.webdav.dav.files, self.auth.guard)
+            req.user = await public_links.authenticate(req, self.webdav.dav.files, self.auth.guard,
+                                                       self.signing_keys, self.base_url)
             if req.user is not None:
                 await self.webdav(req)
             return
@@ -196,6 +197,15 @@ class App:
             return
         if endpoint.startswith(public_links.TOKENINFO) and self.shares is not None:  # before any login
             await public_links.tokeninfo(req, endpoint, self.webdav.dav.files, self.base_url)
+            return
+        public_token = parse_qs(req.query_string).get("public-token", [""])[0]
+        if endpoint == "cloud/user/signing-key" and public_token and self.signing_keys is not None:
+            link_user = await public_links.link_for_signing(req, self.webdav.dav.files, public_token)
+            if link_user is None:
+                await ocs.reply(req, None, 401, "no valid password for this link")
+                return
+            key = await self._in_thread(self.signing_keys.key_of, link_user.id)
+            await ocs.reply(req, {"user": link_user.username, "signing-key": key})
             return
         req.user = await self.auth.authenticate(req.header("authorization"))
         if req.user is None:

@@ -634,3 +634,25 @@ async def test_listing_filters_and_hiding_received_shares(env):
     assert meta(await m.put(f"{V2}/pending/{user_share}", data={"hidden": "true"}))[0] == 200
     received = data(await m.get(V2, params={"shared_with_me": "true", "format": "json"}))
     assert {s["id"]: s["hidden"] for s in received} == {user_share: True, parent: False}
+
+
+async def test_signed_urls_for_public_links(env):
+    clients, _ids = env
+    e = clients["einstein"]
+    assert (await e.request("MKCOL", "/remote.php/dav/files/einstein/sp")).status_code == 201
+    assert (await e.put("/remote.php/dav/files/einstein/sp/pic.txt", content=b"picture")).status_code == 201
+    token = data(await share(e, "/sp", "", share_type=3, password="correct horse"))["token"]
+    async with httpx.AsyncClient(transport=e._transport, base_url="http://testserver") as anonymous:
+        refused = await anonymous.get("/ocs/v2.php/cloud/user/signing-key",
+                                      params={"public-token": token, "format": "json"})
+        assert refused.status_code == 401
+        got = await anonymous.get("/ocs/v2.php/cloud/user/signing-key", params={"public-token": token,
+                                                                                "format": "json"},
+                                  auth=("public", "correct horse"))
+        key = got.json()["ocs"]["data"]["signing-key"]
+        url = f"https://cloud.example.org/dav/public-files/{token}/pic.txt"
+        signed = sign(url, "public", key).removeprefix("https://cloud.example.org")
+        fetched = await anonymous.get(signed)  # no password needed: the signature is the credential
+        assert fetched.status_code == 200 and fetched.content == b"picture"
+        forged = sign(url, "public", "f" * 64).removeprefix("https://cloud.example.org")
+        assert (await anonymous.get(forged)).status_code == 401

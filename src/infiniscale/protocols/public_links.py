@@ -12,7 +12,8 @@ from infiniscale.core.loginguard import LoginGuard
 from infiniscale.core.model.errors import NotFound
 from infiniscale.core.model.identity import User
 from infiniscale.core.sharing import link_user
-from infiniscale.protocols import ocs
+from infiniscale.core.signing import SigningKeys
+from infiniscale.protocols import ocs, signed_urls
 from infiniscale.protocols.http import Request, respond
 from infiniscale.protocols.webdav import xml
 
@@ -43,8 +44,10 @@ def basic_password(header: str | None) -> str | None:
     return password if sep and name == "public" else None
 
 
-async def authenticate(req: Request, files: FileService, guard: LoginGuard | None) -> User | None:
-    """The link's user, or None after answering the request (404 unknown link, 401 password)."""
+async def authenticate(req: Request, files: FileService, guard: LoginGuard | None,
+                       keys: SigningKeys | None = None, base_url: str = "") -> User | None:
+    """The link's user, or None after answering the request (404 unknown link, 401 password).
+    A URL signed with the link's signing key needs no password."""
     token = token_of(req.scope["path"])
     try:
         link = await files.link(token)
@@ -54,6 +57,10 @@ async def authenticate(req: Request, files: FileService, guard: LoginGuard | Non
     if link.link_type == "internal":
         await _refuse(req, 401, "Sabre\\DAV\\Exception\\NotAuthenticated", "Internal links need a login")
         return None
+    user = link_user(link)
+    if keys is not None and signed_urls.is_signed(req) and await signed_urls.verify(req, keys, user, base_url,
+                                                                                    files._run):
+        return user
     if link.password_hash:
         account = f"public-link-{token}"
         if guard is not None and await files._run(guard.locked, account):
@@ -65,6 +72,19 @@ async def authenticate(req: Request, files: FileService, guard: LoginGuard | Non
             if password is not None and guard is not None:
                 await files._run(guard.failed, account)
             await _refuse(req, 401, "Sabre\\DAV\\Exception\\NotAuthenticated", "No valid password for this link")
+            return None
+    return user
+
+
+async def link_for_signing(req: Request, files: FileService, token: str) -> User | None:
+    """The link a signing-key request names (`?public-token=`), if its password (if any) is given."""
+    try:
+        link = await files.link(token)
+    except NotFound:
+        return None
+    if link.password_hash:
+        password = basic_password(req.header("authorization"))
+        if password is None or not await files._run(files.sharing.passwords.verify, link, password):
             return None
     return link_user(link)
 

@@ -33,16 +33,25 @@ def _urls_to_check(req: Request, base_url: str) -> list[str]:
 
 
 async def authenticate(req: Request, keys: SigningKeys, directory: Any, base_url: str, run) -> User | None:
-    if req.method not in ("GET", "HEAD"):
-        return None
-    params = {k: v[-1] for k, v in parse_qs(req.query_string).items()}
-    if params.get("OC-Verb", "").upper() != req.method and not (req.method == "HEAD"
-                                                                and params.get("OC-Verb") == "GET"):
-        return None
-    user = await run(directory.get_by_name, params.get("OC-Credential", ""))
+    """The user named by OC-Credential, if the URL carries a valid signature of theirs."""
+    user = await run(directory.get_by_name, _params(req).get("OC-Credential", ""))
     if user is None:
         return None
+    return user if await verify(req, keys, user, base_url, run) else None
+
+
+def _params(req: Request) -> dict[str, str]:
+    return {k: v[-1] for k, v in parse_qs(req.query_string).items()}
+
+
+async def verify(req: Request, keys: SigningKeys, user: User, base_url: str, run) -> bool:
+    """Whether the request's URL is signed with `user`'s key, for this method, and not expired."""
+    if req.method not in ("GET", "HEAD"):
+        return False
+    params = _params(req)
+    verb = params.get("OC-Verb", "").upper()
+    if verb != req.method and not (req.method == "HEAD" and verb == "GET"):
+        return False
     key = await run(keys.existing_key, user.id)
-    ok = await run(valid, _urls_to_check(req, base_url), params.get("OC-Signature", ""), key,
-                   params.get("OC-Date", ""), params.get("OC-Expires", ""))
-    return user if ok else None
+    return await run(valid, _urls_to_check(req, base_url), params.get("OC-Signature", ""), key,
+                     params.get("OC-Date", ""), params.get("OC-Expires", ""))
