@@ -390,6 +390,7 @@ async def test_public_links_by_type_with_passwords(env):
         drop_listing = await visitor.request("PROPFIND", public(token), headers={"Depth": "1"})
         assert drop_listing.status_code == 207 and "a.txt" not in drop_listing.text
         assert (await visitor.get(public(token, "a.txt"))).status_code == 403
+        assert (await visitor.request("MKCOL", public(token, "no-folders"))).status_code == 403
         # a new password; the old one stops working
         assert meta(await e.put(f"{V2}/{link['id']}", data={"password": "battery staple"}))[0] == 200
         assert (await visitor.request("PROPFIND", public(token), headers={"Depth": "0"})).status_code == 401

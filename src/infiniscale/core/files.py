@@ -357,6 +357,8 @@ class FileService:
         if not parent.is_folder:
             raise Conflict("parent is not a folder")
         await self.require_write(user, parent_chain, tokens)
+        if not await self.allows(user, parent_chain, "create_container"):  # a file drop takes files only
+            raise Forbidden("the share does not allow creating folders")
         node = await self._run(self.driver.make_folder, parent.space_id, parent, name, user.id)
         await self.bus.publish(events.ContainerCreated(executant=user.id, space_id=parent.space_id,
                                                        node_id=node.id, parent_id=parent.id, name=name))
