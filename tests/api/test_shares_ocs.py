@@ -657,3 +657,15 @@ async def test_signed_urls_for_public_links(env):
         assert fetched.status_code == 200 and fetched.content == b"picture"
         forged = sign(url, "public", "f" * 64).removeprefix("https://cloud.example.org")
         assert (await anonymous.get(forged)).status_code == 401
+
+
+async def test_hostile_share_requests_get_clear_errors(env):
+    clients, _ids = env
+    e = clients["einstein"]
+    huge = await e.post(V2, content=b"path=" + b"x" * (2 << 20),
+                        headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert meta(huge) == (400, 400)
+    for bad in ("../../etc", "99999999999999999999999", "1;DROP", "%00"):
+        assert meta(await e.get(f"{V2}/{bad}"))[0] in (400, 404)
+    assert meta(await share(e, "/../../etc", "marie"))[0] == 404
+    assert meta(await e.get(V2, params={"path": "/nope", "format": "json"}))[0] == 404

@@ -26,7 +26,7 @@ from infiniscale.core.sharing import (
 )
 from infiniscale.core.spaces import MANAGE, parse_time
 from infiniscale.protocols import ocs
-from infiniscale.protocols.http import Request
+from infiniscale.protocols.http import BodyTooLarge, Request
 from infiniscale.protocols.webdav.properties import mime_type
 
 PREFIX = "apps/files_sharing/api/v1/shares"
@@ -70,7 +70,10 @@ class SharesOcs:
     async def _route(self, req: Request, rest: str, user: User) -> tuple[int, Any]:
         params = {k: v[-1] for k, v in parse_qs(req.query_string).items()}
         if req.method in ("POST", "PUT"):
-            body = await req.body(1 << 20)
+            try:
+                body = await req.body(1 << 20)
+            except BodyTooLarge:
+                raise OcsError(400, "the request body is too large") from None
             params.update({k: v[-1] for k, v in parse_qs(body.decode("utf-8", "replace")).items()})
         parts = rest.split("/") if rest else []
         if not parts:
