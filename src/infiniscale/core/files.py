@@ -153,7 +153,8 @@ class FileService:
         if self.sharing is None:
             return {}
         found: dict[str, set[int]] = {}
-        for share in await self._run(self.sharing.book.in_space, space_id):
+        # a stat of the space's share document (read only when it changed): cheaper than a thread hop
+        for share in self.sharing.book.in_space(space_id):
             found.setdefault(share.node_id, set()).add(share.share_type)
         return {node_id: tuple(sorted(types)) for node_id, types in found.items()}
 
@@ -163,16 +164,19 @@ class FileService:
             raise NotFound("link not found")
         return await self._run(self.sharing.book.by_token, token)
 
-    async def _gate(self, user: User, space_id: str) -> None:
-        """Before resolving a path: a member, or somebody with shares in the space (whose access
-        is decided once the target is known), may go on; anybody else learns nothing."""
+    async def _gate(self, user: User, space_id: str) -> SpaceRole | None:
+        """Before resolving a path: a member (whose role is returned), or somebody with shares in
+        the space (None: decided once the target is known), may go on; anybody else learns nothing."""
         space = await self._space(space_id)
-        if space.disabled or (self.spaces.role_of(user, space) is None and not await self._grants(user, space_id)):
+        role = self.spaces.role_of(user, space)
+        if space.disabled or (role is None and not await self._grants(user, space_id)):
             raise NotFound("resource not found")
+        return role
 
-    async def _resolved(self, user: User, chain: Chain) -> Chain:
-        """A resolved chain, if the user may see its end."""
-        await self._check_access(user, chain[0].space_id, READ, chain)
+    async def _resolved(self, user: User, chain: Chain, member: SpaceRole | None) -> Chain:
+        """A resolved chain, if the user may see its end: members may, others by their shares."""
+        if member is None:
+            await self._check_access(user, chain[0].space_id, READ, chain)
         return chain
 
     # ------------------------------------------------------------------ the Shares space
@@ -197,25 +201,35 @@ class FileService:
         except (NotFound, InvalidArgument):
             return share.node_id
 
-    async def shares_space(self, user: User) -> tuple[NodeInfo, list[tuple[str, Chain]]]:
-        """The user's Shares space: a virtual root folder, and per mount its name and the chain of
-        the shared item. The root's ETag changes when anything below a mount changes, and when a
-        share is mounted or removed."""
+    async def shares_space(self, user: User) -> tuple[NodeInfo, list[tuple[str, Chain, Space, SpaceRole]]]:
+        """The user's Shares space: a virtual root folder, and per mount its name, the chain of the
+        shared item, its space and the user's role there. The root's ETag changes when anything
+        below a mount changes, and when a share is mounted or removed. The user's shares are read
+        once per space, not once per mount."""
         mounted = []
+        grants: dict[str, list[Share]] = {}
         for received in await self.mounts(user):
             share = received.share
-            rid = ResourceId(self.storage_id_of(share.space_id), share.space_id, share.node_id)
             try:
-                mounted.append((received.mount, await self.resolve_id(user, rid, [])))
-            except StorageError:
-                continue  # the item is gone, or the share with it
-        items = [chain[-1] for _name, chain in mounted]
-        fingerprint = zlib.crc32("\0".join(f"{name}:{chain[-1].id}" for name, chain in mounted).encode())
+                space = await self._space(share.space_id)
+                chain = await self._run(self._chain_of, share.space_id, share.node_id)
+            except (StorageError, InvalidArgument):
+                continue  # the item is gone
+            if share.space_id not in grants:
+                grants[share.space_id] = await self._grants(user, share.space_id)
+            role = self.spaces.role_of(user, space) or shared_role(grants[share.space_id], chain)
+            if role is not None and not space.disabled:
+                mounted.append((received.mount, chain, space, role))
+        items = [chain[-1] for _name, chain, _space, _role in mounted]
+        fingerprint = zlib.crc32("\0".join(f"{name}:{chain[-1].id}" for name, chain, _s, _r in mounted).encode())
         root = NodeInfo(space_id=SHARE_JAIL, id=SHARE_JAIL, parent_id="", name="Shares", type=FOLDER,
                         mtime_ns=max((n.mtime_ns for n in items), default=0),
                         tmtime_ns=max((n.tmtime_ns for n in items), default=0) + fingerprint % 1_000_000,
                         size=sum(n.size for n in items))
         return root, mounted
+
+    def _chain_of(self, space_id: str, node_id: str) -> Chain:
+        return self.driver.ancestors(space_id, self.driver.stat(space_id, node_id))
 
     async def mount(self, user: User, name: str) -> ResourceId:
         """The shared item mounted as `name` in the user's Shares space."""
@@ -270,15 +284,15 @@ class FileService:
             raise QuotaExceeded("the quota of this space does not allow this upload")
 
     async def resolve(self, user: User, space_id: str, names: list[str]) -> Chain:
-        await self._gate(user, space_id)
-        return await self._resolved(user, await self._run(self.driver.resolve, space_id, names))
+        member = await self._gate(user, space_id)
+        return await self._resolved(user, await self._run(self.driver.resolve, space_id, names), member)
 
     async def resolve_id(self, user: User, rid: ResourceId, names: list[str]) -> Chain:
         """Resolves `names` below the node `rid` addresses; the chain starts at the space root."""
         if not self.holds(rid.storage_id, rid.space_id):
             raise NotFound("resource not found")
-        await self._gate(user, rid.space_id)
-        return await self._resolved(user, await self._run(self._walk, rid.space_id, names, rid))
+        member = await self._gate(user, rid.space_id)
+        return await self._resolved(user, await self._run(self._walk, rid.space_id, names, rid), member)
 
     def _walk(self, space_id: str, names: list[str], rid: ResourceId | None) -> Chain:
         """The chain from the space root to `names`, below the node `rid` addresses if given."""
@@ -295,9 +309,9 @@ class FileService:
             if not self.holds(rid.storage_id, rid.space_id):
                 raise NotFound("resource not found")
             space_id = rid.space_id
-        await self._gate(user, space_id)
+        member = await self._gate(user, space_id)
         parent, node = await self._run(self._walk_slot, space_id, names, rid)
-        await self._resolved(user, parent)
+        await self._resolved(user, parent, member)
         return parent, node
 
     def _walk_slot(self, space_id: str, names: list[str], rid: ResourceId | None) -> tuple[Chain, NodeInfo | None]:

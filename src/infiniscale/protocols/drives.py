@@ -27,7 +27,7 @@ from infiniscale.core.spaces import (
     role_by_id,
 )
 from infiniscale.core.unified_roles import UnifiedRole
-from infiniscale.protocols.graph_sharing import GraphSharing, SharingError, role_definition
+from infiniscale.protocols.graph_sharing import GraphSharing, SharingError, granted_to, role_definition
 from infiniscale.protocols.webdav.properties import mime_type
 
 
@@ -322,16 +322,7 @@ class DrivesApi:
         return drives
 
     async def _permission(self, member: Member) -> dict:
-        principal: dict
-        if member.is_group:
-            groups = await self._run(self.directory.groups)
-            group = next((g for g in groups if g.id == member.principal_id), None)
-            principal = {"group": {"id": member.principal_id, "displayName": group.name if group else "",
-                                   "@libre.graph.groupType": "Member"}}
-        else:
-            user = await self._run(self.directory.get_by_id, member.principal_id)
-            principal = {"user": {"id": member.principal_id, "displayName": user.display_name if user else "",
-                                  "@libre.graph.userType": "Member"}}
+        principal = await granted_to(self.directory, self._run, member.is_group, member.principal_id)
         doc: dict = {"id": member.key, "roles": [SPACE_ROLES[member.role].id], "grantedToV2": principal}
         if member.expires:
             doc["expirationDateTime"] = member.expires

@@ -194,13 +194,7 @@ class GraphSharing:
                 "value": [await self.permission(s) for s in shares]}
 
     async def _principal(self, kind: int, principal_id: str) -> dict:
-        if kind == GROUP_SHARE:
-            group = next((g for g in await self._run(self.directory.groups) if g.id == principal_id), None)
-            return {"group": {"id": principal_id, "displayName": group.name if group else "",
-                              "@libre.graph.groupType": "Member"}}
-        user = await self._run(self.directory.get_by_id, principal_id)
-        return {"user": {"id": principal_id, "displayName": user.display_name if user else "",
-                         "@libre.graph.userType": "Member"}}
+        return await granted_to(self.directory, self._run, kind == GROUP_SHARE, principal_id)
 
     async def permission(self, share: Share) -> dict:
         if share.share_type == LINK_SHARE:
@@ -323,6 +317,17 @@ def role_definition(role: UnifiedRole) -> dict:
             "@libre.graph.weight": unified_roles.ROLES.index(role) + 1,
             "rolePermissions": [{"allowedResourceActions": list(role.actions),
                                  "condition": unified_roles.CONDITIONS[kind]} for kind in role.applies_to]}
+
+
+async def granted_to(directory: Any, run, group: bool, principal_id: str) -> dict:
+    """A permission's `grantedToV2`: the user or group, with its display name."""
+    if group:
+        found = next((g for g in await run(directory.groups) if g.id == principal_id), None)
+        return {"group": {"id": principal_id, "displayName": found.name if found else "",
+                          "@libre.graph.groupType": "Member"}}
+    user = await run(directory.get_by_id, principal_id)
+    return {"user": {"id": principal_id, "displayName": user.display_name if user else "",
+                     "@libre.graph.userType": "Member"}}
 
 
 def _kind(node: NodeInfo) -> dict:

@@ -12,6 +12,7 @@ from infiniscale.core.model.identity import User
 from infiniscale.core.model.ids import ResourceId
 from infiniscale.core.model.nodes import etag_matches
 from infiniscale.core.sharing import LINK_USER_PREFIX
+from infiniscale.core.spaces import Space, SpaceRole
 from infiniscale.core.uploads import UploadService
 from infiniscale.protocols.http import Request
 from infiniscale.protocols.webdav import conditions
@@ -48,6 +49,10 @@ class DavContext:
                                  owner_display_name=user.display_name, base_url=self.config.base_url,
                                  user_id=user.id)
         space, role = await self.files.access(user, chain[0].space_id, chain)
+        return await self.context_for(user, space, role, chain)
+
+    async def context_for(self, user: User, space: Space, role: SpaceRole, chain: Chain) -> RenderContext:
+        """The render context for a role already known (the mounts of the Shares space)."""
         return RenderContext(storage_id=self.files.storage_id_of(space.id), owner_username=user.username,
                              owner_display_name=user.display_name, base_url=self.config.base_url,
                              user_id=user.id, level=role.level,

@@ -183,8 +183,8 @@ async def _jail(dav: DavContext, user: User) -> tuple[NodeInfo, list[tuple[str, 
     """The Shares space rendered: its root, and per mount the shared item under the mount's name
     with the share's permissions."""
     root, mounted = await dav.files.shares_space(user)
-    return root, [(name, replace(chain[-1], name=name), await dav.render_context(user, chain))
-                  for name, chain in mounted]
+    return root, [(name, replace(chain[-1], name=name), await dav.context_for(user, space, role, chain))
+                  for name, chain, space, role in mounted]
 
 
 def _jail_context(dav: DavContext, user: User) -> RenderContext:
