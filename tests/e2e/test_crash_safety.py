@@ -143,6 +143,30 @@ def group_alive(pgid: int) -> bool:
     return False
 
 
+def where_threads_wait(pgid: int) -> str:
+    """Every thread of the group's processes with the kernel function it sleeps in (wchan) and
+    its kernel stack where readable: enough to tell a lock wait from a stuck socket."""
+    lines = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+            if not entry.isdigit() or int(fields[2]) != pgid:
+                continue
+            with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                cmd = fh.read().replace(b"\0", b" ").decode(errors="replace")[:120]
+        except (OSError, IndexError, ValueError):
+            continue
+        lines.append(f"pid {entry} ({fields[0]}): {cmd}")
+        for tid in sorted(os.listdir(f"/proc/{entry}/task")):
+            parts = []
+            for name in ("comm", "wchan", "stack"):
+                with contextlib.suppress(OSError), open(f"/proc/{entry}/task/{tid}/{name}") as fh:
+                    parts.append(fh.read().strip().replace("\n", " | ")[:300])
+            lines.append(f"  tid {tid}: " + " ; ".join(parts))
+    return "\n".join(lines)
+
+
 def hard_kill(server: ServerProcess) -> None:
     """SIGKILL of every process of the server's group, returning as soon as none runs any more."""
     proc = server.proc
@@ -166,8 +190,9 @@ def graceful_stop(server: ServerProcess) -> None:
     try:
         proc.wait(timeout=30)
     except subprocess.TimeoutExpired:
+        stuck = where_threads_wait(proc.pid)  # before the kill: what kept the server from stopping
         hard_kill(server)
-        raise
+        raise AssertionError(f"the server did not stop within 30 s of SIGTERM; its threads:\n{stuck}") from None
     deadline = time.monotonic() + 30
     while group_alive(proc.pid):
         assert time.monotonic() < deadline, "server processes survived SIGTERM"
