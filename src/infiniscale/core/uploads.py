@@ -14,7 +14,7 @@ import re
 import shutil
 import time
 import uuid
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from functools import partial
@@ -519,12 +519,18 @@ def _concatenate(folder: str, names: list[str], target: str) -> dict[str, str]:
 class HashLane:
     """The whole-file hash of a TUS upload, fed in order but off the critical path: a PATCH is
     answered once its bytes are written, while their hashing may still run; the next PATCH and
-    the finish wait for it. Saves the hash of each request's last buffer from every round trip."""
+    the finish wait for it. Saves the hash of each request's last buffer from every round trip.
+    Hashing is slower than writing to the page cache, so the buffers waiting for it are bounded
+    (`room`): without the bound a 1 GiB upload kept a hundred of them alive."""
+
+    LIMIT = 4 * BUFFER  # bytes waiting to be hashed before the writer waits too
 
     def __init__(self, run: Callable) -> None:
         self.hasher = MultiHasher()
         self.run = run
         self.tail: asyncio.Future | None = None
+        self.waiting: deque[tuple[asyncio.Future, int]] = deque()  # steps not known to be done, oldest first
+        self.queued = 0
 
     def feed(self, data: bytes | bytearray) -> None:
         previous = self.tail
@@ -535,6 +541,17 @@ class HashLane:
             await self.run(self.hasher.update, data)
 
         self.tail = asyncio.ensure_future(step())
+        self.waiting.append((self.tail, len(data)))
+        self.queued += len(data)
+
+    async def room(self) -> None:
+        """Returns once the bytes waiting to be hashed are within the bound (steps end in order)."""
+        while self.waiting and (self.queued > self.LIMIT or self.waiting[0][0].done()):
+            oldest, size = self.waiting[0]
+            if not oldest.done():
+                await asyncio.shield(oldest)  # its failure is raised again by `settled`
+            self.waiting.popleft()
+            self.queued -= size
 
     async def settled(self) -> MultiHasher:
         if self.tail is not None:
@@ -559,8 +576,9 @@ async def _stream_into(fd: int, offset: int, body: AsyncIterator[bytes], limit: 
         else:
             write_all(fd, data, at)
 
-    def hand_over(data: bytes | bytearray, at: int) -> asyncio.Future:
+    async def hand_over(data: bytes | bytearray, at: int) -> asyncio.Future:
         if lane is not None:
+            await lane.room()
             lane.feed(data)
         return asyncio.ensure_future(run(consume, data, at))
 
@@ -574,12 +592,12 @@ async def _stream_into(fd: int, offset: int, body: AsyncIterator[bytes], limit: 
                 data, pending = pending, bytearray()
                 if in_flight is not None:
                     await in_flight
-                in_flight = hand_over(data, position)
+                in_flight = await hand_over(data, position)
                 position += len(data)
     finally:
         if in_flight is not None:
             await asyncio.shield(in_flight)
         if pending:
-            await asyncio.shield(hand_over(bytes(pending), position))
+            await asyncio.shield(await hand_over(bytes(pending), position))
     return written
 
