@@ -11,13 +11,10 @@ import uuid
 from functools import partial
 from typing import TYPE_CHECKING
 
-from joserfc.jwk import RSAKey
-
 from infiniscale.asgi import App
 from infiniscale.core import unified_roles
 from infiniscale.core.accounts import Accounts
 from infiniscale.core.apptokens import AppTokens
-from infiniscale.core.external_issuer import ExternalIssuer
 from infiniscale.core.files import FileService
 from infiniscale.core.idp import IdentityProvider, Lifetimes, builtin_clients
 from infiniscale.core.loginguard import LoginGuard
@@ -48,6 +45,9 @@ from infiniscale.protocols.webdav.context import DavConfig, DavContext
 from infiniscale.settings import RESOLVED_ENV, Settings
 
 if TYPE_CHECKING:
+    from joserfc.jwk import RSAKey
+
+    from infiniscale.core.external_issuer import ExternalIssuer
     from infiniscale.drivers.directory_ldap import LdapDirectory
 
 log = logging.getLogger("infiniscale.runtime")
@@ -125,6 +125,7 @@ def build_uploads(settings: Settings, files: FileService | None = None) -> Uploa
 def load_signing_key(path: str) -> RSAKey:
     """The provider's RSA key; made on first use. Two processes starting at once agree on one key:
     each writes its own file, and only the first link to the final name wins."""
+    from joserfc.jwk import RSAKey
     if not os.path.exists(path):
         os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
         pem = RSAKey.generate_key(2048, private=True).as_pem(private=True)
@@ -148,10 +149,13 @@ def load_signing_key(path: str) -> RSAKey:
 def build_idp(settings: Settings, directory: BuiltinDirectory | LdapDirectory) -> IdentityProvider:
     lifetimes = Lifetimes(access=settings.idp_access_token_expiration, id=settings.idp_id_token_expiration,
                           refresh=settings.idp_refresh_token_expiration)
-    key = load_signing_key(settings.idp_key_file)
-    key.ensure_kid()
+    def load_key() -> RSAKey:
+        key = load_signing_key(settings.idp_key_file)
+        key.ensure_kid()
+        return key
+
     clients = builtin_clients(settings.url.rstrip("/"), settings.web_oidc_client_id)
-    return IdentityProvider(settings.issuer, key, clients, FileIdpStore(settings.idp_dir), directory, lifetimes)
+    return IdentityProvider(settings.issuer, load_key, clients, FileIdpStore(settings.idp_dir), directory, lifetimes)
 
 
 def available_role_ids(settings: Settings) -> tuple[str, ...]:
@@ -188,6 +192,7 @@ def build_app(settings: Settings) -> App:
     external = settings.issuer != settings.url.rstrip("/")
     oidc = None
     if external:  # another provider issues the tokens; the built-in one stays off
+        from infiniscale.core.external_issuer import ExternalIssuer
         bearer: ExternalIssuer | IdentityProvider = ExternalIssuer(
             settings.issuer, set(clients), json_fetcher(insecure=settings.insecure))
     else:

@@ -17,15 +17,16 @@ import re
 import secrets
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
-
-from joserfc import jwt
-from joserfc.errors import JoseError
-from joserfc.jwk import KeySet, RSAKey
+from functools import cached_property
+from typing import TYPE_CHECKING, Protocol
 
 from infiniscale.core.model.identity import User
 from infiniscale.core.provisioning import ROLE_CLAIM_VALUES
+
+if TYPE_CHECKING:
+    from joserfc.jwk import KeySet, RSAKey
 
 SCOPES = ("openid", "offline_access", "profile", "email", "LibreGraph.UUID", "LibreGraph.RawSub")
 CODE_TTL = 60.0
@@ -144,15 +145,25 @@ def pkce_s256(verifier: str) -> str:
 
 
 class IdentityProvider:
-    def __init__(self, issuer: str, key: RSAKey, clients: dict[str, Client], store: IdpStore, users: Users,
-                 lifetimes: Lifetimes | None = None) -> None:
+    def __init__(self, issuer: str, load_key: Callable[[], RSAKey], clients: dict[str, Client], store: IdpStore,
+                 users: Users, lifetimes: Lifetimes | None = None) -> None:
         self.issuer = issuer.rstrip("/")
-        self.key = key
-        self.keys = KeySet([key])
+        self._load_key = load_key
         self.clients = clients
         self.store = store
         self.users = users
         self.lifetimes = lifetimes or Lifetimes()
+
+    # The signing key and the JOSE library under it (cryptography, about 10 MiB per process) are
+    # loaded with the first token: deployments that log in with passwords and app tokens never pay.
+    @cached_property
+    def key(self) -> RSAKey:
+        return self._load_key()
+
+    @cached_property
+    def keys(self) -> KeySet:
+        from joserfc.jwk import KeySet
+        return KeySet([self.key])
 
     # ------------------------------------------------------------------ discovery
 
@@ -265,6 +276,7 @@ class IdentityProvider:
 
     def _tokens(self, client: Client, user: User, scope: str, session_id: str, nonce: str,
                 auth_time: float) -> TokenSet:
+        from joserfc import jwt
         now = int(time.time())
         lifetimes = self.lifetimes
         claims = self.user_claims(user, scope.split())
@@ -331,6 +343,8 @@ class IdentityProvider:
 
     def id_token_session(self, id_token: str) -> tuple[str, str] | None:
         """(client id, sid) of an ID token this provider issued, expired or not (logout hints)."""
+        from joserfc import jwt
+        from joserfc.errors import JoseError
         try:
             claims = jwt.decode(id_token, self.keys, algorithms=["RS256"]).claims
         except (JoseError, ValueError):
@@ -344,6 +358,8 @@ class IdentityProvider:
     def decode_access_token(self, token: str) -> dict:
         """The claims of a valid access token from this provider (signature, issuer, audience,
         times); raises OAuthError otherwise. Pure computation: its result may be cached."""
+        from joserfc import jwt
+        from joserfc.errors import JoseError
         try:
             decoded = jwt.decode(token, self.keys, algorithms=["RS256"])
         except (JoseError, ValueError) as exc:
