@@ -347,15 +347,17 @@ def test_a_large_assembled_file_is_stored_and_the_local_file_consumed(storage):
     assert storage.blobs.sizes(SPACE)[node.blob_id] == len(data)
 
 
-def test_overwrite_removes_the_old_blob_and_copy_makes_an_independent_one(storage):
+def test_overwrite_keeps_the_old_blob_as_a_revision_and_copy_makes_an_independent_one(storage):
     first, _ = sink_put(storage, root(storage), "f", b"one")
     second, created = sink_put(storage, root(storage), "f", b"two!")
     assert not created and second.blob_id != first.blob_id
-    assert first.blob_id not in storage.blobs.sizes(SPACE)
+    assert [r.blob_id for r in storage.list_revisions(SPACE, first.id)] == [first.blob_id]
     copied, _ = storage.copy(SPACE, second, root(storage), "g", False, False, SPACE)
     storage.delete(SPACE, storage.resolve(SPACE, ["f"])[-1])
     assert content(storage, copied) == b"two!"
-    assert set(storage.blobs.sizes(SPACE)) == {second.blob_id, copied.blob_id}  # trash keeps its blob
+    # the trash keeps the deleted file's blob and its revision's
+    assert set(storage.blobs.sizes(SPACE)) == {first.blob_id, second.blob_id, copied.blob_id}
+    assert storage.list_revisions(SPACE, copied.id) == []
 
 
 def test_a_refused_commit_leaves_no_blob_behind(storage):
@@ -449,3 +451,132 @@ def test_the_type_index_is_rebuilt_for_a_storage_made_without_it(storage):
     shutil.rmtree(os.path.join(storage.root, "indexes"))
     assert storage.list_space_ids("project") == []
     assert storage.list_space_ids("personal") == [SPACE]
+
+
+# --- revisions and trash bin ---------------------------------------------------------------------
+
+def test_an_overwrite_keeps_the_old_content_as_a_revision_and_restore_swaps_them(storage):
+    first, _ = put(storage, root(storage), "f", b"one")
+    second, created = put(storage, root(storage), "f", b"two!")
+    assert not created and second.id == first.id
+    revs = storage.list_revisions(SPACE, first.id)
+    assert [(r.size, r.blob_id, r.mtime_ns) for r in revs] == [(3, first.blob_id, first.mtime_ns)]
+    assert set(storage.blobs.sizes(SPACE)) == {first.blob_id, second.blob_id}
+    source = storage.open_revision(SPACE, revs[0])
+    try:
+        assert asyncio.run(_read_all(source)) == b"one"
+    finally:
+        source.close()
+    before = root(storage)
+    restored = storage.restore_revision(SPACE, second, revs[0].key)
+    assert content(storage, restored) == b"one" and restored.etag != second.etag
+    assert restored.mtime_ns == first.mtime_ns
+    assert root(storage).size == 3 and root(storage).etag != before.etag
+    # the replaced content is a revision now, the restored one is consumed
+    assert [(r.size, r.blob_id) for r in storage.list_revisions(SPACE, first.id)] == [(4, second.blob_id)]
+    report = check(storage)
+    assert report.clean and report.revisions == 1 and report.garbage_count == 0
+
+
+async def _read_all(source) -> bytes:
+    return b"".join([chunk async for chunk in source.chunks(0, source.size - 1)])
+
+
+def test_revisions_with_the_same_mtime_get_distinct_keys(storage):
+    for data in (b"a", b"bb", b"ccc"):
+        path = storage.new_upload_path(SPACE)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        Path(path).write_bytes(data)
+        node, _ = storage.commit_upload(SPACE, root(storage), "f", path, len(data), {}, 10**18, SPACE)
+    revs = storage.list_revisions(SPACE, node.id)
+    assert [r.size for r in revs] == [1, 2] and len({r.key for r in revs}) == 2
+
+
+def test_without_versioning_an_overwrite_drops_the_old_blob(tmp_path):
+    storage = DecomposedStorage(str(tmp_path / "users"), versioning=False)
+    storage.create_space(SPACE, "personal", "Einstein", SPACE)
+    first, _ = put(storage, root(storage), "f", b"one")
+    second, _ = put(storage, root(storage), "f", b"two")
+    assert storage.list_revisions(SPACE, first.id) == []
+    assert set(storage.blobs.sizes(SPACE)) == {second.blob_id}
+
+
+def test_trash_lists_restores_and_purges_in_place(storage):
+    a = storage.make_folder(SPACE, root(storage), "a", SPACE)
+    b = storage.make_folder(SPACE, a, "b", SPACE)
+    f, _ = put(storage, b, "f", b"abc")
+    put(storage, b, "f", b"abcd")  # a revision that must go with a purge
+    storage.delete(SPACE, storage.resolve(SPACE, ["a", "b"])[-1])
+    (item,) = storage.list_trash(SPACE)
+    assert (item.node.id, item.origin_path, item.origin_parent_id, item.origin_name) == (b.id, "a/b", a.id, "b")
+    assert root(storage).size == 0
+    # restore somewhere else under another name: the subtree comes back whole
+    restored, replaced = storage.restore_trash(SPACE, b.id, root(storage), "back", False)
+    assert not replaced and restored.id == b.id
+    assert storage.list_trash(SPACE) == []
+    assert content(storage, storage.resolve(SPACE, ["back", "f"])[-1]) == b"abcd"
+    assert root(storage).size == 4
+    assert check(storage).clean
+    # delete again and purge: nodes, blobs and revisions go
+    storage.delete(SPACE, storage.resolve(SPACE, ["back"])[-1])
+    assert storage.purge_trash(SPACE, b.id) == 4 + 3
+    assert storage.list_trash(SPACE) == [] and storage.blobs.sizes(SPACE) == {}
+    report = check(storage)
+    assert report.clean and report.garbage_count == 0
+    with pytest.raises(NotFound):
+        storage.purge_trash(SPACE, b.id)
+    with pytest.raises(NotFound):
+        storage.trash_item(SPACE, f.id)  # inside a trashed folder is not an item of its own
+
+
+def test_restore_onto_an_existing_name_needs_overwrite_and_trashes_what_was_there(storage):
+    old, _ = put(storage, root(storage), "f", b"old")
+    storage.delete(SPACE, old)
+    newer, _ = put(storage, root(storage), "f", b"newer")
+    with pytest.raises(AlreadyExists):
+        storage.restore_trash(SPACE, old.id, root(storage), "f", False)
+    storage.restore_trash(SPACE, old.id, root(storage), "f", True)
+    assert content(storage, storage.resolve(SPACE, ["f"])[-1]) == b"old"
+    assert [item.node.id for item in storage.list_trash(SPACE)] == [newer.id]
+    assert root(storage).size == 3 and check(storage).clean
+
+
+def test_an_interrupted_restore_is_finished_by_the_journal(storage, monkeypatch):
+    f, _ = put(storage, root(storage), "f", b"abc")
+    storage.delete(SPACE, f)
+    original = storage._replace_link
+
+    def crash(*args):
+        raise OSError("power cut")
+
+    monkeypatch.setattr(storage, "_replace_link", crash)
+    with pytest.raises(OSError):
+        storage.restore_trash(SPACE, f.id, root(storage), "f", False)
+    monkeypatch.setattr(storage, "_replace_link", original)
+    assert storage.replay_journal(SPACE) == 1
+    assert content(storage, storage.resolve(SPACE, ["f"])[-1]) == b"abc"
+    assert storage.list_trash(SPACE) == []
+    assert check(storage, repair=True).clean and check(storage).clean
+
+
+def test_empty_trash_by_age(storage):
+    a, _ = put(storage, root(storage), "a", b"1")
+    storage.delete(SPACE, a)
+    (item,) = storage.list_trash(SPACE)
+    b, _ = put(storage, root(storage), "b", b"22")
+    storage.delete(SPACE, b)
+    assert storage.empty_trash(SPACE, older_than_ns=item.deleted_ns + 1) == (1, 1)
+    assert [i.node.id for i in storage.list_trash(SPACE)] == [b.id]
+    assert storage.empty_trash(SPACE) == (1, 2)
+    assert check(storage).clean
+
+
+def test_check_reclaims_a_revision_left_equal_to_the_current_content(storage):
+    from infiniscale.drivers.decomposed import revisions
+
+    f, _ = put(storage, root(storage), "f", b"abc")
+    revisions.keep(storage.layout(SPACE), f)  # as if a crash hit between the record and the node update
+    report = check(storage)
+    assert report.clean and report.garbage_count == 1
+    check(storage, repair=True)
+    assert storage.list_revisions(SPACE, f.id) == [] and content(storage, f) == b"abc"

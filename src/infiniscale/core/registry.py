@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from infiniscale.core.model.errors import NotFound
-from infiniscale.core.model.nodes import NodeInfo
+from infiniscale.core.model.nodes import NodeInfo, Revision, TrashItem
 from infiniscale.core.ports.storage import BlobSink, BlobSource, Precondition, StorageDriver
 
 
@@ -157,6 +157,40 @@ class SpaceRegistry:
 
     def delete(self, space_id: str, node: NodeInfo) -> None:
         self._on(space_id).delete(space_id, node)
+
+    # ---------------------------------------------------------------- versions and trash
+
+    def list_revisions(self, space_id: str, node_id: str) -> list[Revision]:
+        return self._on(space_id).list_revisions(space_id, node_id)  # type: ignore[attr-defined]
+
+    def revision(self, space_id: str, node_id: str, key: str) -> Revision:
+        return self._on(space_id).revision(space_id, node_id, key)  # type: ignore[attr-defined]
+
+    def open_revision(self, space_id: str, rev: Revision) -> BlobSource:
+        return self._on(space_id).open_revision(space_id, rev)  # type: ignore[attr-defined]
+
+    def restore_revision(self, space_id: str, node: NodeInfo, key: str) -> NodeInfo:
+        return self._on(space_id).restore_revision(space_id, node, key)  # type: ignore[attr-defined]
+
+    def remove_revision(self, space_id: str, rev: Revision) -> None:
+        self._on(space_id).remove_revision(space_id, rev)  # type: ignore[attr-defined]
+
+    def list_trash(self, space_id: str) -> list[TrashItem]:
+        return self._on(space_id).list_trash(space_id)  # type: ignore[attr-defined]
+
+    def trash_item(self, space_id: str, node_id: str) -> TrashItem:
+        return self._on(space_id).trash_item(space_id, node_id)  # type: ignore[attr-defined]
+
+    def restore_trash(self, space_id: str, node_id: str, dst_parent: NodeInfo, dst_name: str,
+                      overwrite: bool) -> tuple[NodeInfo, bool]:
+        return self._on(space_id).restore_trash(space_id, node_id, dst_parent, dst_name,  # type: ignore[attr-defined]
+                                                overwrite)
+
+    def purge_trash(self, space_id: str, node_id: str) -> int:
+        return self._on(space_id).purge_trash(space_id, node_id)  # type: ignore[attr-defined]
+
+    def empty_trash(self, space_id: str, older_than_ns: int | None = None) -> tuple[int, int]:
+        return self._on(space_id).empty_trash(space_id, older_than_ns)  # type: ignore[attr-defined]
 
     # ---------------------------------------------------------------- per user
 

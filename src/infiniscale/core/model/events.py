@@ -72,6 +72,32 @@ class ItemTrashed(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class ItemRestored(Event):
+    type: ClassVar[str] = "ItemRestored"
+    node_id: str
+    parent_id: str
+    name: str
+    old_parent_id: str
+    old_name: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ItemPurged(Event):
+    type: ClassVar[str] = "ItemPurged"
+    node_id: str
+    name: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class FileVersionRestored(Event):
+    type: ClassVar[str] = "FileVersionRestored"
+    node_id: str
+    parent_id: str
+    name: str
+    key: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class PropertiesUpdated(Event):
     type: ClassVar[str] = "PropertiesUpdated"
     node_id: str

@@ -72,6 +72,35 @@ def etag_hash(node_id: str, tmtime_ns: int) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class Revision:
+    """An earlier content of a file, kept when it was replaced. `key` is unique per file and
+    orders the revisions (it starts from the content's mtime in nanoseconds)."""
+
+    node_id: str
+    key: str
+    size: int
+    mtime_ns: int
+    blob_id: str
+    checksums: dict[str, str] = field(default_factory=dict)
+    created_ns: int = 0  # when it was replaced, which starts its retention
+
+    @property
+    def etag(self) -> str:
+        return '"' + etag_hash(f"{self.node_id}.v{self.key}", self.mtime_ns) + '"'
+
+
+@dataclass(frozen=True, slots=True)
+class TrashItem:
+    """A deleted file or folder (with everything below it), restorable until purged."""
+
+    node: NodeInfo
+    origin_parent_id: str
+    origin_name: str
+    origin_path: str  # below the space root, without a leading slash, as it was when deleted
+    deleted_ns: int
+
+
+@dataclass(frozen=True, slots=True)
 class SpaceInfo:
     id: str
     type: str  # "personal" | "project"

@@ -12,6 +12,7 @@ import os
 from dataclasses import dataclass, field, replace
 
 from infiniscale.core.model.errors import NotFound
+from infiniscale.drivers.decomposed import revisions
 from infiniscale.drivers.decomposed.fsutil import TEMP_PREFIX
 from infiniscale.drivers.decomposed.layout import SpaceLayout
 from infiniscale.drivers.decomposed.tree import DecomposedStorage
@@ -24,6 +25,7 @@ class CheckReport:
     files: int = 0
     folders: int = 0
     trashed: int = 0
+    revisions: int = 0
     bytes: int = 0
     errors: list[str] = field(default_factory=list)
     garbage: list[str] = field(default_factory=list)  # the first examples only
@@ -37,7 +39,7 @@ class CheckReport:
     def summary(self) -> str:
         lines = [
             f"spaces {self.spaces}, nodes {self.nodes} ({self.folders} folders, {self.files} files, "
-            f"{self.trashed} trashed), {self.bytes} bytes",
+            f"{self.trashed} trashed, {self.revisions} revisions), {self.bytes} bytes",
             f"errors {len(self.errors)}, reclaimable garbage {self.garbage_count}, repaired {len(self.repaired)}",
         ]
         lines += [f"ERROR {e}" for e in self.errors[:200]]
@@ -66,6 +68,7 @@ class Checker:
         self.repair = repair
         self.report = CheckReport()
         self.stored: dict[str, int] = {}  # blob id -> size, of the space being checked
+        self.content: dict[str, str] = {}  # file node id -> its blob id, of the space being checked
 
     def run(self) -> CheckReport:
         for space_id in self.storage.list_space_ids():
@@ -92,7 +95,9 @@ class Checker:
             report.errors.append(f"{space_id}: space root metadata missing")
             return
         self._check_trash(layout, referenced_blobs, reachable)
+        self._check_revisions(layout, referenced_blobs, reachable)
         self._collect_garbage(layout, referenced_blobs, reachable)
+        self.content = {}
 
     def _check_folder(self, layout: SpaceLayout, folder_id: str, blobs: set[str], reachable: set[str],
                       path: str = "/") -> tuple[int, int]:
@@ -151,6 +156,7 @@ class Checker:
         report.files += 1
         report.bytes += node.size
         blobs.add(node.blob_id)
+        self.content[node.id] = node.blob_id
         actual = self.stored.get(node.blob_id)
         if actual is None:
             report.errors.append(f"{layout.space_id}:{path}: blob {node.blob_id} missing")
@@ -175,10 +181,34 @@ class Checker:
             self.report.trashed += 1
             self._mark_subtree(layout, node, blobs, reachable)
 
+    def _check_revisions(self, layout: SpaceLayout, blobs: set[str], reachable: set[str]) -> None:
+        """Revisions of live or trashed files must have their blobs; those of files that are gone,
+        and those a crash left equal to the current content, are garbage."""
+        if not os.path.isdir(layout.revisions):
+            return
+        for shard in os.listdir(layout.revisions):
+            for node_id in os.listdir(os.path.join(layout.revisions, shard)):
+                folder = os.path.join(layout.revisions, shard, node_id)
+                for rev in revisions.listing(layout, node_id):
+                    record = os.path.join(folder, rev.key + revisions.SUFFIX)
+                    if node_id not in reachable:
+                        self._garbage(record, "revision of a removed file")
+                    elif self.content.get(node_id) == rev.blob_id:
+                        self._garbage(record, "revision equal to the current content")
+                    else:
+                        self.report.revisions += 1
+                        blobs.add(rev.blob_id)
+                        actual = self.stored.get(rev.blob_id)
+                        if actual != rev.size:
+                            what = "missing" if actual is None else f"has {actual} bytes, not {rev.size}"
+                            self.report.errors.append(f"{layout.space_id}: revision {rev.key} of {node_id}: "
+                                                      f"blob {rev.blob_id} {what}")
+
     def _mark_subtree(self, layout: SpaceLayout, node, blobs: set[str], reachable: set[str]) -> None:
         reachable.add(node.id)
         if node.blob_id:
             blobs.add(node.blob_id)
+            self.content[node.id] = node.blob_id
         if node.is_folder:
             for child in self.storage.iter_children(layout.space_id, node.id):
                 self._mark_subtree(layout, child, blobs, reachable)
@@ -186,6 +216,9 @@ class Checker:
     def _collect_garbage(self, layout: SpaceLayout, blobs: set[str], reachable: set[str]) -> None:
         for dirpath, name in _walk_files(layout.tmp):
             self._garbage(os.path.join(dirpath, name), "unfinished upload")
+        for dirpath, name in _walk_files(layout.revisions):
+            if name.endswith(".tmp"):
+                self._garbage(os.path.join(dirpath, name), "temp revision record")
         remote = self.storage.remote_blobs(layout.space_id)
         for dirpath, name in _walk_files(layout.blobs):
             if remote or name not in blobs:  # with remote blobs, local files are unfinished uploads

@@ -10,6 +10,7 @@ One level of 256 shard folders: enough to keep folders small (a million nodes ma
 each, which ext4's and XFS's hashed directories handle in a lookup or two), and few enough that a
 new space stops making shard folders after its first thousand or so files.
         trash/<id>                             links to trashed nodes
+        revisions/<id[0:2]>/<id>/<key>.mpk     earlier contents of a file (its blob, size, checksums)
         journal/<op>.mpk                       intents of multi-step operations, replayed after a crash
         tmp/                                   uploads in progress
     <root>/locks/<sp[0:2]>/<sp[2:]>/ns.lock, <n>   cross-process locks (namespace, node stripes)
@@ -45,6 +46,7 @@ class SpaceLayout:
         self.nodes = os.path.join(self.dir, "nodes")
         self.blobs = os.path.join(self.dir, "blobs")
         self.trash = os.path.join(self.dir, "trash")
+        self.revisions = os.path.join(self.dir, "revisions")
         self.journal = os.path.join(self.dir, "journal")
         self.tmp = os.path.join(self.dir, "tmp")
         # lock files live outside the space folder: they must stay the same files for as long as
@@ -54,7 +56,7 @@ class SpaceLayout:
         self.marker = os.path.join(self.dir, "space.mpk")
 
     def all_dirs(self) -> tuple[str, ...]:
-        return (self.nodes, self.blobs, self.trash, self.journal, self.tmp, self.locks)
+        return (self.nodes, self.blobs, self.trash, self.revisions, self.journal, self.tmp, self.locks)
 
     def node_base(self, node_id: str) -> str:
         return os.path.join(self.nodes, node_id[:2], node_id)
@@ -67,6 +69,9 @@ class SpaceLayout:
 
     def blob_path(self, blob_id: str) -> str:
         return os.path.join(self.blobs, blob_id[:2], blob_id)
+
+    def revision_dir(self, node_id: str) -> str:
+        return os.path.join(self.revisions, node_id[:2], node_id)
 
     def stripe(self, node_id: str) -> str:
         return os.path.join(self.locks, str(zlib.crc32(node_id.encode()) % LOCK_STRIPES))

@@ -28,8 +28,8 @@ import msgpack
 
 from infiniscale.core.model.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
 from infiniscale.core.model.ids import new_id, unique_suffix
-from infiniscale.core.model.nodes import FAVORITE_PREFIX, FILE, FOLDER, NodeInfo
-from infiniscale.drivers.decomposed import listing
+from infiniscale.core.model.nodes import FAVORITE_PREFIX, FILE, FOLDER, NodeInfo, Revision, TrashItem
+from infiniscale.drivers.decomposed import listing, revisions
 from infiniscale.drivers.decomposed.blobs import AsyncSource, BlobSinkBase, BlobStore, LocalBlobs, LocalSource
 from infiniscale.drivers.decomposed.fsutil import (
     TEMP_PREFIX,
@@ -51,9 +51,12 @@ def _now_ns() -> int:
 
 
 class DecomposedStorage:
-    def __init__(self, root: str, blobs: Callable[[Callable[[str], SpaceLayout]], BlobStore] = LocalBlobs) -> None:
-        """`blobs` makes the blob store, given how to find a space's layout."""
+    def __init__(self, root: str, blobs: Callable[[Callable[[str], SpaceLayout]], BlobStore] = LocalBlobs,
+                 versioning: bool = True) -> None:
+        """`blobs` makes the blob store, given how to find a space's layout. With `versioning`, a
+        file's replaced content stays as a revision."""
         self.root = root
+        self.versioning = versioning
         self._layouts: dict[str, SpaceLayout] = {}
         self.blobs: BlobStore = blobs(self.layout)
         self._propagator = Propagator(self._propagate_one)
@@ -527,9 +530,10 @@ class DecomposedStorage:
                         precondition(fresh)
                     node = replace(fresh, blob_id=blob_id, size=size, checksums=checksums,
                                    mtime_ns=mtime_ns or now, tmtime_ns=max(now, fresh.tmtime_ns + 1))
+                    kept = self._keep_revision(layout, fresh)
                     self._write_node(layout, node)
                 self.propagate(layout.space_id, parent.id, size - fresh.size)
-                return node, False, fresh.blob_id
+                return node, False, "" if kept else fresh.blob_id
         raise Conflict("the resource changed concurrently, try again")
 
     def update_node(self, space_id: str, node_id: str, change: Callable[[NodeInfo], NodeInfo],
@@ -549,6 +553,195 @@ class DecomposedStorage:
         if propagate and updated.parent_id:
             self.propagate(space_id, updated.parent_id, 0)
         return updated
+
+    # ---------------------------------------------------------------- revisions
+
+    def _keep_revision(self, layout: SpaceLayout, replaced: NodeInfo) -> bool:
+        """Keeps the content being replaced as a revision (caller holds the node's stripe)."""
+        if not self.versioning or not replaced.blob_id:
+            return False
+        revisions.keep(layout, replaced)
+        return True
+
+    def list_revisions(self, space_id: str, node_id: str) -> list[Revision]:
+        return revisions.listing(self.layout(space_id), node_id)
+
+    def revision(self, space_id: str, node_id: str, key: str) -> Revision:
+        return revisions.read(self.layout(space_id), node_id, key)
+
+    def open_revision(self, space_id: str, rev: Revision) -> LocalSource | AsyncSource:
+        return self.blobs.open(space_id, rev.blob_id, rev.size)
+
+    def restore_revision(self, space_id: str, node: NodeInfo, key: str) -> NodeInfo:
+        """Makes the revision the file's content again; the content it replaces becomes a revision
+        itself (so nothing is lost), and the restored revision is consumed. The etag changes."""
+        layout = self.layout(space_id)
+        with flocked(layout.ns_lock, shared=True):
+            with flocked(layout.stripe(node.id)):
+                current, trashed = self._read_node(layout, node.id)
+                if trashed or current.is_folder:
+                    raise NotFound("resource not found")
+                rev = revisions.read(layout, node.id, key)
+                now = _now_ns()
+                restored = replace(current, blob_id=rev.blob_id, size=rev.size, checksums=dict(rev.checksums),
+                                   mtime_ns=rev.mtime_ns, tmtime_ns=max(now, current.tmtime_ns + 1))
+                kept = self._keep_revision(layout, current)
+                self._write_node(layout, restored)
+                revisions.remove(layout, self.blobs, rev, keep_blob=True)  # its blob is the content now
+                if not kept:
+                    self.blobs.delete(space_id, current.blob_id)
+            self.propagate(space_id, current.parent_id, rev.size - current.size)
+        return restored
+
+    def remove_revision(self, space_id: str, rev: Revision) -> None:
+        layout = self.layout(space_id)
+        with flocked(layout.stripe(rev.node_id)):
+            revisions.remove(layout, self.blobs, rev)
+
+    def revisions_size(self, space_id: str) -> int:
+        return revisions.total_size(self.layout(space_id))
+
+    # ---------------------------------------------------------------- trash bin
+
+    def list_trash(self, space_id: str) -> list[TrashItem]:
+        """What was deleted in the space (the tops of deleted subtrees), newest first."""
+        layout = self.layout(space_id)
+        try:
+            names = os.listdir(layout.trash)
+        except FileNotFoundError:
+            return []
+        items = []
+        for name in names:
+            item = self._trash_item(layout, name)
+            if item is not None:
+                items.append(item)
+        items.sort(key=lambda item: -item.deleted_ns)
+        return items
+
+    def trash_item(self, space_id: str, node_id: str) -> TrashItem:
+        check_id(node_id)
+        item = self._trash_item(self.layout(space_id), node_id)
+        if item is None:
+            raise NotFound("trash item not found")
+        return item
+
+    def _trash_item(self, layout: SpaceLayout, node_id: str) -> TrashItem | None:
+        if not os.path.islink(os.path.join(layout.trash, node_id)):
+            return None
+        try:
+            node, origin = self._read_node(layout, node_id)
+        except NotFound:
+            return None
+        if not origin:
+            return None  # restored, its trash link not yet removed
+        return TrashItem(node=node, origin_parent_id=origin["parent"], origin_name=origin["name"],
+                         origin_path=origin.get("path") or origin["name"], deleted_ns=origin["time"])
+
+    def restore_trash(self, space_id: str, node_id: str, dst_parent: NodeInfo, dst_name: str,
+                      overwrite: bool) -> tuple[NodeInfo, bool]:
+        """Puts a deleted node (and its subtree) back at `dst_parent/dst_name` in O(1). Returns the
+        node and whether it replaced something (which goes to the trash in turn)."""
+        layout = self.layout(space_id)
+        with flocked(layout.ns_lock):
+            item = self.trash_item(space_id, node_id)
+            dst_parent = self._fresh(layout, dst_parent)
+            if not dst_parent.is_folder:
+                raise Conflict("the destination parent is not a folder")
+            if item.node.is_folder:
+                self._refuse_cycle(layout, item.node, dst_parent)
+            existing = self._child(layout, dst_parent.id, dst_name)
+            if existing is not None and not overwrite:
+                raise AlreadyExists("the destination already exists")
+            op = {"op": "restore", "node": node_id, "to": [dst_parent.id, dst_name],
+                  "replaced": existing.id if existing else ""}
+            journal = self._journal_begin(layout, op)
+            self._finish_restore(layout, op)
+            self._journal_end(journal)
+            self.propagate(space_id, dst_parent.id, item.node.size - (existing.size if existing else 0))
+        return replace(item.node, parent_id=dst_parent.id, name=dst_name), existing is not None
+
+    def _finish_restore(self, layout: SpaceLayout, op: dict) -> None:
+        """The steps of a restore; each is idempotent, so a replay after a crash completes it."""
+        node_id, (parent_id, name) = op["node"], op["to"]
+        with flocked(layout.stripe(node_id)):
+            node, origin = self._read_node(layout, node_id)
+            if origin or node.parent_id != parent_id or node.name != name:
+                self._write_node(layout, replace(node, parent_id=parent_id, name=name), sync_dir=False)
+        self._replace_link(layout, parent_id, name, node_id)
+        if op["replaced"]:
+            with contextlib.suppress(NotFound):
+                replaced, _ = self._read_node(layout, op["replaced"])
+                self._mark_trashed(layout, replaced, parent_id, name)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(layout.trash, node_id))
+            fsync_dir(layout.trash)
+
+    def purge_trash(self, space_id: str, node_id: str) -> int:
+        """Deletes a trashed node, its subtree, their revisions and blobs for good. Removing the
+        trash link is the commit point: after it, what is left is garbage `storage check` reclaims.
+        Returns the bytes freed."""
+        layout = self.layout(space_id)
+        with flocked(layout.ns_lock):
+            item = self.trash_item(space_id, node_id)
+            os.unlink(os.path.join(layout.trash, node_id))
+            fsync_dir(layout.trash)
+        return self._remove_subtree(layout, item.node)
+
+    def empty_trash(self, space_id: str, older_than_ns: int | None = None) -> tuple[int, int]:
+        """Purges every trashed item (deleted before `older_than_ns`, when given). Returns
+        (items, bytes freed)."""
+        count = freed = 0
+        for item in self.list_trash(space_id):
+            if older_than_ns is not None and item.deleted_ns >= older_than_ns:
+                continue
+            with contextlib.suppress(NotFound):
+                freed += self.purge_trash(space_id, item.node.id)
+                count += 1
+        return count, freed
+
+    def _remove_subtree(self, layout: SpaceLayout, node: NodeInfo) -> int:
+        freed = 0
+        if node.is_folder:
+            for entry in list(self._children_ids(layout, node.id)):
+                try:
+                    child, _ = self._read_node(layout, entry)
+                except NotFound:
+                    continue
+                if child.parent_id == node.id:
+                    freed += self._remove_subtree(layout, child)
+            shutil.rmtree(layout.node_dir(node.id), ignore_errors=True)
+        else:
+            freed += node.size + revisions.remove_all(layout, self.blobs, node.id)
+            self.blobs.delete(layout.space_id, node.blob_id)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(layout.meta_path(node.id))
+        return freed
+
+    def _children_ids(self, layout: SpaceLayout, folder_id: str) -> Iterator[str]:
+        try:
+            entries = os.scandir(os.fsencode(layout.node_dir(folder_id)))
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        with entries:
+            for entry in entries:
+                if not entry.name.startswith(TEMP_PREFIX):
+                    with contextlib.suppress(OSError):
+                        yield os.readlink(entry.path).decode()
+
+    def _origin_path(self, layout: SpaceLayout, parent_id: str, name: str) -> str:
+        """`name`'s path below the space root, by following parent ids (best effort)."""
+        names = [name]
+        seen = set()
+        cursor = parent_id
+        while cursor and cursor != layout.space_id and cursor not in seen:
+            seen.add(cursor)
+            try:
+                parent, _ = self._read_node(layout, cursor)
+            except NotFound:
+                break
+            names.append(parent.name)
+            cursor = parent.parent_id
+        return "/".join(reversed(names))
 
     # ---------------------------------------------------------------- favorites
 
@@ -652,16 +845,19 @@ class DecomposedStorage:
             self.propagate(space_id, node.parent_id, -node.size)
 
     def _mark_trashed(self, layout: SpaceLayout, node: NodeInfo, parent_id: str, name: str) -> None:
-        with flocked(layout.stripe(node.id)):
-            current, trashed = self._read_node(layout, node.id)
-            if trashed:
-                return
-            origin = {"parent": parent_id, "name": name, "time": _now_ns()}
-            self._write_node(layout, current, trashed=origin)
+        """The trash link first, then the flag (the commit point): a crash in between leaves a link
+        to a live node, which listings skip and `storage check` removes, never a lost item."""
         trash_link = os.path.join(layout.trash, node.id)
         with contextlib.suppress(FileExistsError):
             os.symlink(node.id, trash_link)
         fsync_dir(layout.trash)
+        with flocked(layout.stripe(node.id)):
+            current, trashed = self._read_node(layout, node.id)
+            if trashed:
+                return
+            origin = {"parent": parent_id, "name": name, "time": _now_ns(),
+                      "path": self._origin_path(layout, parent_id, name)}
+            self._write_node(layout, current, trashed=origin)
 
     def copy(self, space_id: str, node: NodeInfo, dst_parent: NodeInfo, dst_name: str, overwrite: bool,
              depth_infinity: bool, owner_id: str,
@@ -741,6 +937,9 @@ class DecomposedStorage:
             found += 1
             if op["op"] == "move":
                 self._finish_move(layout, op)
+            elif op["op"] == "restore":
+                with contextlib.suppress(NotFound):
+                    self._finish_restore(layout, op)
             os.unlink(path)
         if found:
             fsync_dir(layout.journal)
