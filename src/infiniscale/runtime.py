@@ -16,6 +16,7 @@ from infiniscale.core import unified_roles
 from infiniscale.core.accounts import Accounts
 from infiniscale.core.apptokens import AppTokens
 from infiniscale.core.files import FileService
+from infiniscale.core.history import History
 from infiniscale.core.idp import IdentityProvider, Lifetimes, builtin_clients
 from infiniscale.core.loginguard import LoginGuard
 from infiniscale.core.provisioning import Provisioner, ProvisioningPolicy
@@ -77,8 +78,9 @@ def build_directory(settings: Settings) -> BuiltinDirectory | LdapDirectory:
 
 
 def build_driver(settings: Settings, driver: str, root: str) -> DecomposedStorage:
+    versioning = not settings.disable_versioning
     if driver != "s3ng":
-        return DecomposedStorage(root)
+        return DecomposedStorage(root, versioning=versioning)
     # imported here: only servers with content in S3 load the S3 client
     from infiniscale.drivers.decomposed.s3blobs import S3Blobs, S3Config
 
@@ -86,7 +88,7 @@ def build_driver(settings: Settings, driver: str, root: str) -> DecomposedStorag
                       secret_key=settings.s3_secret_key, bucket=settings.s3_bucket,
                       part_size=settings.s3_part_size, parallel_parts=settings.s3_parallel_parts,
                       insecure=settings.insecure)
-    return DecomposedStorage(root, blobs=partial(S3Blobs, config))
+    return DecomposedStorage(root, blobs=partial(S3Blobs, config), versioning=versioning)
 
 
 def project_mount_id(settings: Settings) -> str:
@@ -211,7 +213,8 @@ def build_app(settings: Settings) -> App:
                          bearer=bearer, user_claim=settings.user_oidc_claim,
                          match_by="userid" if settings.user_cs3_claim == "userid" else "username",
                          provisioner=provisioner)
-    return App(WebDavApp(dav), auth, base_url=settings.url.rstrip("/"), app_tokens=app_tokens, users=directory,
+    return App(WebDavApp(dav, History(files)), auth, base_url=settings.url.rstrip("/"), app_tokens=app_tokens,
+               users=directory,
                shares=SharesOcs(share_service, directory, settings.url.rstrip("/")),
                signing_keys=SigningKeys(FileDocumentStore(os.path.join(settings.idm_dir, "keys"))),
                allow_impersonation=settings.app_auth_impersonation, oidc=oidc,

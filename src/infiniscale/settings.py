@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,6 +67,21 @@ def _parse_log_level(raw: str) -> str:
     if value not in levels:
         raise ValueError(f"expected one of {', '.join(levels)}, got {raw!r}")
     return value
+
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
+_DURATION_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+
+
+def _parse_duration(raw: str) -> int:
+    """Seconds, from a plain number of seconds or a Go duration like `720h` or `1h30m`."""
+    value = raw.strip().lower()
+    if value.isdigit():
+        return int(value)
+    parts = _DURATION_PART.findall(value)
+    if not parts or "".join(n + u for n, u in parts) != value:
+        raise ValueError(f"expected a duration like 720h, 30m or 45s, got {raw!r}")
+    return int(sum(float(n) * _DURATION_UNITS[u] for n, u in parts))
 
 
 PARSERS: dict[type, Callable[[str], Any]] = {bool: _parse_bool, int: _parse_int, str: _parse_str}
@@ -214,6 +230,23 @@ DECLARED: tuple[Setting, ...] = (
             "Longest accepted file or folder name, in bytes of UTF-8"),
     Setting("upload_max_chunk_size", int, 10_000_000, ("FRONTEND_UPLOAD_MAX_CHUNK_SIZE",),
             "Chunk size advertised to clients for TUS uploads"),
+    Setting("disable_versioning", bool, False, ("OCIS_DISABLE_VERSIONING",),
+            "Keep no versions when files are overwritten (existing versions stay listed)"),
+    Setting("trash_personal_retention", int, 720 * 3600, ("STORAGE_USERS_PURGE_TRASH_BIN_PERSONAL_DELETE_BEFORE",),
+            "How long deleted items stay in personal trash bins (e.g. 720h); purged automatically after. "
+            "0 keeps them until purged by hand", _parse_duration),
+    Setting("trash_project_retention", int, 720 * 3600, ("STORAGE_USERS_PURGE_TRASH_BIN_PROJECT_DELETE_BEFORE",),
+            "How long deleted items stay in project trash bins; 0 keeps them", _parse_duration),
+    Setting("versions_personal_max_count", int, 0, ("INFINISCALE_VERSIONS_PERSONAL_MAX_COUNT",),
+            "Versions kept per file in personal spaces, newest first; 0 keeps all"),
+    Setting("versions_project_max_count", int, 0, ("INFINISCALE_VERSIONS_PROJECT_MAX_COUNT",),
+            "Versions kept per file in project spaces; 0 keeps all"),
+    Setting("versions_personal_max_age", int, 0, ("INFINISCALE_VERSIONS_PERSONAL_MAX_AGE",),
+            "Versions older than this (e.g. 2160h) are dropped in personal spaces; 0 keeps them", _parse_duration),
+    Setting("versions_project_max_age", int, 0, ("INFINISCALE_VERSIONS_PROJECT_MAX_AGE",),
+            "Versions older than this are dropped in project spaces; 0 keeps them", _parse_duration),
+    Setting("retention_interval", int, 3600, ("INFINISCALE_RETENTION_INTERVAL",),
+            "How often trash and version retention runs (e.g. 1h, 30s)", _parse_duration),
     Setting("upload_expiration", int, 86_400, ("STORAGE_USERS_UPLOAD_EXPIRATION",),
             "Seconds an unfinished upload is kept after its last write; then it is removed"),
     Setting("storage_root", str, "", ("STORAGE_USERS_OCIS_ROOT", "STORAGE_USERS_DECOMPOSED_ROOT"),

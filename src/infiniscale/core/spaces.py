@@ -44,13 +44,14 @@ class SpaceRole:
     permissions: frozenset[str] = frozenset()
 
     def may(self, permission: str) -> bool:
-        """A CS3 permission; a member's role has every one its level implies."""
-        return permission in self.permissions if self.shared_root else True
+        """A CS3 permission of the role (a member's space role, or the share's role)."""
+        return permission in self.permissions
 
 
 def _space_role(name: str, unified_key: str, level: int) -> SpaceRole:
     unified = unified_roles.BY_KEY[unified_key]
-    return SpaceRole(name, unified.id, unified.display_name, level, unified.ocs, unified.actions)
+    return SpaceRole(name, unified.id, unified.display_name, level, unified.ocs, unified.actions,
+                     permissions=unified.permissions)
 
 
 SPACE_ROLES = {

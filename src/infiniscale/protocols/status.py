@@ -53,8 +53,8 @@ def capabilities(max_chunk_size: int, *, favorites: bool = True, max_quota: int 
             "files": {
                 "privateLinks": True,
                 "bigfilechunking": False,
-                "undelete": False,
-                "versioning": False,
+                "undelete": True,
+                "versioning": True,
                 "favorites": favorites,
                 "full_text_search": False,
                 "tags": False,
@@ -73,7 +73,7 @@ def capabilities(max_chunk_size: int, *, favorites: bool = True, max_quota: int 
                 "chunking": "1.0",
                 "chunkingParallelUploadDisabled": False,
                 "reports": [],  # search-files comes with search
-                "trashbin": "",
+                "trashbin": "1.0",
                 "propfind": {"depth_infinity": False},
             },
             "files_sharing": {

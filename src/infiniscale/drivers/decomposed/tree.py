@@ -573,8 +573,9 @@ class DecomposedStorage:
         return self.blobs.open(space_id, rev.blob_id, rev.size)
 
     def restore_revision(self, space_id: str, node: NodeInfo, key: str) -> NodeInfo:
-        """Makes the revision the file's content again; the content it replaces becomes a revision
-        itself (so nothing is lost), and the restored revision is consumed. The etag changes."""
+        """Makes the revision the file's content again, with the current time as its mtime (as oCIS
+        does); the content it replaces becomes a revision itself (so nothing is lost), and the
+        restored revision is consumed."""
         layout = self.layout(space_id)
         with flocked(layout.ns_lock, shared=True):
             with flocked(layout.stripe(node.id)):
@@ -584,7 +585,7 @@ class DecomposedStorage:
                 rev = revisions.read(layout, node.id, key)
                 now = _now_ns()
                 restored = replace(current, blob_id=rev.blob_id, size=rev.size, checksums=dict(rev.checksums),
-                                   mtime_ns=rev.mtime_ns, tmtime_ns=max(now, current.tmtime_ns + 1))
+                                   mtime_ns=now, tmtime_ns=max(now, current.tmtime_ns + 1))
                 kept = self._keep_revision(layout, current)
                 self._write_node(layout, restored)
                 revisions.remove(layout, self.blobs, rev, keep_blob=True)  # its blob is the content now

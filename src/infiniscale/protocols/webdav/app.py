@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
+from infiniscale.core.history import History
 from infiniscale.core.model.errors import StorageError
 from infiniscale.core.model.identity import User
 from infiniscale.protocols.http import BodyTooLarge, ClientDisconnected, Request, respond
-from infiniscale.protocols.webdav import chunking, lock, propfind, report, structure, transfer, tus, xml
+from infiniscale.protocols.webdav import chunking, history, lock, propfind, report, structure, transfer, tus, xml
 from infiniscale.protocols.webdav.context import DavContext
 from infiniscale.protocols.webdav.errors import DavError, status_of
 from infiniscale.protocols.webdav.routing import PREFIXES, Target, match
@@ -17,7 +18,7 @@ log = logging.getLogger("infiniscale.webdav")
 
 Handler = Callable[[DavContext, Request, Target, User], Awaitable[None]]
 ROOTS = tuple(prefix.rstrip("/").encode() for prefix, _kind in PREFIXES) + tuple(
-    prefix.rstrip("/").encode() for prefix in chunking.UPLOAD_PREFIXES)
+    prefix.rstrip("/").encode() for prefix in chunking.UPLOAD_PREFIXES) + tuple(p.encode() for p in history.PREFIXES)
 ALLOW = "OPTIONS, LOCK, GET, HEAD, POST, DELETE, PROPPATCH, COPY, MOVE, UNLOCK, PROPFIND, MKCOL, REPORT, SEARCH, PUT"
 
 
@@ -67,8 +68,9 @@ async def send_error(req: Request, status: int, exception: str, message: str) ->
 
 
 class WebDavApp:
-    def __init__(self, dav: DavContext) -> None:
+    def __init__(self, dav: DavContext, versions_and_trash: History | None = None) -> None:
         self.dav = dav
+        self.history = versions_and_trash or History(dav.files)
 
     @staticmethod
     def handles(raw_path: bytes) -> bool:
@@ -86,6 +88,10 @@ class WebDavApp:
             if chunking.handles(req.raw_path):
                 started = True
                 await chunking.uploads(self.dav, req, user)
+                return
+            if history.handles(req.raw_path.split(b"?", 1)[0].decode("latin-1")):
+                started = True
+                await history.dispatch(self.dav, self.history, req, user)
                 return
             target = match(req.raw_path, user)
             if target is None:
