@@ -332,6 +332,55 @@ def cmd_idm_resetpassword(args: argparse.Namespace) -> int:
     return 0
 
 
+def _progress_bar(label: str):
+    """A one-line progress bar on stderr, redrawn in place (plain lines when not a terminal)."""
+    tty = sys.stderr.isatty()
+
+    def show(done: int, total: int) -> None:
+        width = 30
+        filled = width * done // max(total, 1)
+        line = f"{label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total} spaces"
+        print(("\r" + line) if tty else line, end="" if tty and done < total else "\n", file=sys.stderr,
+              flush=True)
+
+    return show
+
+
+def cmd_retention(args: argparse.Namespace) -> int:
+    """`trash purge-expired` and `revisions purge`: the background retention, on demand."""
+    from dataclasses import replace
+
+    from infiniscale.core.retention import Retention
+    from infiniscale.runtime import build_registry, retention_policy
+
+    settings = resolve()
+    policy = retention_policy(settings)
+    trash = args.what == "trash"
+    if args.older_than == 0:
+        args.older_than = -1  # "older than 0 s" is everything (a policy's 0 would mean no limit)
+    if trash and args.older_than is not None:
+        policy = replace(policy, trash_max_age_s={k: args.older_than for k in ("personal", "project")})
+    if not trash:
+        if args.keep is not None:
+            policy = replace(policy, versions_max_count={k: args.keep for k in ("personal", "project")})
+        if args.older_than is not None:
+            policy = replace(policy, versions_max_age_s={k: args.older_than for k in ("personal", "project")})
+    retention = Retention(build_registry(settings), policy)
+    outcome = retention.run(trash=trash, versions=not trash, dry_run=args.dry_run,
+                            progress=_progress_bar("dry run" if args.dry_run else "purging"))
+    print(outcome.summary(args.dry_run))
+    return 0
+
+
+def _duration_arg(text: str) -> int:
+    from infiniscale.settings import _parse_duration
+
+    try:
+        return _parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="infiniscale", description="ownCloud Infinite Scale compatible server",
                                      epilog=help_text(), formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -399,6 +448,22 @@ def build_parser() -> argparse.ArgumentParser:
     p_clean = uploads_sub.add_parser("clean", help="remove expired uploads (the server also does this by itself)")
     p_clean.add_argument("--all", action="store_true", help="remove every unfinished upload, expired or not")
     p_clean.set_defaults(func=cmd_uploads_clean)
+    p_trash = sub.add_parser("trash", help="trash bins of every space")
+    trash_sub = p_trash.add_subparsers(dest="trash_command", required=True)
+    p_expired = trash_sub.add_parser(
+        "purge-expired", help="purge deleted items older than STORAGE_USERS_PURGE_TRASH_BIN_{PERSONAL,PROJECT}_"
+                              "DELETE_BEFORE (the server also does this by itself)")
+    p_expired.add_argument("--older-than", type=_duration_arg, help="override the age for every space type (720h)")
+    p_expired.add_argument("--dry-run", action="store_true", help="report what would go, change nothing")
+    p_expired.set_defaults(func=cmd_retention, what="trash", keep=None)
+    p_revisions = sub.add_parser("revisions", help="file versions of every space")
+    revisions_sub = p_revisions.add_subparsers(dest="revisions_command", required=True)
+    p_rpurge = revisions_sub.add_parser(
+        "purge", help="drop versions beyond INFINISCALE_VERSIONS_*_MAX_COUNT or older than *_MAX_AGE")
+    p_rpurge.add_argument("--keep", type=int, help="keep this many versions per file (0: none)")
+    p_rpurge.add_argument("--older-than", type=_duration_arg, help="drop versions replaced longer ago (e.g. 2160h)")
+    p_rpurge.add_argument("--dry-run", action="store_true", help="report what would go, change nothing")
+    p_rpurge.set_defaults(func=cmd_retention, what="revisions")
     return parser
 
 

@@ -21,12 +21,14 @@ from infiniscale.core.idp import IdentityProvider, Lifetimes, builtin_clients
 from infiniscale.core.loginguard import LoginGuard
 from infiniscale.core.provisioning import Provisioner, ProvisioningPolicy
 from infiniscale.core.registry import Provider, SpaceRegistry
+from infiniscale.core.retention import Policy, Retention
 from infiniscale.core.share_service import ShareService
 from infiniscale.core.sharing import LinkPolicy, ShareBook, Sharing
 from infiniscale.core.signing import SigningKeys
 from infiniscale.core.spaces import Limits, Spaces
 from infiniscale.core.uploads import UploadService
 from infiniscale.drivers.bus_local import LocalEventBus
+from infiniscale.drivers.decomposed.fsutil import lock_fd
 from infiniscale.drivers.decomposed.sessions import SessionStore
 from infiniscale.drivers.decomposed.tree import DecomposedStorage
 from infiniscale.drivers.directory_builtin import BuiltinDirectory
@@ -228,13 +230,44 @@ def build_app(settings: Settings) -> App:
                background=(lambda: uploads.reap_periodically(reap_interval(settings.upload_expiration)),
                            lambda: every(GRANT_PURGE_INTERVAL_S, FileIdpStore(settings.idp_dir).purge_expired),
                            lambda: every(STALE_S3_UPLOAD_CHECK_S, partial(abort_stale_s3_uploads, registry)),
-                           lambda: every(EXPIRED_SHARES_CHECK_S, sharing.book.remove_expired)))
+                           lambda: every(EXPIRED_SHARES_CHECK_S, sharing.book.remove_expired),
+                           *retention_jobs(settings, registry)))
 
 
 GRANT_PURGE_INTERVAL_S = 600
 EXPIRED_SHARES_CHECK_S = 600
 STALE_S3_UPLOAD_CHECK_S = 3600
 STALE_S3_UPLOAD_AGE_S = 24 * 3600  # a multipart upload this old belongs to a process that died
+
+
+def retention_policy(settings: Settings) -> Policy:
+    return Policy(
+        trash_max_age_s={"personal": settings.trash_personal_retention, "project": settings.trash_project_retention},
+        versions_max_count={"personal": settings.versions_personal_max_count,
+                            "project": settings.versions_project_max_count},
+        versions_max_age_s={"personal": settings.versions_personal_max_age,
+                            "project": settings.versions_project_max_age})
+
+
+def retention_jobs(settings: Settings, registry: SpaceRegistry) -> tuple:
+    policy = retention_policy(settings)
+    if not policy.active:
+        return ()
+    job = partial(retention_round, Retention(registry, policy), os.path.join(settings.storage_root, "retention.lock"))
+    return (lambda: every(settings.retention_interval, job),)
+
+
+def retention_round(retention: Retention, lock_path: str) -> None:
+    """One round of retention, unless another process is running one (then it is skipped)."""
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        if not lock_fd(fd, wait=False):
+            return
+        outcome = retention.run()
+        if outcome.trash_items or outcome.versions:
+            log.info("retention: %s", outcome.summary(False))
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def abort_stale_s3_uploads(registry: SpaceRegistry, older_than_s: float = STALE_S3_UPLOAD_AGE_S) -> int:

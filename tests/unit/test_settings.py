@@ -68,3 +68,16 @@ def test_help_lists_every_setting_and_variable():
         assert setting.name in text
         for var in setting.env:
             assert var in text
+
+
+def test_durations_take_go_syntax_or_seconds():
+    env = {"STORAGE_USERS_PURGE_TRASH_BIN_PERSONAL_DELETE_BEFORE": "1h30m",
+           "STORAGE_USERS_PURGE_TRASH_BIN_PROJECT_DELETE_BEFORE": "45",
+           "INFINISCALE_VERSIONS_PERSONAL_MAX_AGE": "1500ms"}
+    settings = resolve(env=env)
+    assert settings.trash_personal_retention == 5400
+    assert settings.trash_project_retention == 45
+    assert settings.versions_personal_max_age == 1
+    assert resolve(env={}).trash_personal_retention == 720 * 3600
+    with pytest.raises(SettingsError, match="STORAGE_USERS_PURGE_TRASH_BIN_PERSONAL_DELETE_BEFORE"):
+        resolve(env={"STORAGE_USERS_PURGE_TRASH_BIN_PERSONAL_DELETE_BEFORE": "a week"})

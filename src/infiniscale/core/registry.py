@@ -175,6 +175,9 @@ class SpaceRegistry:
     def remove_revision(self, space_id: str, rev: Revision) -> None:
         self._on(space_id).remove_revision(space_id, rev)  # type: ignore[attr-defined]
 
+    def prune_revisions(self, space_id: str, keep: int, older_than_ns: int, dry_run: bool = False) -> tuple[int, int]:
+        return self._on(space_id).prune_revisions(space_id, keep, older_than_ns, dry_run)  # type: ignore[attr-defined]
+
     def list_trash(self, space_id: str) -> list[TrashItem]:
         return self._on(space_id).list_trash(space_id)  # type: ignore[attr-defined]
 

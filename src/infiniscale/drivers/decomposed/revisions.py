@@ -104,6 +104,19 @@ def remove_all(layout: SpaceLayout, blobs: BlobStore, node_id: str) -> int:
     return freed
 
 
+def node_ids(layout: SpaceLayout) -> list[str]:
+    """Every file of the space that has revisions."""
+    found = []
+    try:
+        shards = os.listdir(layout.revisions)
+    except FileNotFoundError:
+        return found
+    for shard in shards:
+        with contextlib.suppress(NotADirectoryError, FileNotFoundError):
+            found += os.listdir(os.path.join(layout.revisions, shard))
+    return found
+
+
 def total_size(layout: SpaceLayout) -> int:
     """Bytes held by every revision of the space."""
     total = 0

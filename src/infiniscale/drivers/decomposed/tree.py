@@ -599,6 +599,23 @@ class DecomposedStorage:
         with flocked(layout.stripe(rev.node_id)):
             revisions.remove(layout, self.blobs, rev)
 
+    def prune_revisions(self, space_id: str, keep: int, older_than_ns: int, dry_run: bool = False) -> tuple[int, int]:
+        """Drops revisions beyond the `keep` newest of each file (0: no limit) and those replaced
+        before `older_than_ns` (0: no limit), oldest first. Returns (revisions, bytes)."""
+        layout = self.layout(space_id)
+        count = freed = 0
+        for node_id in revisions.node_ids(layout):
+            with flocked(layout.stripe(node_id)):
+                found = revisions.listing(layout, node_id)
+                excess = len(found) - keep if keep else 0
+                for index, rev in enumerate(found):
+                    if index < excess or (older_than_ns and rev.created_ns < older_than_ns):
+                        if not dry_run:
+                            revisions.remove(layout, self.blobs, rev)
+                        count += 1
+                        freed += rev.size
+        return count, freed
+
     def revisions_size(self, space_id: str) -> int:
         return revisions.total_size(self.layout(space_id))
 
