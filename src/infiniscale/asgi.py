@@ -19,6 +19,8 @@ from infiniscale.core.model.identity import User
 from infiniscale.core.signing import SigningKeys
 from infiniscale.observability import request_id
 from infiniscale.protocols import authapp, graph, ocs, public_links, shares_ocs, signed_urls, webfinger
+from infiniscale.protocols.archiver import PATH as ARCHIVER_PATH
+from infiniscale.protocols.archiver import Archiver
 from infiniscale.protocols.auth import Authenticator
 from infiniscale.protocols.http import Request, respond
 from infiniscale.protocols.oidc import OidcEndpoints
@@ -43,8 +45,10 @@ class App:
                  graph_api: graph.GraphApi | None = None, issuer: str = "",
                  shares: shares_ocs.SharesOcs | None = None, signing_keys: SigningKeys | None = None,
                  max_chunk_size: int, depth_infinity: bool, ready: Any = None, spaces_max_quota: int = 0,
-                 background: tuple[Callable[[], Awaitable[None]], ...] = ()) -> None:
+                 background: tuple[Callable[[], Awaitable[None]], ...] = (),
+                 archiver: Archiver | None = None) -> None:
         self.webdav = webdav
+        self.archiver = archiver
         self.app_tokens = app_tokens
         self.users = users
         self.allow_impersonation = allow_impersonation
@@ -65,6 +69,8 @@ class App:
             password_min=policy.min_characters if policy else 8)
         self.capabilities["capabilities"]["dav"]["propfind"]["depth_infinity"] = depth_infinity
         self.capabilities["capabilities"]["core"]["support-url-signing"] = signing_keys is not None
+        if archiver is not None:
+            self.capabilities["capabilities"]["files"]["archivers"] = [archiver.capability()]
         self.status_body = orjson.dumps(status_document())
         self.ready = ready
 
@@ -164,6 +170,9 @@ class App:
                 return
             await authapp.tokens(req, req.user, self.app_tokens, self.users, self.allow_impersonation)
             return
+        if path.rstrip("/") == ARCHIVER_PATH and self.archiver is not None:
+            await self._archive(req)
+            return
         if public_links.handles(path) and self.shares is not None:
             req.user = await public_links.authenticate(req, self.webdav.dav.files, self.auth.guard,
                                                        self.signing_keys, self.base_url)
@@ -186,6 +195,20 @@ class App:
             await self.webdav(req)
             return
         await respond(req.send, 404, [("content-type", "text/plain")], b"not found")
+
+    async def _archive(self, req: Request) -> None:
+        """Archives for users, and for visitors of a link (`public-token`, its password if any)."""
+        public_token = parse_qs(req.query_string).get("public-token", [""])[0]
+        if public_token and self.shares is not None:
+            user = await public_links.link_for_signing(req, self.webdav.dav.files, public_token)
+        else:
+            user = await self.auth.authenticate(req.header("authorization"))
+        if user is None:
+            await respond(req.send, 401, [("content-type", "text/plain"), ("www-authenticate", self.auth.challenge())],
+                          b"unauthorized")
+            return
+        assert self.archiver is not None
+        await self.archiver(req, user)
 
     async def ocs(self, req: Request, path: str) -> None:
         endpoint = path.split(".php/", 1)[1].rstrip("/")

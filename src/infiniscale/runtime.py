@@ -37,6 +37,7 @@ from infiniscale.drivers.http_fetch import json_fetcher
 from infiniscale.drivers.identity_files import FileAppTokenStore, FileFailureLog
 from infiniscale.drivers.idp_files import FileIdpStore
 from infiniscale.observability import setup_logging
+from infiniscale.protocols.archiver import Archiver
 from infiniscale.protocols.auth import Authenticator
 from infiniscale.protocols.drives import DrivesApi
 from infiniscale.protocols.graph import GraphApi
@@ -219,6 +220,7 @@ def build_app(settings: Settings) -> App:
                users=directory,
                shares=SharesOcs(share_service, directory, settings.url.rstrip("/")),
                signing_keys=SigningKeys(FileDocumentStore(os.path.join(settings.idm_dir, "keys"))),
+               archiver=Archiver(files, settings.archiver_max_num_files, settings.archiver_max_size),
                allow_impersonation=settings.app_auth_impersonation, oidc=oidc,
                graph_api=GraphApi(Accounts(directory, application_id(settings)),
                                   DrivesApi(files, directory, settings.url.rstrip("/"),
