@@ -40,6 +40,7 @@ bench: setup debs-bench
 	$(PY) bench/run.py $(BENCH_ARGS)
 	$(PY) bench/s3.py $(BENCH_S3_ARGS)
 	$(PY) bench/shares.py
+	$(PY) bench/history.py
 
 lint: setup
 	$(VENV)/bin/ruff check src tests bench
