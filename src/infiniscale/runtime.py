@@ -26,6 +26,7 @@ from infiniscale.core.share_service import ShareService
 from infiniscale.core.sharing import LinkPolicy, ShareBook, Sharing
 from infiniscale.core.signing import SigningKeys
 from infiniscale.core.spaces import Limits, Spaces
+from infiniscale.core.tags import Tags
 from infiniscale.core.uploads import UploadService
 from infiniscale.drivers.bus_local import LocalEventBus
 from infiniscale.drivers.decomposed.fsutil import lock_fd
@@ -225,7 +226,8 @@ def build_app(settings: Settings) -> App:
                graph_api=GraphApi(Accounts(directory, application_id(settings)),
                                   DrivesApi(files, directory, settings.url.rstrip("/"),
                                             unified_roles.available(available_role_ids(settings)),
-                                            GraphSharing(share_service, directory, settings.url.rstrip("/")))),
+                                            GraphSharing(share_service, directory, settings.url.rstrip("/"))),
+                                  Tags(files, FileDocumentStore(os.path.join(settings.storage_root, "tags")))),
                issuer=settings.issuer,
                max_chunk_size=settings.upload_max_chunk_size, spaces_max_quota=settings.spaces_max_quota,
                depth_infinity=settings.allow_propfind_depth_infinity,

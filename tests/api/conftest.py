@@ -55,3 +55,42 @@ async def client(app) -> AsyncIterator[httpx.AsyncClient]:
 
 
 DAV = "/remote.php/dav/files/einstein"
+
+
+# A small organisation for the tests of versions, trash and tags: an admin and four users
+# (password `<name>-secret`), each test on its own data directory.
+ORG_URL = "https://cloud.example.org"
+ORG_USERS = {"admin": "admin", "einstein": "user", "marie": "user", "richard": "user", "moss": "user"}
+
+
+def world_for(tmp_path: Path, **env: str):
+    settings = resolve(env={"OCIS_BASE_DATA_PATH": str(tmp_path), "PROXY_TLS": "false", "OCIS_URL": ORG_URL,
+                            "PROXY_ENABLE_BASIC_AUTH": "true", "STORAGE_USERS_MOUNT_ID": MOUNT_ID, **env})
+    ids = people(settings, ORG_USERS, {})
+    return build_app(settings), ids
+
+
+async def make_clients(app) -> dict[str, httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    return {name: httpx.AsyncClient(transport=transport, base_url="http://testserver", auth=(name, f"{name}-secret"))
+            for name in ORG_USERS}
+
+
+@pytest.fixture
+def world(tmp_path: Path):
+    return world_for(tmp_path)
+
+
+@pytest.fixture
+def ids(world) -> dict[str, str]:
+    return world[1]
+
+
+@pytest.fixture
+async def clients(world) -> AsyncIterator[dict[str, httpx.AsyncClient]]:
+    made = await make_clients(world[0])
+    try:
+        yield made
+    finally:
+        for c in made.values():
+            await c.aclose()

@@ -5,55 +5,16 @@ project spaces, per space role, with ETag propagation on delete, restore and ver
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from urllib.parse import unquote
 
 import httpx
-import pytest
 
-from infiniscale.runtime import build_app
-from infiniscale.settings import resolve
-from tests.api.conftest import MOUNT_ID, people
+from tests.api.conftest import make_clients, world_for
 from tests.api.test_drives import EDITOR, MANAGER, VIEWER, create_project, invite
 
-URL = "https://cloud.example.org"
-USERS = {"admin": "admin", "einstein": "user", "marie": "user", "richard": "user", "moss": "user"}
 DAV = "/remote.php/dav"
 FILES = f"{DAV}/files/einstein"
 ALL = '<?xml version="1.0"?><d:propfind xmlns:d="DAV:"><d:allprop/></d:propfind>'
-
-
-def world_for(tmp_path, **env):
-    settings = resolve(env={"OCIS_BASE_DATA_PATH": str(tmp_path), "PROXY_TLS": "false", "OCIS_URL": URL,
-                            "PROXY_ENABLE_BASIC_AUTH": "true", "STORAGE_USERS_MOUNT_ID": MOUNT_ID, **env})
-    ids = people(settings, USERS, {})
-    return build_app(settings), ids
-
-
-@pytest.fixture
-def world(tmp_path):
-    return world_for(tmp_path)
-
-
-async def make_clients(app) -> dict[str, httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)
-    return {name: httpx.AsyncClient(transport=transport, base_url="http://testserver", auth=(name, f"{name}-secret"))
-            for name in USERS}
-
-
-@pytest.fixture
-def ids(world) -> dict[str, str]:
-    return world[1]
-
-
-@pytest.fixture
-async def clients(world) -> AsyncIterator[dict[str, httpx.AsyncClient]]:
-    made = await make_clients(world[0])
-    try:
-        yield made
-    finally:
-        for c in made.values():
-            await c.aclose()
 
 
 def hrefs(text: str) -> list[str]:

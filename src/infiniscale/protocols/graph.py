@@ -13,7 +13,9 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import orjson
 
 from infiniscale.core.accounts import AccountError, Accounts, Assignment, assignment_of
+from infiniscale.core.model.errors import Forbidden, InvalidArgument, NotFound
 from infiniscale.core.model.identity import Group, User
+from infiniscale.core.tags import Tags
 from infiniscale.observability import request_id
 from infiniscale.protocols.drives import DriveError, DrivesApi
 from infiniscale.protocols.http import BodyTooLarge, Request, respond
@@ -131,9 +133,10 @@ def selected(doc: dict, select: str) -> dict:
 # ---------------------------------------------------------------------- dispatch
 
 class GraphApi:
-    def __init__(self, accounts: Accounts, drives: DrivesApi | None = None) -> None:
+    def __init__(self, accounts: Accounts, drives: DrivesApi | None = None, tags: Tags | None = None) -> None:
         self.accounts = accounts
         self.drives = drives
+        self.tags = tags
 
     async def __call__(self, req: Request, actor: User) -> None:
         try:
@@ -163,6 +166,24 @@ class GraphApi:
             raise GraphError(400, "invalidRequest", "invalid request body: an object is required")
         return doc
 
+    async def _tags(self, method: str, req: Request, actor: User) -> tuple[int, object]:
+        assert self.tags is not None
+        try:
+            if method == "GET":
+                return 200, {"@odata.context": "#Collection(String)", "value": await self.tags.visible(actor)}
+            if method in ("PUT", "DELETE"):
+                body = await self._body(req)
+                change = self.tags.assign if method == "PUT" else self.tags.unassign
+                await change(actor, body.get("resourceId"), body.get("tags"))
+                return 200, None
+        except InvalidArgument as exc:
+            raise GraphError(400, "invalidRequest", str(exc)) from None
+        except NotFound:
+            raise GraphError(404, "itemNotFound", "resource not found") from None
+        except Forbidden as exc:
+            raise GraphError(403, "accessDenied", str(exc)) from None
+        raise GraphError(405, "notAllowed", "method not allowed")
+
     @staticmethod
     async def _in_thread(fn: Callable, *args):
         return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
@@ -186,6 +207,8 @@ class GraphApi:
         def limit(items: list) -> list:
             return items[: int(top)] if top else items
 
+        if parts == ["extensions", "org.libregraph", "tags"] and self.tags is not None:
+            return await self._tags(method, req, actor)
         if self.drives is not None and self.drives.handles(parts):
             try:
                 return await self.drives.route(method, parts, query, req.header, lambda: self._body(req), actor)

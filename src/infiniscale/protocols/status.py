@@ -57,7 +57,7 @@ def capabilities(max_chunk_size: int, *, favorites: bool = True, max_quota: int 
                 "versioning": True,
                 "favorites": favorites,
                 "full_text_search": False,
-                "tags": False,
+                "tags": True,
                 "blacklisted_files": [],
                 "tus_support": {
                     "version": "1.0.0",

@@ -98,6 +98,20 @@ class FileVersionRestored(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class TagsAdded(Event):
+    type: ClassVar[str] = "TagsAdded"
+    node_id: str
+    tags: tuple[str, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class TagsRemoved(Event):
+    type: ClassVar[str] = "TagsRemoved"
+    node_id: str
+    tags: tuple[str, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
 class PropertiesUpdated(Event):
     type: ClassVar[str] = "PropertiesUpdated"
     node_id: str

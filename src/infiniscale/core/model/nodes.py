@@ -13,6 +13,7 @@ FOLDER = "folder"
 # Keys of NodeInfo.props: WebDAV dead properties use Clark notation (`{namespace}name`); other keys
 # are the server's own per-user flags, never shown as properties.
 FAVORITE_PREFIX = "fav:"
+TAGS_KEY = "tags"  # comma-separated, as oCIS keeps them
 
 
 def is_dead_property(key: str) -> bool:

@@ -10,7 +10,7 @@ from email.utils import formatdate
 from functools import lru_cache
 
 from infiniscale.core import locks as locking
-from infiniscale.core.model.nodes import FAVORITE_PREFIX, NodeInfo
+from infiniscale.core.model.nodes import FAVORITE_PREFIX, TAGS_KEY, NodeInfo
 from infiniscale.core.spaces import MANAGE, WRITE
 from infiniscale.protocols.webdav.xml import DAV, NC, OC, OCS, escape
 
@@ -120,7 +120,7 @@ LIVE: dict[str, Renderer] = {
     f"{{{OC}}}data-fingerprint": lambda ctx, n: "",
     # rendered with the entry's href (see RenderPlan); folders have none
     f"{{{OC}}}downloadURL": lambda ctx, n: None if n.is_folder else "",
-    f"{{{OC}}}tags": lambda ctx, n: "",
+    f"{{{OC}}}tags": lambda ctx, n: escape(n.props.get(TAGS_KEY, "")),
     f"{{{OCS}}}share-permissions": lambda ctx, n: "31" if n.is_folder else "19",
     f"{{{NC}}}has-preview": lambda ctx, n: "false",
 }
