@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import ipaddress
 import json
@@ -192,6 +193,28 @@ def cmd_storage_check(args: argparse.Namespace) -> int:
         aborted = abort_stale_s3_uploads(registry, 0 if args.after_crash else STALE_S3_UPLOAD_AGE_S)
         if aborted:
             print(f"aborted {aborted} unfinished S3 multipart uploads")
+    return 0 if clean else 1
+
+
+def cmd_storage_scrub(args: argparse.Namespace) -> int:
+    from infiniscale.drivers.decomposed.scrub import Scrubber, idle_io_priority
+    from infiniscale.runtime import build_registry
+
+    settings = resolve()
+    registry = build_registry(settings)
+    idle_io_priority()
+    clean = True
+    for provider in registry.providers:
+        state = os.path.join(settings.storage_root, f"scrub-{provider.storage_id}.json")
+        if args.restart:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(state)
+        if len(registry.providers) > 1:
+            print(f"storage provider {provider.storage_id}:")
+        report = Scrubber(provider.driver, remove_orphans=args.remove_orphans, state_path=state,  # type: ignore[arg-type]
+                          progress=_progress_bar("scrubbing")).run()
+        print(report.summary())
+        clean = clean and report.clean
     return 0 if clean else 1
 
 
@@ -406,6 +429,11 @@ def build_parser() -> argparse.ArgumentParser:
     p_check.add_argument("--after-crash", action="store_true",
                          help="with --repair: no server runs, so every unfinished S3 upload is abandoned")
     p_check.set_defaults(func=cmd_storage_check)
+    p_scrub = storage_sub.add_parser("scrub", help="re-read every blob and compare it with its stored checksum "
+                                                   "(resumes an interrupted run)")
+    p_scrub.add_argument("--remove-orphans", action="store_true", help="delete blobs nothing refers to")
+    p_scrub.add_argument("--restart", action="store_true", help="start from the beginning, not where a run stopped")
+    p_scrub.set_defaults(func=cmd_storage_scrub)
     p_auth_app = sub.add_parser("auth-app", help="app tokens: passwords for WebDAV mounts, scripts and sync apps")
     auth_app_sub = p_auth_app.add_subparsers(dest="auth_app_command", required=True)
     p_create = auth_app_sub.add_parser("create", help="create an app token for a user")

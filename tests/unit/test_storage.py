@@ -580,3 +580,19 @@ def test_check_reclaims_a_revision_left_equal_to_the_current_content(storage):
     assert report.clean and report.garbage_count == 1
     check(storage, repair=True)
     assert storage.list_revisions(SPACE, f.id) == [] and content(storage, f) == b"abc"
+
+
+def test_scrub_reads_every_blob_and_reports_a_missing_one(storage):
+    from infiniscale.drivers.decomposed.scrub import Scrubber
+
+    a = storage.make_folder(SPACE, root(storage), "a", SPACE)
+    sink_put(storage, a, "f", b"one")
+    sink_put(storage, a, "f", b"two!")  # "one" stays as a version
+    gone, _ = sink_put(storage, a, "g", b"gone")
+    storage.delete(SPACE, storage.resolve(SPACE, ["a", "f"])[-1])  # the trash is scrubbed too
+    report = Scrubber(storage).run()
+    assert report.clean and report.blobs == 3 and report.bytes == 3 + 4 + 4, report.summary()
+    storage.blobs.delete(SPACE, gone.blob_id)
+    report = Scrubber(storage).run()
+    assert [(f.path, f.problem) for f in report.missing] == [("/a/g", "missing")]
+    assert not report.corrupt and not report.orphans

@@ -114,8 +114,8 @@ class WebDavApp:
             await send_error(req, status, exception, str(exc))
         except BodyTooLarge:
             await send_error(req, 413, "Sabre\\DAV\\Exception\\RequestEntityTooLarge", "request body too large")
-        except ClientDisconnected:
-            return
+        except (ClientDisconnected, transfer.CorruptContent):
+            return  # a download cut off on purpose ends without a proper close: the client sees it fail
         except OSError as exc:
             log.exception("storage failure during %s (handler started: %s)", req.method, started)
             await send_error(req, 500, "Sabre\\DAV\\Exception", f"storage failure: {exc.strerror or 'error'}")

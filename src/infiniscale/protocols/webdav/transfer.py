@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
+import zlib
 from collections.abc import AsyncIterator, Callable
 from urllib.parse import quote
 
@@ -19,6 +21,8 @@ from infiniscale.protocols.webdav.context import DavContext, check_if_header
 from infiniscale.protocols.webdav.errors import DavError
 from infiniscale.protocols.webdav.properties import http_date, mime_type, permissions
 from infiniscale.protocols.webdav.routing import Target
+
+log = logging.getLogger("infiniscale.webdav")
 
 SMALL_UPLOAD = 1 << 20  # bodies up to this size are read first and committed in one storage call
 
@@ -120,7 +124,7 @@ async def _send_content(dav: DavContext, req: Request, node: NodeInfo, content: 
         if head:
             await respond(req.send, 200, headers, head_only=True)
         else:
-            await respond_stream(req.send, 200, headers, content.chunks(0, size - 1))
+            await respond_stream(req.send, 200, headers, verified(node, content.chunks(0, size - 1)))
         return
     if len(ranges) == 1:
         start, end = ranges[0]
@@ -153,6 +157,33 @@ async def _send_content(dav: DavContext, req: Request, node: NodeInfo, content: 
         await respond(req.send, 206, headers, head_only=True)
     else:
         await respond_stream(req.send, 206, headers, parts())
+
+
+class CorruptContent(Exception):
+    """Stored content no longer matches its checksum: the download is cut off before its end, so
+    no client takes wrong bytes for the file."""
+
+
+async def verified(node: NodeInfo, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """A whole file's chunks, checked against its stored Adler-32 (cheap enough for every
+    download); the last chunk goes out only once the whole content matched."""
+    expected = node.checksums.get("adler32")
+    if not expected:
+        async for chunk in chunks:
+            yield chunk
+        return
+    value, held = 1, None
+    async for chunk in chunks:
+        if held is not None:
+            yield held
+        value = zlib.adler32(chunk, value)
+        held = chunk
+    if f"{value & 0xFFFFFFFF:08x}" != expected:
+        log.error("content of %s (space %s, node %s, blob %s) does not match its checksum: download "
+                  "refused; run `infiniscale storage scrub`", node.name, node.space_id, node.id, node.blob_id)
+        raise CorruptContent(node.id)
+    if held is not None:
+        yield held
 
 
 def _conditions(req: Request) -> tuple[int | None, tuple[str, str] | None, Callable[[NodeInfo | None], None]]:
