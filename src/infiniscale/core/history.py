@@ -90,8 +90,10 @@ class History:
         return node, children
 
     async def restore(self, user: User, space_id: str, node_id: str, dst_parent: Chain, dst_name: str,
-                      overwrite: bool, tokens: frozenset[str] = frozenset()) -> tuple[NodeInfo, bool]:
-        """Puts a deleted item back at `dst_parent/dst_name` (in the same space)."""
+                      overwrite: bool, tokens: frozenset[str] = frozenset(),
+                      names: list[str] | None = None) -> tuple[NodeInfo, bool]:
+        """Puts a deleted item back at `dst_parent/dst_name` (in the same space); with `names`,
+        only that item inside a deleted folder."""
         await self._role(user, space_id, "restore_recycle_item", WRITE)
         dst_name = self.files.name(dst_name)
         if dst_parent[-1].space_id != space_id:
@@ -99,9 +101,16 @@ class History:
         if not dst_parent[-1].is_folder:
             raise Conflict("the destination parent is not a folder")
         item = await self.files._run(self.driver.trash_item, space_id, node_id)
-        await self.files.require_write(user, dst_parent, tokens, item.node.size)
-        restored, replaced = await self.files._run(self.driver.restore_trash, space_id, node_id, dst_parent[-1],
-                                                   dst_name, overwrite)
+        size = item.node.size
+        if names:
+            size = (await self.trash_children(user, space_id, node_id, names))[0].size
+        await self.files.require_write(user, dst_parent, tokens, size)
+        if names:
+            restored, replaced = await self.files._run(self.driver.restore_from_trashed_folder, space_id, node_id,
+                                                       names, dst_parent[-1], dst_name, overwrite)
+        else:
+            restored, replaced = await self.files._run(self.driver.restore_trash, space_id, node_id,
+                                                       dst_parent[-1], dst_name, overwrite)
         await self.files.bus.publish(events.ItemRestored(
             executant=user.id, space_id=space_id, node_id=node_id, parent_id=dst_parent[-1].id, name=dst_name,
             old_parent_id=item.origin_parent_id, old_name=item.origin_name))

@@ -189,6 +189,11 @@ class SpaceRegistry:
         return self._on(space_id).restore_trash(space_id, node_id, dst_parent, dst_name,  # type: ignore[attr-defined]
                                                 overwrite)
 
+    def restore_from_trashed_folder(self, space_id: str, top_id: str, names: list[str], dst_parent: NodeInfo,
+                                    dst_name: str, overwrite: bool) -> tuple[NodeInfo, bool]:
+        return self._on(space_id).restore_from_trashed_folder(  # type: ignore[attr-defined]
+            space_id, top_id, names, dst_parent, dst_name, overwrite)
+
     def purge_trash(self, space_id: str, node_id: str) -> int:
         return self._on(space_id).purge_trash(space_id, node_id)  # type: ignore[attr-defined]
 

@@ -678,6 +678,22 @@ class DecomposedStorage:
             self.propagate(space_id, dst_parent.id, item.node.size - (existing.size if existing else 0))
         return replace(item.node, parent_id=dst_parent.id, name=dst_name), existing is not None
 
+    def restore_from_trashed_folder(self, space_id: str, top_id: str, names: list[str], dst_parent: NodeInfo,
+                                    dst_name: str, overwrite: bool) -> tuple[NodeInfo, bool]:
+        """Takes one item out of a deleted folder (`names` below the trash item `top_id`): a move,
+        since the item itself was never flagged; the folder stays in the trash, smaller."""
+        layout = self.layout(space_id)
+        item = self.trash_item(space_id, top_id)
+        if not names:
+            raise InvalidArgument("no item inside the deleted folder named")
+        child = self.resolve(space_id, names, start=item.node)[-1]
+        moved, replaced = self.move(space_id, child, dst_parent, dst_name, overwrite)
+        with flocked(layout.stripe(top_id)):
+            top, origin = self._read_node(layout, top_id)
+            if origin:  # still in the trash: its size no longer includes the restored item
+                self._write_node(layout, replace(top, size=top.size - child.size), trashed=origin)
+        return moved, replaced
+
     def _finish_restore(self, layout: SpaceLayout, op: dict) -> None:
         """The steps of a restore; each is idempotent, so a replay after a crash completes it."""
         node_id, (parent_id, name) = op["node"], op["to"]

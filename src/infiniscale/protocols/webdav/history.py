@@ -355,8 +355,6 @@ async def _below(history: History, user: User, space_id: str, base: str, item: T
 
 async def _restore(dav: DavContext, history: History, req: Request, user: User, space_id: str, prefix: str,
                    head: str, keys: list[str]) -> None:
-    if len(keys) > 1:
-        raise DavError(501, "only whole trash items can be restored", "Sabre\\DAV\\Exception\\NotImplemented")
     overwrite_header = (req.header("overwrite") or "T").strip().upper()
     if overwrite_header not in ("T", "F"):
         raise DavError(400, "invalid Overwrite header")
@@ -377,6 +375,6 @@ async def _restore(dav: DavContext, history: History, req: Request, user: User, 
     if existing is not None and overwrite_header == "F":
         raise DavError(412, "the destination exists and Overwrite is F", "Sabre\\DAV\\Exception\\PreconditionFailed")
     restored, replaced = await history.restore(user, space_id, keys[0], parent, target.names[-1],
-                                               overwrite_header == "T")
+                                               overwrite_header == "T", names=keys[1:])
     await respond(req.send, 204 if replaced else 201, transfer.node_headers(dav, restored)[:3])
 
