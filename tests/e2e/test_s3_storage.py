@@ -70,8 +70,15 @@ def test_put_get_ranges_copy_move_delete_with_content_in_s3(s3_only: ServerProce
         assert http.get(f"{base}/copy.bin").content == big
         assert http.delete(f"{base}/copy.bin").status_code == 204
         assert http.get(f"{base}/copy.bin").status_code == 404
-        # live: big.bin and moved.txt; the trash keeps copy.bin; the overwritten content is gone
-        assert len(set(_objects(s3_server, "s3only")) - before) == 3
+        # live: big.bin and moved.txt; the trash keeps copy.bin; the overwritten content is a version
+        assert len(set(_objects(s3_server, "s3only")) - before) == 4
+        found = http.request("PROPFIND", f"{base}/moved.txt", headers={"Depth": "0"}).text
+        fid = found.split("<oc:fileid>")[1].split("<")[0]
+        versions = http.request("PROPFIND", f"{s3_only.base_url}/remote.php/dav/meta/{fid}/v").text
+        href = versions.split("<d:href>")[2].split("<")[0]
+        assert http.get(f"{s3_only.base_url}{href}").content == b"hello s3"  # read back from S3
+        assert http.request("COPY", f"{s3_only.base_url}{href}").status_code == 204
+        assert http.get(f"{base}/moved.txt").content == b"hello s3"
 
 
 def test_tus_and_chunked_uploads_land_in_s3(s3_only: ServerProcess) -> None:
