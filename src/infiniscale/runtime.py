@@ -15,10 +15,12 @@ from infiniscale.asgi import App
 from infiniscale.core import unified_roles
 from infiniscale.core.accounts import Accounts
 from infiniscale.core.apptokens import AppTokens
+from infiniscale.core.audit import AuditLog
 from infiniscale.core.files import FileService
 from infiniscale.core.history import History
 from infiniscale.core.idp import IdentityProvider, Lifetimes, builtin_clients
 from infiniscale.core.loginguard import LoginGuard
+from infiniscale.core.ports.events import EventBus
 from infiniscale.core.provisioning import Provisioner, ProvisioningPolicy
 from infiniscale.core.registry import Provider, SpaceRegistry
 from infiniscale.core.retention import Policy, Retention
@@ -28,6 +30,7 @@ from infiniscale.core.signing import SigningKeys
 from infiniscale.core.spaces import Limits, Spaces
 from infiniscale.core.tags import Tags
 from infiniscale.core.uploads import UploadService
+from infiniscale.drivers.audit_file import AppendOnlyFile
 from infiniscale.drivers.bus_local import LocalEventBus
 from infiniscale.drivers.decomposed.fsutil import lock_fd
 from infiniscale.drivers.decomposed.sessions import SessionStore
@@ -175,7 +178,7 @@ def application_id(settings: Settings) -> str:
 
 def build_app(settings: Settings) -> App:
     registry = build_registry(settings)
-    bus = LocalEventBus()
+    bus = build_bus(settings)
     spaces = Spaces(registry, Limits(default_project_quota=settings.spaces_default_quota,  # type: ignore[arg-type]
                                      max_quota=settings.spaces_max_quota))
     sharing = Sharing(ShareBook(FileDocumentStore(os.path.join(settings.storage_root, "shares"))),
@@ -235,13 +238,63 @@ def build_app(settings: Settings) -> App:
                            lambda: every(GRANT_PURGE_INTERVAL_S, FileIdpStore(settings.idp_dir).purge_expired),
                            lambda: every(STALE_S3_UPLOAD_CHECK_S, partial(abort_stale_s3_uploads, registry)),
                            lambda: every(EXPIRED_SHARES_CHECK_S, sharing.book.remove_expired),
-                           *retention_jobs(settings, registry)))
+                           *retention_jobs(settings, registry), *consumer_jobs(settings, bus)))
 
 
 GRANT_PURGE_INTERVAL_S = 600
 EXPIRED_SHARES_CHECK_S = 600
 STALE_S3_UPLOAD_CHECK_S = 3600
 STALE_S3_UPLOAD_AGE_S = 24 * 3600  # a multipart upload this old belongs to a process that died
+
+
+def build_bus(settings: Settings) -> EventBus:
+    if settings.events_endpoint:
+        from infiniscale.drivers.bus_nats import NatsEventBus  # only processes that use NATS load its client
+
+        return NatsEventBus(f"nats://{settings.events_endpoint}")
+    return LocalEventBus()
+
+
+def consumer_jobs(settings: Settings, bus: EventBus) -> tuple:
+    """The event consumers this process runs (with the `workers` role)."""
+    if "workers" not in settings.roles.split(","):
+        return ()
+    jobs = []
+    sinks: list = []
+    if settings.audit_log_to_file:
+        sinks.append(AppendOnlyFile(settings.audit_filepath or str(settings.data_dir / "audit.log")))
+    if settings.audit_log_to_console:
+        sinks.append(lambda line: print(line, flush=True))
+    if sinks:
+        audit = AuditLog(bus, sinks)
+        jobs.append(lambda: keep_consuming("audit", audit.run))
+    return tuple(jobs)
+
+
+async def keep_consuming(name: str, consume) -> None:
+    """Runs a consumer for as long as the process runs; a failure (the bus away) is retried."""
+    while True:
+        try:
+            await consume()
+        except Exception:
+            log.exception("event consumer %s failed; retrying", name)
+        await asyncio.sleep(1)
+
+
+async def run_workers(settings: Settings) -> None:
+    """A process with only the `workers` role: the event consumers, until SIGTERM."""
+    import signal
+
+    bus = build_bus(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    tasks = [asyncio.create_task(job()) for job in consumer_jobs(settings, bus)]
+    await stop.wait()
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def retention_policy(settings: Settings) -> Policy:

@@ -69,6 +69,13 @@ def _parse_log_level(raw: str) -> str:
     return value
 
 
+def _parse_roles(raw: str) -> str:
+    roles = [r.strip() for r in raw.split(",") if r.strip()]
+    if not roles or any(r not in ("http", "workers") for r in roles):
+        raise ValueError(f"expected http, workers or both (comma-separated), got {raw!r}")
+    return ",".join(roles)
+
+
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
 _DURATION_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
 
@@ -125,6 +132,18 @@ DECLARED: tuple[Setting, ...] = (
     Setting("log_pretty", bool, False, ("OCIS_LOG_PRETTY",), "Human-readable logs instead of JSON lines"),
     Setting("workers", int, 0, ("INFINISCALE_HTTP_WORKERS",),
             "HTTP worker processes; 0 means one per CPU core"),
+    Setting("roles", str, "http,workers", ("INFINISCALE_ROLES",),
+            "What this process runs: http (the API), workers (event consumers), or both", _parse_roles),
+    Setting("events_endpoint", str, "", ("OCIS_EVENTS_ENDPOINT",),
+            "host:port of an external NATS server for events; empty: an embedded one is started when "
+            "something consumes events (the audit log)"),
+    Setting("nats_port", int, 0, ("NATS_NATS_PORT",),
+            "Port of the embedded NATS server on 127.0.0.1; 0 picks a free one"),
+    Setting("audit_log_to_file", bool, False, ("AUDIT_LOG_TO_FILE",),
+            "Write every file, share, space, user and group event as a JSON line to AUDIT_FILEPATH"),
+    Setting("audit_filepath", str, "", ("AUDIT_FILEPATH",), "The audit log file; default <data>/audit.log"),
+    Setting("audit_log_to_console", bool, False, ("AUDIT_LOG_TO_CONSOLE",),
+            "Write the audit events as JSON lines to standard output"),
     Setting("admin_password", str, "", ("IDM_ADMIN_PASSWORD",),
             "Password of the admin user (used by init)", secret=True),
     Setting("create_demo_users", bool, False, ("IDM_CREATE_DEMO_USERS",),
@@ -356,6 +375,11 @@ class Settings:
     def from_json(cls, text: str) -> Settings:
         data = json.loads(text)
         return cls(values=data["values"], sources=data["sources"])
+
+
+def events_needed(settings: Settings) -> bool:
+    """Whether anything consumes events (then they go through NATS, embedded if no endpoint is set)."""
+    return bool(settings.events_endpoint) or settings.audit_log_to_file or settings.audit_log_to_console
 
 
 def _coerce(setting: Setting, value: Any, source: str) -> Any:

@@ -1,0 +1,128 @@
+"""EventBus on NATS JetStream: events are durable, and each consumer group gets each event once
+however many processes run it.
+
+One file-backed stream holds every event under `infiniscale.events.<type>`. A group is a durable
+pull consumer of that stream: every process of the group fetches from the same consumer, so an
+event goes to one of them; it is acknowledged once the subscriber asks for the next one, so an
+event whose process died before finishing it is delivered again, and a group that was down
+catches up on what was published meanwhile. Publishing waits for the stream's acknowledgement:
+an event the caller published is stored before the request that caused it is answered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from collections.abc import AsyncIterator
+
+import nats
+import orjson
+from nats.errors import TimeoutError as NatsTimeout
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
+from nats.js.errors import NotFoundError
+
+from infiniscale.core.model.events import Event
+
+log = logging.getLogger("infiniscale.events")
+
+STREAM = "INFINISCALE_EVENTS"
+SUBJECT_PREFIX = "infiniscale.events."
+RETENTION_S = 7 * 24 * 3600.0  # how long the stream keeps events (for groups that are down)
+ACK_WAIT_S = 60.0  # an event unacknowledged this long is given to another process of the group
+
+
+def _event_types() -> dict[str, type[Event]]:
+    found: dict[str, type[Event]] = {}
+    pending = list(Event.__subclasses__())
+    while pending:
+        cls = pending.pop()
+        found[cls.type] = cls
+        pending += cls.__subclasses__()
+    return found
+
+
+def encode(event: Event) -> bytes:
+    return orjson.dumps(event.to_dict())
+
+
+def decode(raw: bytes) -> Event | None:
+    """The event, or None for a type this version does not know (sent by a newer one)."""
+    data = orjson.loads(raw)
+    cls = _event_types().get(data.pop("type", ""))
+    if cls is None:
+        return None
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    values = {k: tuple(v) if isinstance(v, list) and "tuple" in str(fields[k].type) else v
+              for k, v in data.items() if k in fields}
+    return cls(**values)
+
+
+class NatsEventBus:
+    def __init__(self, url: str, stream: str = STREAM) -> None:
+        self.url = url
+        self.stream = stream
+        # another stream (tests keep apart this way) needs subjects of its own
+        self.prefix = SUBJECT_PREFIX if stream == STREAM else f"{stream.lower()}.events."
+        self._nc: nats.NATS | None = None
+        self._js = None
+        self._connecting: asyncio.Lock | None = None
+
+    async def _jetstream(self):
+        if self._js is not None:
+            return self._js
+        if self._connecting is None:
+            self._connecting = asyncio.Lock()
+        async with self._connecting:
+            if self._js is None:
+                self._nc = await nats.connect(self.url, name="infiniscale", max_reconnect_attempts=-1,
+                                              reconnect_time_wait=0.5)
+                js = self._nc.jetstream()
+                try:
+                    await js.stream_info(self.stream)
+                except NotFoundError:
+                    await js.add_stream(StreamConfig(name=self.stream, subjects=[self.prefix + ">"],
+                                                     storage=StorageType.FILE, max_age=RETENTION_S))
+                self._js = js
+        return self._js
+
+    async def publish(self, event: Event) -> None:
+        js = await self._jetstream()
+        await js.publish(self.prefix + event.type, encode(event), stream=self.stream)
+
+    def subscribe(self, group: str, types: frozenset[str] | None = None) -> AsyncIterator[Event]:
+        """Events for `group` (of `types`, or all), from the first one the group has not
+        acknowledged. A new group starts with everything the stream still holds (it keeps a week),
+        so events published before its first process came up are not lost either."""
+        return self._consume(group, types)
+
+    async def _consume(self, group: str, types: frozenset[str] | None) -> AsyncIterator[Event]:
+        js = await self._jetstream()
+        subjects = sorted(self.prefix + t for t in types) if types else [self.prefix + ">"]
+        config = ConsumerConfig(durable_name=group, ack_policy=AckPolicy.EXPLICIT, deliver_policy=DeliverPolicy.ALL,
+                                ack_wait=ACK_WAIT_S, filter_subjects=subjects, max_ack_pending=1000)
+        if not await self._exists(js, group):
+            await js.add_consumer(self.stream, config)  # the same config from another process: no change
+        sub = await js.pull_subscribe_bind(durable=group, stream=self.stream)
+        while True:
+            try:
+                messages = await sub.fetch(batch=64, timeout=5)
+            except (TimeoutError, NatsTimeout):
+                continue
+            for message in messages:
+                event = decode(message.data)
+                if event is not None:
+                    yield event  # the subscriber handles it before asking for the next one
+                await message.ack()
+
+    async def _exists(self, js, group: str) -> bool:
+        try:
+            await js.consumer_info(self.stream, group)
+        except NotFoundError:
+            return False
+        return True
+
+    async def close(self) -> None:
+        if self._nc is not None:
+            await self._nc.drain()
+            self._nc, self._js = None, None

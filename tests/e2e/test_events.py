@@ -1,0 +1,111 @@
+"""Events on NATS JetStream with the server as processes: the audit log (consumer group `audit`)
+writes each event exactly once while two HTTP worker processes consume; a separate `--roles
+workers` process that was killed catches up on what was published meanwhile."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import VENV_BIN, ServerProcess, free_port
+
+pytestmark = pytest.mark.e2e
+FILES = "/remote.php/dav/files/einstein"
+
+
+def audit_records(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line]
+
+
+def wait_for(check, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+
+
+def uploaded(records: list[dict]) -> list[str]:
+    return [r["name"] for r in records if r["Action"] == "FileUploaded"]
+
+
+def test_two_workers_log_each_event_once(tmp_path: Path):
+    audit = tmp_path / "audit.log"
+    server = ServerProcess(tmp_path, workers=2, extra_env={"AUDIT_LOG_TO_FILE": "true", "AUDIT_FILEPATH": str(audit)})
+    server.init()
+    server.start()
+    try:
+        assert server.proc is not None
+        with server.client(base_url=server.base_url) as c:
+            assert c.request("MKCOL", f"{FILES}/ev").status_code == 201
+            for i in range(40):
+                assert c.put(f"{FILES}/ev/f{i}.txt", content=b"x").status_code == 201
+            assert c.delete(f"{FILES}/ev/f0.txt").status_code == 204
+        wait_for(lambda: len(uploaded(audit_records(audit))) >= 40)
+        time.sleep(1)  # a duplicate would arrive now
+        records = audit_records(audit)
+        assert sorted(uploaded(records)) == sorted(f"f{i}.txt" for i in range(40))
+        assert [r["Action"] for r in records].count("ContainerCreated") == 1
+        assert [r["Action"] for r in records].count("ItemTrashed") == 1
+        first = records[0]
+        assert first["User"] and first["SpaceID"] and first["Time"].endswith("Z")
+        nats = (tmp_path / "data" / "nats" / "nats-server.log")
+        assert nats.exists()  # the embedded server, started by `infiniscale server`
+    finally:
+        server.stop()
+
+
+def test_a_worker_process_catches_up_after_a_restart(tmp_path: Path):
+    audit = tmp_path / "audit.log"
+    port = free_port()
+    env = {"AUDIT_LOG_TO_FILE": "true", "AUDIT_FILEPATH": str(audit), "NATS_NATS_PORT": str(port),
+           "INFINISCALE_ROLES": "http"}
+    server = ServerProcess(tmp_path, extra_env=env)
+    server.init()
+    server.start()
+    worker_env = {**server.env, "INFINISCALE_ROLES": "workers", "OCIS_EVENTS_ENDPOINT": f"127.0.0.1:{port}"}
+
+    def start_worker() -> subprocess.Popen:
+        return subprocess.Popen([str(VENV_BIN / "infiniscale"), "server"], env=worker_env,
+                                stdout=subprocess.DEVNULL, stderr=open(tmp_path / "worker.log", "ab"),
+                                start_new_session=True)
+
+    worker = start_worker()
+    try:
+        with server.client(base_url=server.base_url) as c:
+            for i in range(5):
+                assert c.put(f"{FILES}/a{i}.txt", content=b"a").status_code == 201
+            wait_for(lambda: len(uploaded(audit_records(audit))) == 5)
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait(timeout=30)
+            for i in range(7):  # published while no worker runs: the HTTP processes do not consume
+                assert c.put(f"{FILES}/b{i}.txt", content=b"b").status_code == 201
+            time.sleep(1)
+            assert len(uploaded(audit_records(audit))) == 5
+            worker = start_worker()
+            wait_for(lambda: len(uploaded(audit_records(audit))) == 12)
+            time.sleep(1)
+            names = uploaded(audit_records(audit))
+            assert sorted(names) == sorted([f"a{i}.txt" for i in range(5)] + [f"b{i}.txt" for i in range(7)])
+    finally:
+        with __import__("contextlib").suppress(ProcessLookupError):
+            os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait(timeout=30)
+        server.stop()
+
+
+def test_without_a_consumer_no_nats_server_runs(tmp_path: Path):
+    server = ServerProcess(tmp_path)
+    server.init()
+    server.start()
+    try:
+        assert not (tmp_path / "data" / "nats").exists()
+    finally:
+        server.stop()

@@ -1,0 +1,103 @@
+"""The EventBus on a real NATS JetStream server: every event reaches each group once, shared by
+the group's subscribers; a group that was away gets what was published meanwhile; events travel
+with their fields (tuples included); filters by type hold."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+from infiniscale.core.model.events import ContainerCreated, FileUploaded, TagsAdded
+from infiniscale.drivers.bus_nats import NatsEventBus, decode, encode
+
+
+def uploaded(i: int) -> FileUploaded:
+    return FileUploaded(executant="u", space_id="s", node_id=f"n{i}", parent_id="p", name=f"f{i}", size=i, new=True)
+
+
+async def collect(bus: NatsEventBus, group: str, into: list, who: str, types: frozenset[str] | None = None) -> None:
+    async for event in bus.subscribe(group, types):
+        into.append((who, event))
+
+
+async def settle(got: list, count: int, timeout: float = 10.0) -> None:
+    async with asyncio.timeout(timeout):
+        while len(got) < count:
+            await asyncio.sleep(0.02)
+    await asyncio.sleep(0.3)  # room for a duplicate to show up
+
+
+def test_each_group_gets_each_event_once(nats_server):
+    stream = f"T{uuid.uuid4().hex}"
+
+    async def run() -> None:
+        buses = [NatsEventBus(nats_server, stream) for _ in range(4)]
+        indexer: list = []
+        auditor: list = []
+        tasks = [asyncio.create_task(collect(buses[0], "index", indexer, "a")),
+                 asyncio.create_task(collect(buses[1], "index", indexer, "b")),
+                 asyncio.create_task(collect(buses[2], "audit", auditor, "c"))]
+        for i in range(100):
+            await buses[3].publish(uploaded(i))
+        await settle(indexer, 100)
+        await settle(auditor, 100)
+        for task in tasks:
+            task.cancel()
+        assert sorted(e.node_id for _, e in indexer) == sorted(f"n{i}" for i in range(100))
+        assert sorted(e.node_id for _, e in auditor) == sorted(f"n{i}" for i in range(100))
+        for bus in buses:
+            await bus.close()
+
+    asyncio.run(run())
+
+
+def test_a_group_that_was_away_catches_up(nats_server):
+    stream = f"T{uuid.uuid4().hex}"
+
+    async def run() -> None:
+        publisher = NatsEventBus(nats_server, stream)
+        got: list = []
+        first = NatsEventBus(nats_server, stream)
+        task = asyncio.create_task(collect(first, "late", got, "first"))
+        await publisher.publish(uploaded(0))
+        await settle(got, 1)
+        task.cancel()
+        await first.close()
+        for i in range(1, 6):  # nobody of the group is there
+            await publisher.publish(uploaded(i))
+        second = NatsEventBus(nats_server, stream)
+        task = asyncio.create_task(collect(second, "late", got, "second"))
+        await settle(got, 6)
+        task.cancel()
+        assert [e.node_id for _, e in got] == [f"n{i}" for i in range(6)]
+        assert [who for who, _ in got[1:]] == ["second"] * 5
+        await second.close()
+        await publisher.close()
+
+    asyncio.run(run())
+
+
+def test_type_filters_and_round_trip_of_fields(nats_server):
+    stream = f"T{uuid.uuid4().hex}"
+
+    async def run() -> None:
+        bus = NatsEventBus(nats_server, stream)
+        got: list = []
+        task = asyncio.create_task(collect(bus, "tags", got, "x", frozenset({"TagsAdded", "ContainerCreated"})))
+        await bus.publish(uploaded(1))
+        tagged = TagsAdded(executant="u", space_id="s", node_id="n", tags=("red", "blue"))
+        await bus.publish(tagged)
+        await bus.publish(ContainerCreated(executant="u", space_id="s", node_id="d", parent_id="p", name="dir"))
+        await settle(got, 2)
+        task.cancel()
+        assert [e for _, e in got] == [tagged, got[1][1]] and got[1][1].type == "ContainerCreated"
+        assert isinstance(got[0][1].tags, tuple)
+        await bus.close()
+
+    asyncio.run(run())
+
+
+def test_unknown_event_types_are_skipped():
+    assert decode(b'{"type": "FromTheFuture", "executant": "u", "space_id": "s"}') is None
+    event = uploaded(7)
+    assert decode(encode(event)) == event
