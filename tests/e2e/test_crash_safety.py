@@ -1,6 +1,7 @@
-"""Crash safety: SIGKILL the whole server at random moments during PUT, MOVE, COPY, DELETE and MKCOL,
-restart it, and require that every file is either in its old or its new state (byte-exact), never a
-mix, and that `infiniscale storage check` finds the storage consistent.
+"""Crash safety: SIGKILL the whole server at random moments during PUT, MOVE, COPY, DELETE, MKCOL and
+restores from the trash bin (MOVE out of /dav/trash-bin of an item the test deleted), restart it,
+and require that every file is either in its old or its new state (byte-exact), never a mix, and
+that `infiniscale storage check` finds the storage consistent.
 
 The test keeps a model of the expected tree. Each round picks one valid operation, starts it in a
 thread and kills the server (every process of its group) after a random delay, tuned from the
@@ -26,7 +27,7 @@ import subprocess
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
@@ -214,6 +215,9 @@ class Dav:
     def url(self, path: str) -> str:
         return f"{self.base}/{quote(path)}" if path else f"{self.base}/"
 
+    def trash_url(self, key: str = "") -> str:
+        return self.base.replace("/dav/files/", "/dav/trash-bin/") + "/" + key
+
     def rel(self, href: str) -> str:
         path = unquote(urlsplit(href).path)
         assert path.startswith(self.prefix) or path + "/" == self.prefix, href
@@ -263,8 +267,17 @@ def list_tree(http: httpx.Client, dav: Dav) -> Listing:
 
 
 @dataclass
+class Trashed:
+    """A deleted file or folder, as the test knows it: where it was and what it held."""
+
+    path: str
+    content: Tree  # the subtree, at its original paths
+    key: str = ""  # its trash-bin key, looked up when a restore is planned
+
+
+@dataclass
 class Operation:
-    kind: str  # PUT-new, PUT-overwrite, MKCOL, DELETE, MOVE, COPY
+    kind: str  # PUT-new, PUT-overwrite, MKCOL, DELETE, MOVE, COPY, RESTORE
     method: str
     path: str
     after: Tree
@@ -274,6 +287,7 @@ class Operation:
     streamed: str = ""  # "" (one buffer), "length" (slow stream with Content-Length), "chunked"
     overwrite: bool = False
     sent: int = 0  # body bytes handed to the connection so far (streamed PUTs)
+    restored: Trashed | None = None  # RESTORE: the trash item put back at `dest`
 
     def timing_key(self) -> str:
         if self.content is None:
@@ -318,11 +332,12 @@ class Planner:
         head = f"{tag}\n".encode()
         return Blob((head + self.rng.randbytes(max(0, size - len(head))))[:size])
 
-    def plan(self, tree: Tree, round_no: int) -> Operation:
+    def plan(self, tree: Tree, round_no: int, restorable: Sequence[Trashed] = ()) -> Operation:
         rng = self.rng
         folders = ["", *sorted(tree.folders)]
         files = sorted(tree.files)
-        weights = {"PUT-new": 26, "PUT-overwrite": 18, "MKCOL": 10, "DELETE": 8, "MOVE": 20, "COPY": 16}
+        weights = {"PUT-new": 26, "PUT-overwrite": 18, "MKCOL": 10, "DELETE": 8, "MOVE": 20, "COPY": 16,
+                   "RESTORE": 8 if restorable else 0}
         if len(files) >= MAX_FILES:
             weights.update({"PUT-new": 0, "COPY": 0, "DELETE": 40})
         if not files:
@@ -330,6 +345,12 @@ class Planner:
         if not files and not tree.folders:
             weights.update({"DELETE": 0, "MOVE": 0, "COPY": 0})
         kind = rng.choices(list(weights), weights=list(weights.values()))[0]
+        if kind == "RESTORE":
+            item = rng.choice(list(restorable))
+            after = tree.copy()
+            after.files.update(item.content.files)
+            after.folders |= item.content.folders
+            return Operation(kind, "MOVE", item.key, after, [item.path], dest=item.path, restored=item)
         if kind in ("PUT-new", "PUT-overwrite"):
             new = kind == "PUT-new"
             path = join(rng.choice(folders), self.name("f", ".bin")) if new else rng.choice(files)
@@ -388,6 +409,9 @@ def send(http: httpx.Client, dav: Dav, op: Operation) -> httpx.Response:
 
         headers = {"Content-Length": str(len(data))} if op.streamed == "length" else {}
         return http.put(dav.url(op.path), content=slow(), headers=headers)
+    if op.kind == "RESTORE":
+        assert op.dest is not None
+        return http.request("MOVE", dav.trash_url(op.path), headers={"Destination": dav.url(op.dest)})
     if op.method in ("MOVE", "COPY"):
         assert op.dest is not None
         return http.request(op.method, dav.url(op.path),
@@ -395,7 +419,7 @@ def send(http: httpx.Client, dav: Dav, op: Operation) -> httpx.Response:
     return http.request(op.method, dav.url(op.path))
 
 
-EXPECTED_STATUS = {"PUT-new": 201, "PUT-overwrite": 204, "MKCOL": 201, "DELETE": 204}
+EXPECTED_STATUS = {"PUT-new": 201, "PUT-overwrite": 204, "MKCOL": 201, "DELETE": 204, "RESTORE": 201}
 
 
 # ------------------------------------------------------------------------------------------- the test
@@ -417,6 +441,7 @@ class CrashRun:
         self.unacked_new = 0
         self.checks = 0
         self.log: list[str] = []
+        self.trash: list[Trashed] = []  # deletions the test can restore, oldest first
 
     def where(self) -> str:
         return f"(seed {self.seed}, kill {self.kills}; last operations: {self.log[-3:]})"
@@ -439,10 +464,36 @@ class CrashRun:
             return self.rng.uniform(0, 1.15 * est)
         return self.rng.uniform(1.15 * est, 2.5 * est)
 
+    def restorable(self) -> list[Trashed]:
+        """Tracked deletions that can go back where they were (the place free, its folder there),
+        with their trash keys; only those whose original place no other trash item shares, so
+        the key is certain."""
+        if not self.trash:
+            return []
+        with client() as http:
+            resp = http.request("PROPFIND", self.dav.trash_url(), headers={"Depth": "1"})
+        assert resp.status_code == 207, resp.text[:500]
+        keys: dict[str, list[str]] = {}
+        for item in ElementTree.fromstring(resp.content).iter(f"{DAV_NS}response"):
+            location = item.findtext(f".//{OC_NS}trashbin-original-location")
+            if location is not None:
+                href = (item.findtext(f"{DAV_NS}href") or "").rstrip("/")
+                keys.setdefault(location, []).append(href.rsplit("/", 1)[1])
+        tracked = Counter(t.path for t in self.trash)
+        found = []
+        for entry in self.trash:
+            parent = entry.path.rpartition("/")[0]
+            if (len(keys.get(entry.path, [])) == 1 and tracked[entry.path] == 1 and not self.tree.exists(entry.path)
+                    and self.tree.is_folder(parent)):
+                entry.key = keys[entry.path][0]
+                found.append(entry)
+        return found
+
     def crash_round(self, round_no: int) -> None:
-        op = self.planner.plan(self.tree, round_no)
+        restorable = self.restorable()
+        op = self.planner.plan(self.tree, round_no, restorable)
         while op.after.snapshot() == self.tree.snapshot():  # e.g. a COPY onto an identical copy
-            op = self.planner.plan(self.tree, round_no)
+            op = self.planner.plan(self.tree, round_no, restorable)
         result: dict[str, object] = {}
 
         http = client()  # built beforehand: creating a client takes milliseconds (TLS context)
@@ -484,6 +535,11 @@ class CrashRun:
             old, new = self.tree.snapshot(), op.after.snapshot()
             if actual == new:
                 state = "new"
+                if op.kind == "DELETE":
+                    files, folders = self.tree.under(op.path)
+                    self.trash.append(Trashed(op.path, Tree({p: self.tree.files[p] for p in files}, set(folders))))
+                if op.restored is not None:
+                    self.trash.remove(op.restored)
                 self.tree = op.after
                 self.unacked_new += not acked
             else:
