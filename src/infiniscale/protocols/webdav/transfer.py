@@ -8,6 +8,7 @@ import zlib
 from collections.abc import AsyncIterator, Callable
 from urllib.parse import quote
 
+from infiniscale import memory
 from infiniscale.core import locks as locking
 from infiniscale.core.checksums import parse_checksum_header
 from infiniscale.core.files import Chain
@@ -80,6 +81,7 @@ async def get(dav: DavContext, req: Request, target: Target, user: User) -> None
         await _send_content(dav, req, node, content, head)
     finally:
         content.close()
+        memory.after_transfer(0 if head else node.size)
 
 
 async def _open_content(dav: DavContext, target: Target, user: User) -> tuple[NodeInfo, BlobSource]:
@@ -277,3 +279,4 @@ async def put(dav: DavContext, req: Request, target: Target, user: User) -> None
     except ClientDisconnected:
         return
     await _respond_written(dav, req, node, created, mtime, user)
+    memory.after_transfer(node.size)

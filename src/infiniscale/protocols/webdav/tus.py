@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import binascii
 
+from infiniscale import memory
 from infiniscale.core.checksums import parse_checksum_header
 from infiniscale.core.model.errors import (
     ChecksumMismatch,
@@ -193,3 +194,5 @@ async def _data(dav: DavContext, req: Request, session_id: str) -> None:
     if node is not None:
         headers += finished_headers(dav, node, session.mtime_ns, session.user_id)
     await respond(req.send, 204, headers)
+    if node is not None:
+        memory.after_transfer(node.size)
