@@ -93,9 +93,10 @@ def cmd_init(args: argparse.Namespace) -> int:
     tmp.replace(config_path)
     write_certificate(Path(settings.tls_cert), Path(settings.tls_key))
     settings = resolve()
-    from infiniscale.runtime import load_signing_key
+    from infiniscale.runtime import load_public_jwk, load_signing_key
 
     load_signing_key(settings.idp_key_file)  # the OpenID Connect provider's signing key
+    load_public_jwk(settings.idp_key_file)  # and its public half, for the processes that check tokens
     if settings.identity_backend != "builtin":
         # an LDAP directory has its own accounts: make one of them admin with OCIS_ADMIN_USER_ID
         print(f"config written to {config_path}; users come from {settings.ldap_uri}")

@@ -4,12 +4,15 @@ The only module that knows every layer."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import logging
 import os
 import uuid
 from functools import partial
 from typing import TYPE_CHECKING
+
+import orjson
 
 from infiniscale.asgi import App
 from infiniscale.core import unified_roles
@@ -164,7 +167,36 @@ def build_idp(settings: Settings, directory: BuiltinDirectory | LdapDirectory) -
         return key
 
     clients = builtin_clients(settings.url.rstrip("/"), settings.web_oidc_client_id)
-    return IdentityProvider(settings.issuer, load_key, clients, FileIdpStore(settings.idp_dir), directory, lifetimes)
+    return IdentityProvider(settings.issuer, load_key, clients, FileIdpStore(settings.idp_dir), directory, lifetimes,
+                            load_public=lambda: load_public_jwk(settings.idp_key_file))
+
+
+def load_public_jwk(key_path: str) -> dict:
+    """The signing key's public half as a JWK, kept beside the key: processes that only check tokens
+    read it without loading the JOSE library. Made from the private key the first time."""
+    public_path = key_path + ".public.json"
+
+    def source() -> str:  # which private key file the public half was made from
+        with contextlib.suppress(FileNotFoundError):
+            st = os.stat(key_path)
+            return f"{st.st_ino}:{st.st_mtime_ns}:{st.st_size}"
+        return ""
+
+    try:
+        with open(public_path, "rb") as fh:
+            stored = orjson.loads(fh.read())
+        if stored.get("source") == source():
+            return stored["jwk"]
+    except (FileNotFoundError, ValueError, KeyError, AttributeError):
+        pass
+    key = load_signing_key(key_path)
+    key.ensure_kid()
+    public = dict(key.as_dict(private=False))
+    tmp = f"{public_path}.{os.getpid()}.tmp"
+    with open(tmp, "wb") as fh:
+        fh.write(orjson.dumps({"source": source(), "jwk": public}))
+    os.replace(tmp, public_path)
+    return public
 
 
 def available_role_ids(settings: Settings) -> tuple[str, ...]:

@@ -22,11 +22,12 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Protocol
 
+from infiniscale.core import rs256
 from infiniscale.core.model.identity import User
 from infiniscale.core.provisioning import ROLE_CLAIM_VALUES
 
 if TYPE_CHECKING:
-    from joserfc.jwk import KeySet, RSAKey
+    from joserfc.jwk import RSAKey
 
 SCOPES = ("openid", "offline_access", "profile", "email", "LibreGraph.UUID", "LibreGraph.RawSub")
 CODE_TTL = 60.0
@@ -146,24 +147,31 @@ def pkce_s256(verifier: str) -> str:
 
 class IdentityProvider:
     def __init__(self, issuer: str, load_key: Callable[[], RSAKey], clients: dict[str, Client], store: IdpStore,
-                 users: Users, lifetimes: Lifetimes | None = None) -> None:
+                 users: Users, lifetimes: Lifetimes | None = None,
+                 load_public: Callable[[], dict] | None = None) -> None:
+        """`load_key` gives the private signing key (loaded when the first token is issued),
+        `load_public` its public JWK (enough to check tokens, without any JOSE library)."""
         self.issuer = issuer.rstrip("/")
         self._load_key = load_key
+        self._load_public = load_public or (lambda: self.key.as_dict(private=False))
         self.clients = clients
         self.store = store
         self.users = users
         self.lifetimes = lifetimes or Lifetimes()
 
     # The signing key and the JOSE library under it (cryptography, about 10 MiB per process) are
-    # loaded with the first token: deployments that log in with passwords and app tokens never pay.
+    # loaded when this process first issues a token; checking tokens needs the public key only.
     @cached_property
     def key(self) -> RSAKey:
         return self._load_key()
 
     @cached_property
-    def keys(self) -> KeySet:
-        from joserfc.jwk import KeySet
-        return KeySet([self.key])
+    def public_jwk(self) -> dict:
+        return self._load_public()
+
+    @cached_property
+    def public_keys(self) -> list[rs256.PublicKey]:
+        return [rs256.PublicKey.from_jwk(self.public_jwk)]
 
     # ------------------------------------------------------------------ discovery
 
@@ -192,8 +200,7 @@ class IdentityProvider:
         }
 
     def jwks(self) -> dict:
-        public = self.key.as_dict(private=False)
-        return {"keys": [{**public, "use": "sig", "alg": "RS256"}]}
+        return {"keys": [{**self.public_jwk, "use": "sig", "alg": "RS256"}]}
 
     # ------------------------------------------------------------------ authorization
 
@@ -343,11 +350,9 @@ class IdentityProvider:
 
     def id_token_session(self, id_token: str) -> tuple[str, str] | None:
         """(client id, sid) of an ID token this provider issued, expired or not (logout hints)."""
-        from joserfc import jwt
-        from joserfc.errors import JoseError
         try:
-            claims = jwt.decode(id_token, self.keys, algorithms=["RS256"]).claims
-        except (JoseError, ValueError):
+            claims = rs256.verify(id_token, self.public_keys)
+        except rs256.InvalidToken:
             return None
         if claims.get("iss") != self.issuer:
             return None
@@ -358,13 +363,10 @@ class IdentityProvider:
     def decode_access_token(self, token: str) -> dict:
         """The claims of a valid access token from this provider (signature, issuer, audience,
         times); raises OAuthError otherwise. Pure computation: its result may be cached."""
-        from joserfc import jwt
-        from joserfc.errors import JoseError
         try:
-            decoded = jwt.decode(token, self.keys, algorithms=["RS256"])
-        except (JoseError, ValueError) as exc:
+            claims = rs256.verify(token, self.public_keys)
+        except rs256.InvalidToken as exc:
             raise OAuthError("invalid_token", f"the token is not valid: {exc}", 401) from None
-        claims = decoded.claims
         now = time.time()
         if claims.get("iss") != self.issuer:
             raise OAuthError("invalid_token", "the token was issued by somebody else", 401)
