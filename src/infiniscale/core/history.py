@@ -8,6 +8,8 @@ but a share that allows it gives the versions of the files it covers.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from infiniscale.core.files import Chain, FileService
 from infiniscale.core.model import events
 from infiniscale.core.model.errors import Conflict, Forbidden, NotFound
@@ -55,7 +57,9 @@ class History:
         """The version becomes the content; the content it replaces becomes a version."""
         node = chain[-1]
         await self._role(user, node.space_id, "restore_file_version", WRITE, chain)
-        rev = await self.version(user, chain, key)
+        if node.is_folder:
+            raise NotFound("a folder has no versions")
+        rev = await self.files._run(self.driver.revision, node.space_id, node.id, key)
         await self.files.require_write(user, chain, tokens, rev.size - node.size)
         restored = await self.files._run(self.driver.restore_revision, node.space_id, node, key)
         await self.files.bus.publish(events.FileVersionRestored(
@@ -69,25 +73,28 @@ class History:
         await self._role(user, space_id, "list_recycle")
         return await self.files._run(self.driver.list_trash, space_id)
 
-    async def trash_item(self, user: User, space_id: str, node_id: str) -> TrashItem:
+    async def trash_entry(self, user: User, space_id: str, node_id: str,
+                          names: Sequence[str] = ()) -> tuple[TrashItem, NodeInfo]:
+        """A trash item, and the node `names` lead to inside it (the item itself without names)."""
         await self._role(user, space_id, "list_recycle")
-        return await self.files._run(self.driver.trash_item, space_id, node_id)
+        return await self._entry(space_id, node_id, names)
 
-    async def trash_children(self, user: User, space_id: str, node_id: str, names: list[str]) -> tuple[
-            NodeInfo, list[NodeInfo]]:
-        """A folder inside a deleted folder (`names` below the trashed item) and its children."""
-        item = await self.trash_item(user, space_id, node_id)
+    async def _entry(self, space_id: str, node_id: str, names: Sequence[str]) -> tuple[TrashItem, NodeInfo]:
+        item = await self.files._run(self.driver.trash_item, space_id, node_id)
         node = item.node
         for name in names:
             child = await self.files._run(self.driver.child, space_id, node.id, name) if node.is_folder else None
             if child is None:
                 raise NotFound("trash item not found")
             node = child
-        children = []
-        if node.is_folder:
-            async for batch in self.files.children(space_id, node):
-                children.extend(batch)
-        return node, children
+        return item, node
+
+    async def children(self, space_id: str, folder: NodeInfo) -> list[NodeInfo]:
+        """What a folder inside a deleted folder holds (its entry was checked by `trash_entry`)."""
+        found: list[NodeInfo] = []
+        async for batch in self.files.children(space_id, folder):
+            found.extend(batch)
+        return found
 
     async def restore(self, user: User, space_id: str, node_id: str, dst_parent: Chain, dst_name: str,
                       overwrite: bool, tokens: frozenset[str] = frozenset(),
@@ -100,11 +107,8 @@ class History:
             raise Conflict("a deleted item can only be restored into its own space")
         if not dst_parent[-1].is_folder:
             raise Conflict("the destination parent is not a folder")
-        item = await self.files._run(self.driver.trash_item, space_id, node_id)
-        size = item.node.size
-        if names:
-            size = (await self.trash_children(user, space_id, node_id, names))[0].size
-        await self.files.require_write(user, dst_parent, tokens, size)
+        item, node = await self._entry(space_id, node_id, names or ())
+        await self.files.require_write(user, dst_parent, tokens, node.size)
         if names:
             restored, replaced = await self.files._run(self.driver.restore_from_trashed_folder, space_id, node_id,
                                                        names, dst_parent[-1], dst_name, overwrite)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
 from collections.abc import AsyncIterator
 
@@ -32,6 +33,7 @@ RETENTION_S = 7 * 24 * 3600.0  # how long the stream keeps events (for groups th
 ACK_WAIT_S = 60.0  # an event unacknowledged this long is given to another process of the group
 
 
+@functools.cache
 def _event_types() -> dict[str, type[Event]]:
     found: dict[str, type[Event]] = {}
     pending = list(Event.__subclasses__())

@@ -85,10 +85,6 @@ class Revision:
     checksums: dict[str, str] = field(default_factory=dict)
     created_ns: int = 0  # when it was replaced, which starts its retention
 
-    @property
-    def etag(self) -> str:
-        return '"' + etag_hash(f"{self.node_id}.v{self.key}", self.mtime_ns) + '"'
-
 
 @dataclass(frozen=True, slots=True)
 class TrashItem:

@@ -184,25 +184,22 @@ class Checker:
     def _check_revisions(self, layout: SpaceLayout, blobs: set[str], reachable: set[str]) -> None:
         """Revisions of live or trashed files must have their blobs; those of files that are gone,
         and those a crash left equal to the current content, are garbage."""
-        if not os.path.isdir(layout.revisions):
-            return
-        for shard in os.listdir(layout.revisions):
-            for node_id in os.listdir(os.path.join(layout.revisions, shard)):
-                folder = os.path.join(layout.revisions, shard, node_id)
-                for rev in revisions.listing(layout, node_id):
-                    record = os.path.join(folder, rev.key + revisions.SUFFIX)
-                    if node_id not in reachable:
-                        self._garbage(record, "revision of a removed file")
-                    elif self.content.get(node_id) == rev.blob_id:
-                        self._garbage(record, "revision equal to the current content")
-                    else:
-                        self.report.revisions += 1
-                        blobs.add(rev.blob_id)
-                        actual = self.stored.get(rev.blob_id)
-                        if actual != rev.size:
-                            what = "missing" if actual is None else f"has {actual} bytes, not {rev.size}"
-                            self.report.errors.append(f"{layout.space_id}: revision {rev.key} of {node_id}: "
-                                                      f"blob {rev.blob_id} {what}")
+        for node_id in revisions.node_ids(layout):
+            folder = layout.revision_dir(node_id)
+            for rev in revisions.listing(layout, node_id):
+                record = os.path.join(folder, rev.key + revisions.SUFFIX)
+                if node_id not in reachable:
+                    self._garbage(record, "revision of a removed file")
+                elif self.content.get(node_id) == rev.blob_id:
+                    self._garbage(record, "revision equal to the current content")
+                else:
+                    self.report.revisions += 1
+                    blobs.add(rev.blob_id)
+                    actual = self.stored.get(rev.blob_id)
+                    if actual != rev.size:
+                        what = "missing" if actual is None else f"has {actual} bytes, not {rev.size}"
+                        self.report.errors.append(f"{layout.space_id}: revision {rev.key} of {node_id}: "
+                                                  f"blob {rev.blob_id} {what}")
 
     def _mark_subtree(self, layout: SpaceLayout, node, blobs: set[str], reachable: set[str]) -> None:
         reachable.add(node.id)

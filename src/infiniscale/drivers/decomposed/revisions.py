@@ -115,14 +115,3 @@ def node_ids(layout: SpaceLayout) -> list[str]:
         with contextlib.suppress(NotADirectoryError, FileNotFoundError):
             found += os.listdir(os.path.join(layout.revisions, shard))
     return found
-
-
-def total_size(layout: SpaceLayout) -> int:
-    """Bytes held by every revision of the space."""
-    total = 0
-    for dirpath, _dirs, files in os.walk(layout.revisions):
-        for name in files:
-            if name.endswith(SUFFIX):
-                with contextlib.suppress(OSError), open(os.path.join(dirpath, name), "rb") as fh:
-                    total += int(msgpack.unpackb(fh.read(), raw=False)["s"])
-    return total

@@ -9,13 +9,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
-import hashlib
 import json
 import os
-import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+from infiniscale.core.checksums import ChunkHasher
 from infiniscale.core.model.errors import NotFound
 from infiniscale.core.model.nodes import NodeInfo
 from infiniscale.drivers.decomposed import revisions
@@ -72,12 +71,9 @@ def idle_io_priority() -> None:
                                                   IOPRIO_CLASS_IDLE << IOPRIO_CLASS_SHIFT)
 
 
-def content_matches(data_sums: dict[str, str], stored: dict[str, str]) -> bool:
-    """Compares with the strongest stored checksum (sha1, md5, then adler32)."""
-    for algorithm in ("sha1", "md5", "adler32"):
-        if algorithm in stored:
-            return data_sums[algorithm] == stored[algorithm]
-    return True  # nothing stored to compare with: the size check is all there is
+def strongest(stored: dict[str, str]) -> str | None:
+    """The strongest checksum stored for a blob (sha1, md5, then adler32), the one compared."""
+    return next((a for a in ("sha1", "md5", "adler32") if a in stored), None)
 
 
 class Scrubber:
@@ -163,8 +159,9 @@ class Scrubber:
         if blob_id not in stored:
             self.report.missing.append(Finding(space_id, path, blob_id, "missing"))
             return
+        algorithm = strongest(checksums)
         try:
-            actual_size, sums = self._read(space_id, blob_id, size)
+            actual_size, digest = self._read(space_id, blob_id, size, algorithm)
         except (FileNotFoundError, NotFound):
             self.report.missing.append(Finding(space_id, path, blob_id, "missing"))
             return
@@ -172,17 +169,18 @@ class Scrubber:
         self.report.bytes += actual_size
         if actual_size != size:
             self.report.corrupt.append(Finding(space_id, path, blob_id, f"corrupt (size {actual_size}, not {size})"))
-        elif not content_matches(sums, checksums):
+        elif algorithm is not None and digest != checksums[algorithm]:  # none stored: the size is all there is
             self.report.corrupt.append(Finding(space_id, path, blob_id, "corrupt (checksum differs)"))
 
-    def _read(self, space_id: str, blob_id: str, size: int) -> tuple[int, dict[str, str]]:
-        sha1, md5, adler, total = hashlib.sha1(usedforsecurity=False), hashlib.md5(usedforsecurity=False), 1, 0
+    def _read(self, space_id: str, blob_id: str, size: int, algorithm: str | None) -> tuple[int, str | None]:
+        """The blob's length and its hex digest in `algorithm` (None: length only)."""
+        hasher = ChunkHasher(algorithm) if algorithm else None
+        total = 0
 
         def feed(block: bytes) -> None:
-            nonlocal adler, total
-            sha1.update(block)
-            md5.update(block)
-            adler = zlib.adler32(block, adler)
+            nonlocal total
+            if hasher is not None:
+                hasher.update(block)
             total += len(block)
 
         local = self.storage.blobs.local_path(space_id, blob_id)
@@ -192,7 +190,7 @@ class Scrubber:
                     feed(block)
         else:
             asyncio.run(self._read_remote(space_id, blob_id, size, feed))
-        return total, {"sha1": sha1.hexdigest(), "md5": md5.hexdigest(), "adler32": f"{adler & 0xFFFFFFFF:08x}"}
+        return total, hasher.digest().hex() if hasher is not None else None
 
     async def _read_remote(self, space_id: str, blob_id: str, size: int, feed: Callable[[bytes], None]) -> None:
         if size == 0:

@@ -616,9 +616,6 @@ class DecomposedStorage:
                         freed += rev.size
         return count, freed
 
-    def revisions_size(self, space_id: str) -> int:
-        return revisions.total_size(self.layout(space_id))
-
     # ---------------------------------------------------------------- trash bin
 
     def list_trash(self, space_id: str) -> list[TrashItem]:

@@ -319,18 +319,17 @@ async def _list_trash(dav: DavContext, history: History, req: Request, user: Use
                 responses.append(render(_item_href(base, [item.node.id], item.node.is_folder), _item_values(
                     item.node, item.origin_path, item.deleted_ns, space_id)))
                 if depth == "infinity" and item.node.is_folder:
-                    responses += await _below(history, user, space_id, base, item, [], render, True)
+                    responses += await _below(history, space_id, base, item, [], item.node, render, True)
         await _multistatus(req, responses, minimal)
         return
-    item = await history.trash_item(user, space_id, keys[0])
-    node, _children = await history.trash_children(user, space_id, keys[0], keys[1:])
+    item, node = await history.trash_entry(user, space_id, keys[0], keys[1:])
     location = "/".join([item.origin_path, *keys[1:]])
     if depth == "0" or not node.is_folder:
         responses.append(render(_item_href(base, keys, node.is_folder),
                                 _item_values(node, location, item.deleted_ns, space_id)))
     else:
         responses.append(_trash_root(_item_href(base, keys, True)))
-        responses += await _below(history, user, space_id, base, item, keys[1:], render, depth == "infinity")
+        responses += await _below(history, space_id, base, item, keys[1:], node, render, depth == "infinity")
     await _multistatus(req, responses, minimal)
 
 
@@ -338,18 +337,17 @@ def _item_href(base: str, keys: list[str], folder: bool) -> str:
     return base + "/".join(quote(k, safe=HREF_SAFE) for k in keys) + ("/" if folder else "")
 
 
-async def _below(history: History, user: User, space_id: str, base: str, item: TrashItem, names: list[str],
+async def _below(history: History, space_id: str, base: str, item: TrashItem, names: list[str], folder: NodeInfo,
                  render, recursive: bool) -> list[str]:
-    """The entries below a deleted folder (`names` inside the trash item)."""
-    _node, children = await history.trash_children(user, space_id, item.node.id, names)
+    """The entries of `folder`, which is `names` inside the deleted item."""
     out = []
-    for child in sorted(children, key=lambda c: c.name):
+    for child in sorted(await history.children(space_id, folder), key=lambda c: c.name):
         keys = [item.node.id, *names, child.name]
         location = "/".join([item.origin_path, *names, child.name])
         out.append(render(_item_href(base, keys, child.is_folder),
                           _item_values(child, location, item.deleted_ns, space_id)))
         if recursive and child.is_folder:
-            out += await _below(history, user, space_id, base, item, [*names, child.name], render, True)
+            out += await _below(history, space_id, base, item, [*names, child.name], child, render, True)
     return out
 
 
