@@ -5,11 +5,13 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 DATA   ?= $(HOME)/.infiniscale
 
-# Debian packages the test suite drives (real clients) and the benchmark compares against.
-TEST_DEBS  := litmus rclone cadaver curl owncloud-client-cmd nextcloud-desktop-cmd slapd ldap-utils
+# Debian packages the server uses (PDF text for search), the test suite drives (real clients) and the
+# benchmark compares against.
+RUN_DEBS   := poppler-utils
+TEST_DEBS  := $(RUN_DEBS) litmus rclone cadaver curl owncloud-client-cmd nextcloud-desktop-cmd slapd ldap-utils
 BENCH_DEBS := apache2 apache2-utils rclone curl
 
-.PHONY: run test bench lint setup debs-test debs-bench clean
+.PHONY: run test bench lint setup debs-run debs-test debs-bench clean
 
 setup: $(STAMP)
 
@@ -19,13 +21,16 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $(STAMP)
 
+debs-run:
+	@bash scripts/ensure-debs.sh $(RUN_DEBS)
+
 debs-test:
 	@bash scripts/ensure-debs.sh $(TEST_DEBS)
 
 debs-bench:
 	@bash scripts/ensure-debs.sh $(BENCH_DEBS)
 
-run: setup
+run: setup debs-run
 	@test -f "$${OCIS_CONFIG_DIR:-$(DATA)/config}/infiniscale.yaml" || \
 	  IDM_CREATE_DEMO_USERS=true $(VENV)/bin/infiniscale init
 	@echo "demo setup: password logins over HTTP Basic are on (PROXY_ENABLE_BASIC_AUTH=true)"

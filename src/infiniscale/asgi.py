@@ -25,7 +25,7 @@ from infiniscale.protocols.auth import Authenticator
 from infiniscale.protocols.http import Request, respond
 from infiniscale.protocols.oidc import OidcEndpoints
 from infiniscale.protocols.oidc import handles as oidc_paths
-from infiniscale.protocols.status import capabilities, status_document
+from infiniscale.protocols.status import capabilities, search_capability, status_document
 from infiniscale.protocols.webdav import xml
 from infiniscale.protocols.webdav.app import WebDavApp
 
@@ -46,7 +46,7 @@ class App:
                  shares: shares_ocs.SharesOcs | None = None, signing_keys: SigningKeys | None = None,
                  max_chunk_size: int, depth_infinity: bool, ready: Any = None, spaces_max_quota: int = 0,
                  background: tuple[Callable[[], Awaitable[None]], ...] = (),
-                 archiver: Archiver | None = None) -> None:
+                 archiver: Archiver | None = None, search: bool = False, full_text_search: bool = False) -> None:
         self.webdav = webdav
         self.archiver = archiver
         self.app_tokens = app_tokens
@@ -71,6 +71,10 @@ class App:
         self.capabilities["capabilities"]["core"]["support-url-signing"] = signing_keys is not None
         if archiver is not None:
             self.capabilities["capabilities"]["files"]["archivers"] = [archiver.capability()]
+        if search:
+            self.capabilities["capabilities"]["dav"]["reports"] = ["search-files"]
+            self.capabilities["capabilities"]["files"]["full_text_search"] = full_text_search
+            self.capabilities["capabilities"]["search"] = search_capability(full_text_search)
         self.status_body = orjson.dumps(status_document())
         self.ready = ready
 

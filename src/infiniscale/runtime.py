@@ -22,11 +22,13 @@ from infiniscale.core.audit import AuditLog
 from infiniscale.core.files import FileService
 from infiniscale.core.history import History
 from infiniscale.core.idp import IdentityProvider, Lifetimes, builtin_clients
+from infiniscale.core.indexer import Indexer
 from infiniscale.core.loginguard import LoginGuard
 from infiniscale.core.ports.events import EventBus
 from infiniscale.core.provisioning import Provisioner, ProvisioningPolicy
 from infiniscale.core.registry import Provider, SpaceRegistry
 from infiniscale.core.retention import Policy, Retention
+from infiniscale.core.search import SearchService
 from infiniscale.core.share_service import ShareService
 from infiniscale.core.sharing import LinkPolicy, ShareBook, Sharing
 from infiniscale.core.signing import SigningKeys
@@ -53,13 +55,14 @@ from infiniscale.protocols.oidc import OidcEndpoints
 from infiniscale.protocols.shares_ocs import SharesOcs
 from infiniscale.protocols.webdav.app import WebDavApp
 from infiniscale.protocols.webdav.context import DavConfig, DavContext
-from infiniscale.settings import RESOLVED_ENV, Settings
+from infiniscale.settings import RESOLVED_ENV, Settings, search_enabled
 
 if TYPE_CHECKING:
     from joserfc.jwk import RSAKey
 
     from infiniscale.core.external_issuer import ExternalIssuer
     from infiniscale.drivers.directory_ldap import LdapDirectory
+    from infiniscale.drivers.search_tantivy import TantivyIndex
 
 log = logging.getLogger("infiniscale.runtime")
 
@@ -222,9 +225,11 @@ def build_app(settings: Settings) -> App:
     files = FileService(registry, bus, max_name_length=settings.max_name_length, spaces=spaces, sharing=sharing)
     uploads = build_uploads(settings, files)
     share_service = ShareService(files, sharing)
+    index = build_search_index(settings)
     dav = DavContext(files, DavConfig(base_url=settings.url.rstrip("/"),
                                       allow_depth_infinity=settings.allow_propfind_depth_infinity,
-                                      max_xml_bytes=settings.max_request_xml_bytes), uploads)
+                                      max_xml_bytes=settings.max_request_xml_bytes), uploads,
+                     search=SearchService(files, index) if index is not None else None)
     directory = build_directory(settings)
     app_tokens = build_app_tokens(settings)
     guard = LoginGuard(FileFailureLog(settings.idm_dir), settings.login_max_failures,
@@ -266,14 +271,16 @@ def build_app(settings: Settings) -> App:
                issuer=settings.issuer,
                max_chunk_size=settings.upload_max_chunk_size, spaces_max_quota=settings.spaces_max_quota,
                depth_infinity=settings.allow_propfind_depth_infinity,
+               search=index is not None, full_text_search=settings.full_text_search,
                background=(lambda: uploads.reap_periodically(reap_interval(settings.upload_expiration)),
                            lambda: every(GRANT_PURGE_INTERVAL_S, FileIdpStore(settings.idp_dir).purge_expired),
                            lambda: every(STALE_S3_UPLOAD_CHECK_S, partial(abort_stale_s3_uploads, registry)),
                            lambda: every(EXPIRED_SHARES_CHECK_S, sharing.book.remove_expired),
-                           *retention_jobs(settings, registry), *consumer_jobs(settings, bus)))
+                           *retention_jobs(settings, registry), *consumer_jobs(settings, bus, registry, index)))
 
 
 GRANT_PURGE_INTERVAL_S = 600
+INDEX_WRITER_RETRY_S = 5.0
 EXPIRED_SHARES_CHECK_S = 600
 STALE_S3_UPLOAD_CHECK_S = 3600
 STALE_S3_UPLOAD_AGE_S = 24 * 3600  # a multipart upload this old belongs to a process that died
@@ -287,11 +294,46 @@ def build_bus(settings: Settings) -> EventBus:
     return LocalEventBus()
 
 
-def consumer_jobs(settings: Settings, bus: EventBus) -> tuple:
+def build_search_index(settings: Settings) -> TantivyIndex | None:
+    if not search_enabled(settings):
+        return None
+    from infiniscale.drivers.search_tantivy import TantivyIndex
+
+    return TantivyIndex(search_index_path(settings))
+
+
+def search_index_path(settings: Settings) -> str:
+    return str(settings.data_dir / "search")
+
+
+def build_indexer(settings: Settings, registry: SpaceRegistry, index: TantivyIndex) -> Indexer:
+    from infiniscale.drivers import extract
+
+    can_extract = extract.extractable if settings.full_text_search else (lambda media_type: False)
+    return Indexer(registry, index, extract.extract_text, can_extract)
+
+
+async def index_while_writer(index: TantivyIndex, indexer: Indexer, bus: EventBus) -> None:
+    """One process at a time keeps the index (tantivy's writer lock decides which); the others
+    wait, and one of them takes over when that process ends."""
+    while True:
+        try:
+            index.writer  # noqa: B018 - claims the writer lock
+        except ValueError:
+            await asyncio.sleep(INDEX_WRITER_RETRY_S)
+            continue
+        await indexer.run(bus)
+
+
+def consumer_jobs(settings: Settings, bus: EventBus, registry: SpaceRegistry,
+                  index: TantivyIndex | None) -> tuple:
     """The event consumers this process runs (with the `workers` role)."""
     if "workers" not in settings.roles.split(","):
         return ()
     jobs = []
+    if index is not None:
+        indexer = build_indexer(settings, registry, index)
+        jobs.append(lambda: keep_consuming("search", partial(index_while_writer, index, indexer, bus)))
     sinks: list = []
     if settings.audit_log_to_file:
         sinks.append(AppendOnlyFile(settings.audit_filepath or str(settings.data_dir / "audit.log")))
@@ -322,7 +364,9 @@ async def run_workers(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    tasks = [asyncio.create_task(job()) for job in consumer_jobs(settings, bus)]
+    registry = build_registry(settings)
+    tasks = [asyncio.create_task(job()) for job in consumer_jobs(settings, bus, registry,
+                                                                   build_search_index(settings))]
     await stop.wait()
     for task in tasks:
         task.cancel()

@@ -136,9 +136,13 @@ DECLARED: tuple[Setting, ...] = (
             "What this process runs: http (the API), workers (event consumers), or both", _parse_roles),
     Setting("events_endpoint", str, "", ("OCIS_EVENTS_ENDPOINT",),
             "host:port of an external NATS server for events; empty: an embedded one is started when "
-            "something consumes events (the audit log)"),
+            "something consumes events (search, the audit log)"),
     Setting("nats_port", int, 0, ("NATS_NATS_PORT",),
             "Port of the embedded NATS server on 127.0.0.1; 0 picks a free one"),
+    Setting("exclude_services", str, "", ("OCIS_EXCLUDE_RUN_SERVICES",),
+            "Comma-separated services not to run; of oCIS's names, `search` is understood"),
+    Setting("full_text_search", bool, True, ("FRONTEND_FULL_TEXT_SEARCH_ENABLED",),
+            "Index the text of documents (plain text, PDF, OpenDocument, Office) for search by content"),
     Setting("audit_log_to_file", bool, False, ("AUDIT_LOG_TO_FILE",),
             "Write every file, share, space, user and group event as a JSON line to AUDIT_FILEPATH"),
     Setting("audit_filepath", str, "", ("AUDIT_FILEPATH",), "The audit log file; default <data>/audit.log"),
@@ -379,7 +383,12 @@ class Settings:
 
 def events_needed(settings: Settings) -> bool:
     """Whether anything consumes events (then they go through NATS, embedded if no endpoint is set)."""
-    return bool(settings.events_endpoint) or settings.audit_log_to_file or settings.audit_log_to_console
+    return (bool(settings.events_endpoint) or settings.audit_log_to_file or settings.audit_log_to_console
+            or search_enabled(settings))
+
+
+def search_enabled(settings: Settings) -> bool:
+    return "search" not in [s.strip() for s in settings.exclude_services.split(",")]
 
 
 def _coerce(setting: Setting, value: Any, source: str) -> Any:

@@ -238,6 +238,13 @@ class FileService:
                 return ResourceId(self.storage_id_of(r.share.space_id), r.share.space_id, r.share.node_id)
         raise NotFound("resource not found")
 
+    async def mount_of_share(self, user: User, share_id: str) -> ResourceId:
+        """The item of an accepted share the user received, by the share's id."""
+        for r in await self.mounts(user):
+            if r.share.id == share_id:
+                return ResourceId(self.storage_id_of(r.share.space_id), r.share.space_id, r.share.node_id)
+        raise NotFound("resource not found")
+
     async def access(self, user: User, space_id: str, chain: Chain | None = None,
                      node: NodeInfo | None = None) -> tuple[Space, SpaceRole]:
         """The user's role for `chain` (or `node`, whose ancestors are looked up when a share is

@@ -37,3 +37,16 @@ class LocalEventBus:
                 yield await queue.get()
 
         return events()
+
+    def subscribe_batches(self, group: str, types: frozenset[str] | None = None,
+                          max_batch: int = 256) -> AsyncIterator[list[Event]]:
+        queue, _ = self._groups.setdefault(group, (asyncio.Queue(self.backlog), types))
+
+        async def batches() -> AsyncIterator[list[Event]]:
+            while True:
+                batch = [await queue.get()]
+                while len(batch) < max_batch and not queue.empty():
+                    batch.append(queue.get_nowait())
+                yield batch
+
+        return batches()

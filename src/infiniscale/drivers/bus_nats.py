@@ -98,14 +98,37 @@ class NatsEventBus:
         so events published before its first process came up are not lost either."""
         return self._consume(group, types)
 
-    async def _consume(self, group: str, types: frozenset[str] | None) -> AsyncIterator[Event]:
+    def subscribe_batches(self, group: str, types: frozenset[str] | None = None,
+                          max_batch: int = 256) -> AsyncIterator[list[Event]]:
+        """What the group's consumer has waiting, up to `max_batch` events at a time; the batch is
+        acknowledged when the subscriber asks for the next one."""
+        return self._consume_batches(group, types, max_batch)
+
+    async def _consume_batches(self, group: str, types: frozenset[str] | None,
+                               max_batch: int) -> AsyncIterator[list[Event]]:
+        sub = await self._bind(group, types)
+        while True:
+            try:
+                messages = await sub.fetch(batch=max_batch, timeout=5)
+            except (TimeoutError, NatsTimeout):
+                continue
+            events = [event for event in map(decode, (m.data for m in messages)) if event is not None]
+            if events:
+                yield events
+            for message in messages:
+                await message.ack()
+
+    async def _bind(self, group: str, types: frozenset[str] | None):
         js = await self._jetstream()
         subjects = sorted(self.prefix + t for t in types) if types else [self.prefix + ">"]
         config = ConsumerConfig(durable_name=group, ack_policy=AckPolicy.EXPLICIT, deliver_policy=DeliverPolicy.ALL,
                                 ack_wait=ACK_WAIT_S, filter_subjects=subjects, max_ack_pending=1000)
         if not await self._exists(js, group):
             await js.add_consumer(self.stream, config)  # the same config from another process: no change
-        sub = await js.pull_subscribe_bind(durable=group, stream=self.stream)
+        return await js.pull_subscribe_bind(durable=group, stream=self.stream)
+
+    async def _consume(self, group: str, types: frozenset[str] | None) -> AsyncIterator[Event]:
+        sub = await self._bind(group, types)
         while True:
             try:
                 messages = await sub.fetch(batch=64, timeout=5)

@@ -28,6 +28,19 @@ def status_document() -> dict[str, Any]:
 TUS_EXTENSIONS = "creation,creation-with-upload,checksum,expiration,termination"
 
 
+def search_capability(content: bool) -> dict[str, Any]:
+    """What search understands (the web client shows filters for what is enabled)."""
+    return {"property": {
+        "name": {"enabled": True},
+        "mtime": {"enabled": True, "keywords": ["today", "last 7 days", "last 30 days", "this year", "last year"]},
+        "size": {"enabled": True},
+        "mediatype": {"enabled": True, "keywords": ["document", "spreadsheet", "presentation", "pdf", "image", "video",
+                                                    "audio", "folder", "archive"]},
+        "type": {"enabled": True}, "tag": {"enabled": True}, "tags": {"enabled": True},
+        "content": {"enabled": content}, "scope": {"enabled": True},
+    }}
+
+
 def capabilities(max_chunk_size: int, *, favorites: bool = True, max_quota: int = 0, sharing: bool = False,
                  auto_accept_shares: bool = True, link_passwords: tuple[bool, bool] = (True, False),
                  password_min: int = 8) -> dict[str, Any]:

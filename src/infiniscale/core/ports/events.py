@@ -12,3 +12,10 @@ class EventBus(Protocol):
     async def publish(self, event: Event) -> None: ...
 
     def subscribe(self, group: str, types: frozenset[str] | None = None) -> AsyncIterator[Event]: ...
+
+    def subscribe_batches(self, group: str, types: frozenset[str] | None = None,
+                          max_batch: int = 256) -> AsyncIterator[list[Event]]:
+        """Like `subscribe`, but hands over whatever is waiting (at least one event) at once; a batch
+        counts as handled when the subscriber asks for the next one. For consumers whose commit is
+        costly (an index), which then commit once per batch."""
+        ...

@@ -22,6 +22,9 @@ ROOTS = tuple(prefix.rstrip("/").encode() for prefix, _kind in PREFIXES) + tuple
 ALLOW = "OPTIONS, LOCK, GET, HEAD, POST, DELETE, PROPPATCH, COPY, MOVE, UNLOCK, PROPFIND, MKCOL, REPORT, SEARCH, PUT"
 
 
+SPACES_ROOTS = ("/dav/spaces", "/remote.php/dav/spaces")
+
+
 async def options(dav: DavContext, req: Request, target: Target, user: User) -> None:
     await respond(req.send, 204, [
         ("allow", ALLOW), ("dav", "1, 2"), ("ms-author-via", "DAV"),
@@ -92,6 +95,11 @@ class WebDavApp:
             if history.handles(req.raw_path.split(b"?", 1)[0].decode("latin-1")):
                 started = True
                 await history.dispatch(self.dav, self.history, req, user)
+                return
+            bare = req.raw_path.split(b"?", 1)[0].decode("latin-1").rstrip("/")
+            if req.method == "REPORT" and bare in SPACES_ROOTS:  # a search across all spaces
+                started = True
+                await report.report(self.dav, req, None, user)
                 return
             target = match(req.raw_path, user)
             if target is None:

@@ -11,6 +11,7 @@ from infiniscale.core.model.errors import NotFound, StorageError
 from infiniscale.core.model.identity import User
 from infiniscale.core.model.ids import ResourceId
 from infiniscale.core.model.nodes import etag_matches
+from infiniscale.core.search import SearchService
 from infiniscale.core.sharing import LINK_USER_PREFIX
 from infiniscale.core.spaces import Space, SpaceRole
 from infiniscale.core.uploads import UploadService
@@ -29,10 +30,12 @@ class DavConfig:
 
 
 class DavContext:
-    def __init__(self, files: FileService, config: DavConfig, uploads: UploadService | None = None) -> None:
+    def __init__(self, files: FileService, config: DavConfig, uploads: UploadService | None = None,
+                 search: SearchService | None = None) -> None:
         self.files = files
         self.config = config
         self._uploads = uploads
+        self.search = search
 
     @property
     def uploads(self) -> UploadService:
@@ -70,6 +73,9 @@ class DavContext:
                 raise NotFound("resource not found")
             rid = ResourceId(self.files.storage_id_of(link.space_id), link.space_id, link.node_id)
             return Target("spaces", target.prefix, link.space_id, rid, target.names)
+        if target.kind == "share":
+            rid = await self.files.mount_of_share(user, target.token)
+            return Target("spaces", target.prefix, rid.space_id, rid, target.names)
         if target.kind != "jail" or not target.names:
             return target
         rid = await self.files.mount(user, target.names[0])

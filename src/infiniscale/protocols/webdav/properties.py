@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import mimetypes
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -10,6 +9,7 @@ from email.utils import formatdate
 from functools import lru_cache
 
 from infiniscale.core import locks as locking
+from infiniscale.core.model.media import mime_type
 from infiniscale.core.model.nodes import FAVORITE_PREFIX, TAGS_KEY, NodeInfo
 from infiniscale.core.spaces import MANAGE, WRITE
 from infiniscale.protocols.webdav.xml import DAV, NC, OC, OCS, escape
@@ -26,12 +26,6 @@ class RenderContext:
     href_prefix: str = ""  # the URL path of the space root, for oc:downloadURL
     level: int = MANAGE  # the caller's access level in the space (core.spaces)
     share_types: Mapping[str, tuple[int, ...]] = field(default_factory=dict)  # node id -> OCS share types
-
-
-@lru_cache(maxsize=4096)
-def mime_type(name: str) -> str:
-    guessed, _ = mimetypes.guess_type(name, strict=False)
-    return guessed or "application/octet-stream"
 
 
 @lru_cache(maxsize=8192)

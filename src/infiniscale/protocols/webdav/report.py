@@ -1,11 +1,12 @@
-"""REPORT oc:filter-files: the user's favorites below the requested folder, with the properties the
-request names (oCIS routes this report wrongly, ocis#1228; here it answers on every files URL)."""
+"""REPORT: oc:search-files (see protocols.webdav.search), and oc:filter-files: the user's favorites
+below the requested folder, with the properties the request names (oCIS routes this report wrongly,
+ocis#1228; here it answers on every files URL)."""
 
 from __future__ import annotations
 
 from infiniscale.core.model.identity import User
 from infiniscale.protocols.http import Request, respond
-from infiniscale.protocols.webdav import xml
+from infiniscale.protocols.webdav import search, xml
 from infiniscale.protocols.webdav.context import DavContext
 from infiniscale.protocols.webdav.errors import DavError
 from infiniscale.protocols.webdav.propfind import MULTISTATUS_TYPE, PropRequest, RenderPlan, read_xml
@@ -13,12 +14,16 @@ from infiniscale.protocols.webdav.routing import Target
 from infiniscale.protocols.webdav.xml import DAV, OC
 
 
-async def report(dav: DavContext, req: Request, target: Target, user: User) -> None:
+async def report(dav: DavContext, req: Request, target: Target | None, user: User) -> None:
+    """`target` is None for a REPORT on the spaces root (which only searches)."""
     root = await read_xml(dav, req)
     if root is None:
         raise DavError(400, "REPORT needs a body")
-    if root.tag != f"{{{OC}}}filter-files":
-        raise DavError(501, f"the report {root.tag} is not supported", "Sabre\\DAV\\Exception\\NotImplemented")
+    if search.local(root.tag) == "search-files":
+        await search.search_files(dav, req, root, user)
+        return
+    if root.tag != f"{{{OC}}}filter-files" or target is None:
+        raise DavError(400, "missing search-files tag")
     names: list[str] = []
     favorites_only = False
     for child in root:

@@ -33,12 +33,14 @@ SHARES_FOLDER = "Shares"  # where received shares appear in the personal namespa
 
 @dataclass(frozen=True)
 class Target:
-    kind: str  # "files" | "spaces" | "legacy" | "jail" (the Shares space; below a mount: "spaces")
+    # "files" | "spaces" | "legacy" | "jail" (the Shares space; below a mount: "spaces") | "public" |
+    # "share" (a received share by id, as search results address them; becomes "spaces")
+    kind: str
     prefix: str  # decoded URL prefix up to the space root, without trailing slash
     space_id: str | None  # personal space when None (resolved later from the user)
     rid: ResourceId | None  # id-based access through /dav/spaces/<resource id>
     names: list[str]
-    token: str = ""  # a public link's (kind "public")
+    token: str = ""  # a public link's token (kind "public") or a share's id (kind "share")
 
     def href(self, names: list[str], folder: bool) -> str:
         path = self.prefix + "".join("/" + n for n in names)
@@ -112,6 +114,9 @@ def match(raw_path: bytes, user: User | None) -> Target | None:
             return Target("public", f"{bare}/{head}", None, None, names, token=head)
         if head in (SHARE_JAIL_DRIVE, SHARE_JAIL):
             return Target("jail", f"{bare}/{head}", None, None, names)
+        jail, _, share_id = head.rpartition("!")
+        if jail in (SHARE_JAIL_DRIVE, SHARE_JAIL) and share_id:  # a received share, by its id
+            return Target("share", f"{bare}/{head}", None, None, names, token=share_id)
         try:
             rid = ResourceId.parse(head)
         except InvalidArgument:

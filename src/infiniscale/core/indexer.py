@@ -1,0 +1,173 @@
+"""Keeps the search index in step with the storage, fed by file events (consumer group `search`).
+
+Each batch of events is applied in order and committed once, before the batch is acknowledged, so
+a crash re-delivers what was not committed. A moved, trashed or restored folder is rewritten from
+the index's own stored documents (no content is read again); new or changed files are read and
+their text extracted, unless their content is what the index already holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+
+from infiniscale.core.model import events
+from infiniscale.core.model.errors import NotFound, StorageError
+from infiniscale.core.model.events import Event
+from infiniscale.core.model.media import FOLDER_MEDIA_TYPE, groups_of, mime_type
+from infiniscale.core.model.nodes import TAGS_KEY, NodeInfo
+from infiniscale.core.ports.events import EventBus
+from infiniscale.core.ports.search import IndexDoc, SearchIndex
+from infiniscale.core.registry import SpaceRegistry
+
+log = logging.getLogger("infiniscale.search")
+
+GROUP = "search"
+MAX_CONTENT_BYTES = 20 << 20  # larger files are found by name, tags and the like only
+TYPES = frozenset({
+    events.ContainerCreated.type, events.FileUploaded.type, events.FileTouched.type, events.ItemMoved.type,
+    events.ItemCopied.type, events.ItemTrashed.type, events.ItemRestored.type, events.ItemPurged.type,
+    events.FileVersionRestored.type, events.TagsAdded.type, events.TagsRemoved.type,
+})
+# a file's content -> its text (blocking); None when nothing can be read from this media type
+Extractor = Callable[[str, bytes], str]
+CanExtract = Callable[[str], bool]
+
+
+class Indexer:
+    def __init__(self, registry: SpaceRegistry, index: SearchIndex, extract: Extractor,
+                 can_extract: CanExtract) -> None:
+        self.registry = registry
+        self.index = index
+        self.extract = extract
+        self.can_extract = can_extract
+        self._pending: dict[tuple[str, str], IndexDoc] = {}  # written in this batch, not committed yet
+
+    async def run(self, bus: EventBus) -> None:
+        async for batch in bus.subscribe_batches(GROUP, TYPES):
+            await self.apply(batch)
+
+    async def apply(self, batch: list[Event]) -> None:
+        self._pending.clear()
+        for event in batch:
+            try:
+                await self._apply_one(event)
+            except (StorageError, OSError):  # the node is gone again, or unreadable: nothing to index
+                log.debug("search skipped %s for %s", event.type, getattr(event, "node_id", ""), exc_info=True)
+        await asyncio.to_thread(self.index.commit)
+
+    async def _apply_one(self, event: Event) -> None:
+        space_id = event.space_id
+        node_id = getattr(event, "node_id", "")
+        if isinstance(event, events.ItemPurged):
+            await asyncio.to_thread(self.index.remove_subtree, space_id, node_id)
+        elif isinstance(event, events.ItemTrashed):
+            await self._rewrite_subtree(space_id, node_id, live=False)
+        elif isinstance(event, events.ItemMoved | events.ItemRestored):
+            await self._rewrite_subtree(space_id, node_id, live=True)
+        elif isinstance(event, events.ItemCopied | events.ContainerCreated):
+            await self.index_tree(space_id, node_id)
+        else:
+            await self.index_node(space_id, node_id)
+
+    # ------------------------------------------------------------------ documents
+
+    async def index_node(self, space_id: str, node_id: str) -> None:
+        node, ancestors = await asyncio.to_thread(self._stat, space_id, node_id)
+        await self._put([await self._doc(node, ancestors)])
+
+    async def index_tree(self, space_id: str, node_id: str, progress: Callable[[int], None] | None = None) -> int:
+        """The node and everything below it, read from the storage; returns how many documents."""
+        node, ancestors = await asyncio.to_thread(self._stat, space_id, node_id)
+        count = 0
+        pending = [(node, ancestors)]
+        while pending:
+            current, chain = pending.pop()
+            await self._put([await self._doc(current, chain)])
+            count += 1
+            if progress is not None:
+                progress(count)
+            if current.is_folder:
+                children = await asyncio.to_thread(self._children, space_id, current.id)
+                pending += [(child, (*chain, current.id)) for child in children]
+        return count
+
+    def _stat(self, space_id: str, node_id: str) -> tuple[NodeInfo, tuple[str, ...]]:
+        node = self.registry.stat(space_id, node_id)
+        chain = self.registry.ancestors(space_id, node)
+        return node, tuple(n.id for n in chain[:-1])
+
+    def _children(self, space_id: str, folder_id: str) -> list[NodeInfo]:
+        return list(self.registry.iter_children(space_id, folder_id))
+
+    async def _doc(self, node: NodeInfo, above: tuple[str, ...]) -> IndexDoc:
+        media = FOLDER_MEDIA_TYPE if node.is_folder else mime_type(node.name)
+        doc = IndexDoc(space_id=node.space_id, node_id=node.id, parent_id=node.parent_id,
+                       ancestors=(*above, node.id), name=node.name if not node.is_root else "",
+                       kind="folder" if node.is_folder else "file", media_type=media,
+                       media_groups=tuple(groups_of(media)), mtime_ns=node.mtime_ns, size=node.size,
+                       tags=tuple(t for t in node.props.get(TAGS_KEY, "").split(",") if t),
+                       content_key=node.blob_id)
+        if node.is_folder or not self.can_extract(media) or not node.blob_id:
+            return doc
+        known = await self._known(node.space_id, node.id)
+        if known is not None and known.content_key == node.blob_id:
+            return replace(doc, content=known.content)
+        if node.size > MAX_CONTENT_BYTES:
+            return doc
+        data = await self._read(node)
+        return replace(doc, content=await asyncio.to_thread(self.extract, media, data))
+
+    async def _known(self, space_id: str, node_id: str) -> IndexDoc | None:
+        key = (space_id, node_id)
+        if key in self._pending:
+            return self._pending[key]
+        return await asyncio.to_thread(self.index.get, space_id, node_id)
+
+    async def _read(self, node: NodeInfo) -> bytes:
+        source = await asyncio.to_thread(self.registry.open_blob, node.space_id, node)
+        try:
+            parts = [chunk async for chunk in source.chunks(0, node.size - 1)] if node.size else []
+        finally:
+            source.close()
+        return b"".join(parts)
+
+    async def _put(self, docs: list[IndexDoc]) -> None:
+        for d in docs:
+            self._pending[(d.space_id, d.node_id)] = d
+        await asyncio.to_thread(self.index.upsert, docs)
+
+    async def _rewrite_subtree(self, space_id: str, node_id: str, *, live: bool) -> None:
+        """A moved, trashed or restored node: its documents and those below get the new place
+        (and state); a subtree the index does not know yet is read from the storage."""
+        try:
+            node, ancestors = await asyncio.to_thread(self._stat, space_id, node_id)
+        except NotFound:
+            if live:
+                raise
+            node = None  # trashed: only the state changes
+        docs = await asyncio.to_thread(lambda: list(self._subtree(space_id, node_id)))
+        if not docs:
+            if live:
+                await self.index_tree(space_id, node_id)
+            return
+        rewritten = []
+        for d in docs:
+            if node is not None:
+                below = d.ancestors[d.ancestors.index(node_id) + 1:] if node_id in d.ancestors else ()
+                d = replace(d, ancestors=(*ancestors, node_id, *below))
+                if d.node_id == node_id:
+                    d = replace(d, name=node.name, parent_id=node.parent_id, mtime_ns=node.mtime_ns)
+            rewritten.append(replace(d, live=live))
+        await self._put(rewritten)
+
+    def _subtree(self, space_id: str, node_id: str) -> Iterator[IndexDoc]:
+        """The subtree's documents as of now: this batch's writes win over the committed index."""
+        for key, doc in self._pending.items():
+            if key[0] == space_id and node_id in doc.ancestors:
+                yield doc
+        for doc in self.index.subtree(space_id, node_id):
+            if (doc.space_id, doc.node_id) not in self._pending:
+                yield doc
