@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import datetime
 import ipaddress
@@ -215,9 +216,69 @@ def start_embedded_nats(settings: Settings) -> tuple[subprocess.Popen, Settings]
                                     f"(see {store / 'nats-server.log'})") from None
             time.sleep(0.05)
     endpoint = f"127.0.0.1:{port}"
+    (store / ENDPOINT_FILE).write_text(endpoint)  # for commands that talk to the running server
     resolved = Settings(values={**settings.values, "events_endpoint": endpoint},
                         sources={**settings.sources, "events_endpoint": "embedded NATS server"})
     return proc, resolved
+
+
+ENDPOINT_FILE = "endpoint"
+
+
+def cmd_search_index(args: argparse.Namespace) -> int:
+    """Rebuilds the search index of one space or all: here, when no server keeps the index, else
+    by asking the running server's indexer."""
+    from infiniscale.runtime import build_indexer, build_registry, build_search_index
+
+    settings = resolve()
+    index = build_search_index(settings)
+    if index is None:
+        print("search is not running (OCIS_EXCLUDE_RUN_SERVICES names it)", file=sys.stderr)
+        return 1
+    registry = build_registry(settings)
+    space_ids = [args.space] if args.space else registry.list_space_ids()
+    if args.space and not registry.space_exists(args.space):
+        print(f"no such space: {args.space}", file=sys.stderr)
+        return 1
+    try:
+        index.writer  # noqa: B018 - claims the writer lock
+    except ValueError:
+        return _request_reindex(settings, space_ids)
+    indexer = build_indexer(settings, registry, index)
+    show = _progress_bar("indexing")
+    items = 0
+    for done, space_id in enumerate(space_ids, 1):
+        items += asyncio.run(indexer.reindex_space(space_id))
+        index.commit()
+        show(done, len(space_ids))
+    index.close_writer()
+    print(f"indexed {items} items in {len(space_ids)} spaces")
+    return 0
+
+
+def _request_reindex(settings: Settings, space_ids: list[str]) -> int:
+    from infiniscale.core.model.events import SearchIndexRequested
+    from infiniscale.drivers.bus_nats import NatsEventBus
+
+    endpoint = settings.events_endpoint
+    if not endpoint:
+        try:
+            endpoint = (settings.data_dir / "nats" / ENDPOINT_FILE).read_text().strip()
+        except OSError:
+            print("the index is in use, but no NATS server is known to reach its keeper", file=sys.stderr)
+            return 1
+
+    async def send() -> None:
+        bus = NatsEventBus(f"nats://{endpoint}")
+        try:
+            for space_id in space_ids:
+                await bus.publish(SearchIndexRequested(executant="cli", space_id=space_id))
+        finally:
+            await bus.close()
+
+    asyncio.run(asyncio.wait_for(send(), timeout=30))
+    print(f"the running server re-indexes {len(space_ids)} spaces")
+    return 0
 
 
 def cmd_health(args: argparse.Namespace) -> int:
@@ -504,6 +565,13 @@ def build_parser() -> argparse.ArgumentParser:
     p_scrub.add_argument("--remove-orphans", action="store_true", help="delete blobs nothing refers to")
     p_scrub.add_argument("--restart", action="store_true", help="start from the beginning, not where a run stopped")
     p_scrub.set_defaults(func=cmd_storage_scrub)
+    p_search = sub.add_parser("search", help="the search index")
+    search_sub = p_search.add_subparsers(dest="search_command", required=True)
+    p_index = search_sub.add_parser("index", help="read spaces again into the search index")
+    which = p_index.add_mutually_exclusive_group(required=True)
+    which.add_argument("--space", help="the id of the space to index")
+    which.add_argument("--all-spaces", action="store_true", help="index every space")
+    p_index.set_defaults(func=cmd_search_index)
     p_auth_app = sub.add_parser("auth-app", help="app tokens: passwords for WebDAV mounts, scripts and sync apps")
     auth_app_sub = p_auth_app.add_subparsers(dest="auth_app_command", required=True)
     p_create = auth_app_sub.add_parser("create", help="create an app token for a user")

@@ -102,10 +102,18 @@ def test_a_worker_process_catches_up_after_a_restart(tmp_path: Path):
 
 
 def test_without_a_consumer_no_nats_server_runs(tmp_path: Path):
-    server = ServerProcess(tmp_path)
+    """Search consumes events by default; without it (and without an audit log) nothing does."""
+    server = ServerProcess(tmp_path, extra_env={"OCIS_EXCLUDE_RUN_SERVICES": "search"})
     server.init()
     server.start()
     try:
         assert not (tmp_path / "data" / "nats").exists()
+        with server.client() as c:
+            caps = c.get(f"{server.base_url}/ocs/v2.php/cloud/capabilities?format=json").json()["ocs"]["data"]
+            assert caps["capabilities"]["dav"]["reports"] == []
+            body = (b'<oc:search-files xmlns:oc="http://owncloud.org/ns"><oc:search><oc:pattern>x</oc:pattern>'
+                    b'</oc:search></oc:search-files>')
+            r = c.request("REPORT", f"{server.base_url}/dav/spaces/", content=body)
+            assert r.status_code == 501
     finally:
         server.stop()

@@ -29,7 +29,7 @@ MAX_CONTENT_BYTES = 20 << 20  # larger files are found by name, tags and the lik
 TYPES = frozenset({
     events.ContainerCreated.type, events.FileUploaded.type, events.FileTouched.type, events.ItemMoved.type,
     events.ItemCopied.type, events.ItemTrashed.type, events.ItemRestored.type, events.ItemPurged.type,
-    events.FileVersionRestored.type, events.TagsAdded.type, events.TagsRemoved.type,
+    events.FileVersionRestored.type, events.TagsAdded.type, events.TagsRemoved.type, events.SearchIndexRequested.type,
 })
 # a file's content -> its text (blocking); None when nothing can be read from this media type
 Extractor = Callable[[str, bytes], str]
@@ -61,7 +61,9 @@ class Indexer:
     async def _apply_one(self, event: Event) -> None:
         space_id = event.space_id
         node_id = getattr(event, "node_id", "")
-        if isinstance(event, events.ItemPurged):
+        if isinstance(event, events.SearchIndexRequested):
+            await self.reindex_space(space_id)
+        elif isinstance(event, events.ItemPurged):
             await asyncio.to_thread(self.index.remove_subtree, space_id, node_id)
         elif isinstance(event, events.ItemTrashed):
             await self._rewrite_subtree(space_id, node_id, live=False)
@@ -73,6 +75,12 @@ class Indexer:
             await self.index_node(space_id, node_id)
 
     # ------------------------------------------------------------------ documents
+
+    async def reindex_space(self, space_id: str, progress: Callable[[int], None] | None = None) -> int:
+        """Forgets what the index holds of the space and reads it again; returns how many items."""
+        await asyncio.to_thread(self.index.remove_space, space_id)
+        self._pending = {k: v for k, v in self._pending.items() if k[0] != space_id}
+        return await self.index_tree(space_id, space_id, progress)
 
     async def index_node(self, space_id: str, node_id: str) -> None:
         node, ancestors = await asyncio.to_thread(self._stat, space_id, node_id)

@@ -112,6 +112,13 @@ class TagsRemoved(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class SearchIndexRequested(Event):
+    """`infiniscale search index` asks the process that keeps the index to rebuild a space's part."""
+
+    type: ClassVar[str] = "SearchIndexRequested"
+
+
+@dataclass(frozen=True, kw_only=True)
 class PropertiesUpdated(Event):
     type: ClassVar[str] = "PropertiesUpdated"
     node_id: str
