@@ -46,6 +46,7 @@ bench: setup debs-bench
 	$(PY) bench/s3.py $(BENCH_S3_ARGS)
 	$(PY) bench/shares.py
 	$(PY) bench/history.py
+	$(PY) bench/search.py
 
 lint: setup
 	$(VENV)/bin/ruff check src tests bench

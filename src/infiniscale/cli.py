@@ -240,9 +240,7 @@ def cmd_search_index(args: argparse.Namespace) -> int:
     if args.space and not registry.space_exists(args.space):
         print(f"no such space: {args.space}", file=sys.stderr)
         return 1
-    try:
-        index.writer  # noqa: B018 - claims the writer lock
-    except ValueError:
+    if not index.claim_writer():  # the running server keeps the index
         return _request_reindex(settings, space_ids)
     indexer = build_indexer(settings, registry, index)
     show = _progress_bar("indexing")

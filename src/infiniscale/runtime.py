@@ -316,13 +316,9 @@ def build_indexer(settings: Settings, registry: SpaceRegistry, index: TantivyInd
 async def index_while_writer(index: TantivyIndex, indexer: Indexer, bus: EventBus) -> None:
     """One process at a time keeps the index (tantivy's writer lock decides which); the others
     wait, and one of them takes over when that process ends."""
-    while True:
-        try:
-            index.writer  # noqa: B018 - claims the writer lock
-        except ValueError:
-            await asyncio.sleep(INDEX_WRITER_RETRY_S)
-            continue
-        await indexer.run(bus)
+    while not index.claim_writer():
+        await asyncio.sleep(INDEX_WRITER_RETRY_S)
+    await indexer.run(bus)
 
 
 def consumer_jobs(settings: Settings, bus: EventBus, registry: SpaceRegistry,

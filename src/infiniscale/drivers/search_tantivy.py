@@ -70,6 +70,14 @@ class TantivyIndex:
             self._writer = self.index.writer(heap_size=WRITER_HEAP, num_threads=1)
         return self._writer
 
+    def claim_writer(self) -> bool:
+        """Whether this process keeps the index now: it holds tantivy's writer lock, or just took it."""
+        try:
+            self.writer  # noqa: B018 - opening the writer takes the lock
+        except ValueError:  # another process has it
+            return False
+        return True
+
     def close_writer(self) -> None:
         """Gives the writer lock and its memory back (after a commit)."""
         if self._writer is not None:

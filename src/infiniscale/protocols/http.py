@@ -76,9 +76,10 @@ class Request:
             return length.strip() not in ("", "0")
         return "transfer-encoding" in self.headers
 
-    async def drain(self, limit: int = 1 << 20) -> None:
-        """Reads and drops a small unread body, so the connection stays usable. A large one is left
-        unread: the server closes the connection instead of receiving data nobody wants."""
+    async def drain(self, limit: int = 8 << 20) -> None:
+        """Reads and drops a small unread body, so the connection stays usable and the client, still
+        sending, reads the answer instead of a reset (an oversized XML body of a few MiB). A large
+        one is left unread: the server closes the connection instead of receiving data nobody wants."""
         if self._consumed:
             return
         declared = self.headers.get("content-length", "")
