@@ -5,11 +5,11 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 DATA   ?= $(HOME)/.infiniscale
 
-# Debian packages the server uses (PDF text for search), the test suite drives (real clients) and the
+# Debian packages the server uses (PDF text for search, libvips for previews), the test suite drives (real clients) and the
 # benchmark compares against.
-RUN_DEBS   := poppler-utils
+RUN_DEBS   := poppler-utils libvips42
 TEST_DEBS  := $(RUN_DEBS) litmus rclone cadaver curl owncloud-client-cmd nextcloud-desktop-cmd slapd ldap-utils
-BENCH_DEBS := apache2 apache2-utils rclone curl
+BENCH_DEBS := $(RUN_DEBS) apache2 apache2-utils rclone curl
 
 .PHONY: run test bench lint setup debs-run debs-test debs-bench clean
 

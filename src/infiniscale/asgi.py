@@ -15,10 +15,12 @@ import orjson
 
 from infiniscale.core.accounts import AccountError
 from infiniscale.core.apptokens import AppTokens
+from infiniscale.core.clientlog import ClientLog
+from infiniscale.core.model.events import initiator
 from infiniscale.core.model.identity import User
 from infiniscale.core.signing import SigningKeys
 from infiniscale.observability import request_id
-from infiniscale.protocols import authapp, graph, ocs, public_links, shares_ocs, signed_urls, webfinger
+from infiniscale.protocols import authapp, graph, ocs, public_links, shares_ocs, signed_urls, sse, webfinger
 from infiniscale.protocols.archiver import PATH as ARCHIVER_PATH
 from infiniscale.protocols.archiver import Archiver
 from infiniscale.protocols.auth import Authenticator
@@ -46,7 +48,8 @@ class App:
                  shares: shares_ocs.SharesOcs | None = None, signing_keys: SigningKeys | None = None,
                  max_chunk_size: int, depth_infinity: bool, ready: Any = None, spaces_max_quota: int = 0,
                  background: tuple[Callable[[], Awaitable[None]], ...] = (),
-                 archiver: Archiver | None = None, search: bool = False, full_text_search: bool = False) -> None:
+                 archiver: Archiver | None = None, search: bool = False, full_text_search: bool = False,
+                 clientlog: ClientLog | None = None) -> None:
         self.webdav = webdav
         self.archiver = archiver
         self.app_tokens = app_tokens
@@ -71,6 +74,8 @@ class App:
         self.capabilities["capabilities"]["core"]["support-url-signing"] = signing_keys is not None
         if archiver is not None:
             self.capabilities["capabilities"]["files"]["archivers"] = [archiver.capability()]
+        self.clientlog = clientlog
+        self.capabilities["capabilities"]["core"]["support-sse"] = clientlog is not None
         if search:
             self.capabilities["capabilities"]["dav"]["reports"] = ["search-files"]
             self.capabilities["capabilities"]["files"]["full_text_search"] = full_text_search
@@ -85,12 +90,15 @@ class App:
         if scope["type"] != "http":
             return
         rid = ""
+        client_session = ""
         for key, value in scope["headers"]:
             if key == b"x-request-id":
                 rid = value.decode("latin-1")[:128]
-                break
+            elif key == b"initiator-id":
+                client_session = value.decode("latin-1")[:128]
         rid = rid or uuid.uuid4().hex
         token = request_id.set(rid)
+        initiator.set(client_session)  # events of this request carry it (this task's context only)
         status_holder = [0]
 
         async def send_with_id(message: dict) -> None:
@@ -243,6 +251,9 @@ class App:
             return
         if endpoint == "cloud/user":
             await ocs.reply(req, ocs.user_document(req.user))
+            return
+        if endpoint == sse.PATH and self.clientlog is not None:
+            await sse.stream(req, req.user, self.clientlog)
             return
         if endpoint == "cloud/user/signing-key" and self.signing_keys is not None:
             key = await asyncio.get_running_loop().run_in_executor(None, self.signing_keys.key_of, req.user.id)

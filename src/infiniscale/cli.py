@@ -114,6 +114,10 @@ def cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
+# a stop waits this long for requests in flight; live-update streams (SSE) never end by themselves
+WORKERS_KILL_TIMEOUT_S = 10
+
+
 def _granian_server(settings: Settings):
     from granian import Granian
     from granian.constants import Interfaces, Loops
@@ -128,7 +132,7 @@ def _granian_server(settings: Settings):
     return Granian("infiniscale.runtime:create_app", address=settings.listen_host, port=settings.listen_port,
                    interface=Interfaces.ASGI, workers=workers, loop=Loops.uvloop, factory=True,
                    log_enabled=settings.log_level in ("debug", "trace"), respawn_failed_workers=True,
-                   backlog=2048, **kwargs)
+                   backlog=2048, workers_kill_timeout=WORKERS_KILL_TIMEOUT_S, **kwargs)
 
 
 def cmd_server(args: argparse.Namespace) -> int:

@@ -10,7 +10,7 @@ import logging
 import os
 import uuid
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -19,12 +19,14 @@ from infiniscale.core import unified_roles
 from infiniscale.core.accounts import Accounts
 from infiniscale.core.apptokens import AppTokens
 from infiniscale.core.audit import AuditLog
+from infiniscale.core.clientlog import ClientLog
 from infiniscale.core.files import FileService
 from infiniscale.core.history import History
 from infiniscale.core.idp import IdentityProvider, Lifetimes, builtin_clients
 from infiniscale.core.indexer import Indexer
 from infiniscale.core.loginguard import LoginGuard
 from infiniscale.core.ports.events import EventBus
+from infiniscale.core.ports.imaging import Thumbnailer
 from infiniscale.core.provisioning import Provisioner, ProvisioningPolicy
 from infiniscale.core.registry import Provider, SpaceRegistry
 from infiniscale.core.retention import Policy, Retention
@@ -34,6 +36,7 @@ from infiniscale.core.sharing import LinkPolicy, ShareBook, Sharing
 from infiniscale.core.signing import SigningKeys
 from infiniscale.core.spaces import Limits, Spaces
 from infiniscale.core.tags import Tags
+from infiniscale.core.thumbnails import PreviewJanitor, Previews
 from infiniscale.core.uploads import UploadService
 from infiniscale.drivers.audit_file import AppendOnlyFile
 from infiniscale.drivers.bus_local import LocalEventBus
@@ -222,15 +225,17 @@ def build_app(settings: Settings) -> App:
                       links=LinkPolicy(password_required=settings.public_link_password_required,
                                        writeable_password_required=settings.public_writeable_link_password_required,
                                        min_characters=settings.password_min_characters))
+    directory = build_directory(settings)
     files = FileService(registry, bus, max_name_length=settings.max_name_length, spaces=spaces, sharing=sharing)
     uploads = build_uploads(settings, files)
     share_service = ShareService(files, sharing)
     index = build_search_index(settings)
+    previews = build_previews(settings)
+    clientlog = ClientLog(spaces, registry, group_members=partial(group_member_ids, directory))
     dav = DavContext(files, DavConfig(base_url=settings.url.rstrip("/"),
                                       allow_depth_infinity=settings.allow_propfind_depth_infinity,
                                       max_xml_bytes=settings.max_request_xml_bytes), uploads,
-                     search=SearchService(files, index) if index is not None else None)
-    directory = build_directory(settings)
+                     search=SearchService(files, index) if index is not None else None, previews=previews)
     app_tokens = build_app_tokens(settings)
     guard = LoginGuard(FileFailureLog(settings.idm_dir), settings.login_max_failures,
                        settings.login_lockout_seconds)
@@ -271,12 +276,14 @@ def build_app(settings: Settings) -> App:
                issuer=settings.issuer,
                max_chunk_size=settings.upload_max_chunk_size, spaces_max_quota=settings.spaces_max_quota,
                depth_infinity=settings.allow_propfind_depth_infinity,
-               search=index is not None, full_text_search=settings.full_text_search,
+               search=index is not None, full_text_search=settings.full_text_search, clientlog=clientlog,
                background=(lambda: uploads.reap_periodically(reap_interval(settings.upload_expiration)),
+                           lambda: keep_consuming("clientlog", partial(clientlog.run, bus)),
                            lambda: every(GRANT_PURGE_INTERVAL_S, FileIdpStore(settings.idp_dir).purge_expired),
                            lambda: every(STALE_S3_UPLOAD_CHECK_S, partial(abort_stale_s3_uploads, registry)),
                            lambda: every(EXPIRED_SHARES_CHECK_S, sharing.book.remove_expired),
-                           *retention_jobs(settings, registry), *consumer_jobs(settings, bus, registry, index)))
+                           *retention_jobs(settings, registry),
+                           *consumer_jobs(settings, bus, registry, index, previews)))
 
 
 GRANT_PURGE_INTERVAL_S = 600
@@ -286,12 +293,42 @@ STALE_S3_UPLOAD_CHECK_S = 3600
 STALE_S3_UPLOAD_AGE_S = 24 * 3600  # a multipart upload this old belongs to a process that died
 
 
+def group_member_ids(directory: BuiltinDirectory | LdapDirectory, group_id: str) -> list[str]:
+    group = next((g for g in directory.groups() if g.id == group_id), None)
+    if group is None:
+        return []
+    return [u.id for name in group.members if (u := directory.get_by_name(name)) is not None]
+
+
 def build_bus(settings: Settings) -> EventBus:
     if settings.events_endpoint:
         from infiniscale.drivers.bus_nats import NatsEventBus  # only processes that use NATS load its client
 
         return NatsEventBus(f"nats://{settings.events_endpoint}")
     return LocalEventBus()
+
+
+class LazyVips:
+    """libvips loads on the first preview: processes that never render one stay smaller."""
+
+    def __init__(self) -> None:
+        self._real: Thumbnailer | None = None
+
+    def render(self, *args: Any) -> bytes:
+        if self._real is None:
+            from infiniscale.drivers.imaging_vips import VipsThumbnailer
+
+            self._real = VipsThumbnailer()
+        return self._real.render(*args)
+
+
+def build_previews(settings: Settings) -> Previews | None:
+    if settings.disable_previews:
+        return None
+    resolutions = tuple((int(w), int(h)) for w, _, h in (r.partition("x") for r in
+                                                        settings.thumbnails_resolutions.split(",")))
+    return Previews(LazyVips(), settings.thumbnails_root or str(settings.data_dir / "thumbnails"),
+                    max_concurrent=settings.thumbnails_max_concurrent, resolutions=resolutions)
 
 
 def build_search_index(settings: Settings) -> TantivyIndex | None:
@@ -322,11 +359,14 @@ async def index_while_writer(index: TantivyIndex, indexer: Indexer, bus: EventBu
 
 
 def consumer_jobs(settings: Settings, bus: EventBus, registry: SpaceRegistry,
-                  index: TantivyIndex | None) -> tuple:
+                  index: TantivyIndex | None, previews: Previews | None = None) -> tuple:
     """The event consumers this process runs (with the `workers` role)."""
     if "workers" not in settings.roles.split(","):
         return ()
     jobs = []
+    if previews is not None:
+        janitor = PreviewJanitor(previews, registry)
+        jobs.append(lambda: keep_consuming("thumbnails", partial(janitor.run, bus)))
     if index is not None:
         indexer = build_indexer(settings, registry, index)
         jobs.append(lambda: keep_consuming("search", partial(index_while_writer, index, indexer, bus)))
@@ -362,7 +402,8 @@ async def run_workers(settings: Settings) -> None:
         loop.add_signal_handler(sig, stop.set)
     registry = build_registry(settings)
     tasks = [asyncio.create_task(job()) for job in consumer_jobs(settings, bus, registry,
-                                                                   build_search_index(settings))]
+                                                                   build_search_index(settings),
+                                                                   build_previews(settings))]
     await stop.wait()
     for task in tasks:
         task.cancel()

@@ -69,6 +69,17 @@ def _parse_log_level(raw: str) -> str:
     return value
 
 
+def _parse_resolutions(raw: str) -> str:
+    sizes = [part.strip() for part in raw.split(",") if part.strip()]
+    for size in sizes:
+        w, sep, h = size.partition("x")
+        if not sep or not w.isdigit() or not h.isdigit() or int(w) < 1 or int(h) < 1:
+            raise ValueError(f"{size!r} is no WIDTHxHEIGHT")
+    if not sizes:
+        raise ValueError("at least one resolution is needed")
+    return ",".join(sizes)
+
+
 def _parse_roles(raw: str) -> str:
     roles = [r.strip() for r in raw.split(",") if r.strip()]
     if not roles or any(r not in ("http", "workers") for r in roles):
@@ -143,6 +154,16 @@ DECLARED: tuple[Setting, ...] = (
             "Comma-separated services not to run; of oCIS's names, `search` is understood"),
     Setting("full_text_search", bool, True, ("FRONTEND_FULL_TEXT_SEARCH_ENABLED",),
             "Index the text of documents (plain text, PDF, OpenDocument, Office) for search by content"),
+    Setting("disable_previews", bool, False, ("OCIS_DISABLE_PREVIEWS", "WEBDAV_DISABLE_PREVIEWS"),
+            "Answer ?preview=1 with 404 instead of an image"),
+    Setting("thumbnails_max_concurrent", int, 0, ("THUMBNAILS_MAX_CONCURRENT_REQUESTS",),
+            "Previews rendered at once per process; more get 429 at once. 0: one per core, and a "
+            "request waits up to 10 s for a turn"),
+    Setting("thumbnails_resolutions", str, "16x16,32x32,64x64,128x128,1080x1920,1920x1080,2160x3840,3840x2160,"
+            "4320x7680,7680x4320", ("THUMBNAILS_RESOLUTIONS",),
+            "The sizes previews are rendered at (a request snaps to one)", parse=_parse_resolutions),
+    Setting("thumbnails_root", str, "", ("THUMBNAILS_FILESYSTEMSTORAGE_ROOT",),
+            "Where rendered previews are kept; default <data>/thumbnails"),
     Setting("audit_log_to_file", bool, False, ("AUDIT_LOG_TO_FILE",),
             "Write every file, share, space, user and group event as a JSON line to AUDIT_FILEPATH"),
     Setting("audit_filepath", str, "", ("AUDIT_FILEPATH",), "The audit log file; default <data>/audit.log"),

@@ -353,6 +353,18 @@ class FileService:
             with contextlib.suppress(Exception):
                 iterator.close()  # type: ignore[attr-defined]
 
+    async def content_for_reading(self, node: NodeInfo) -> str | bytes:
+        """For readers that need a file (image decoders): the local file holding the content, or
+        else the content itself."""
+        path = self.driver.blob_path(node.space_id, node)
+        if path is not None:
+            return path
+        source = await self.open_content(node)
+        try:
+            return b"".join([chunk async for chunk in source.chunks(0, node.size - 1)]) if node.size else b""
+        finally:
+            source.close()
+
     async def open_content(self, node: NodeInfo) -> BlobSource:
         """The file's content, open for streaming. FileNotFoundError when an overwrite removed it
         after `node` was read."""

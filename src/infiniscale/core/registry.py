@@ -120,6 +120,9 @@ class SpaceRegistry:
     def open_blob(self, space_id: str, node: NodeInfo) -> BlobSource:
         return self._on(space_id).open_blob(space_id, node)
 
+    def blob_path(self, space_id: str, node: NodeInfo) -> str | None:
+        return self._on(space_id).blob_path(space_id, node)
+
     def new_blob(self, space_id: str) -> BlobSink:
         return self._on(space_id).new_blob(space_id)
 

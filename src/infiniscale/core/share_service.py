@@ -54,9 +54,13 @@ class ShareService:
 
     async def remove(self, actor: User, share: Share) -> None:
         await self.files._run(self.sharing.book.remove, share)
-        kind = events.LinkRemoved if share.share_type == LINK_SHARE else events.ShareRemoved
-        await self.files.bus.publish(kind(executant=actor.id, space_id=share.space_id, share_id=share.id,
-                                          node_id=share.node_id))
+        if share.share_type == LINK_SHARE:
+            await self.files.bus.publish(events.LinkRemoved(executant=actor.id, space_id=share.space_id,
+                                                            share_id=share.id, node_id=share.node_id))
+            return
+        await self.files.bus.publish(events.ShareRemoved(
+            executant=actor.id, space_id=share.space_id, share_id=share.id, node_id=share.node_id,
+            grantee_type="group" if share.share_type == GROUP_SHARE else "user", grantee=share.grantee))
 
     async def set_state(self, actor: User, share: Share, state: int | None = None, hidden: bool | None = None,
                         mount: str | None = None) -> None:

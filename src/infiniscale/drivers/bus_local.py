@@ -16,9 +16,13 @@ class LocalEventBus:
         self.backlog = backlog
         self._groups: dict[str, tuple[asyncio.Queue[Event], frozenset[str] | None]] = {}
         self.published = 0
+        self._listeners: list[tuple[asyncio.Queue[Event], frozenset[str] | None]] = []
 
     async def publish(self, event: Event) -> None:
         self.published += 1
+        for queue, types in list(self._listeners):
+            if (types is None or event.type in types) and not queue.full():
+                queue.put_nowait(event)
         log.debug("event %s", event.type, extra={"event": event.to_dict()})
         for name, (queue, types) in self._groups.items():
             if types is not None and event.type not in types:
@@ -50,3 +54,16 @@ class LocalEventBus:
                 yield batch
 
         return batches()
+
+    def listen(self, types: frozenset[str] | None = None) -> AsyncIterator[Event]:
+        entry: tuple[asyncio.Queue[Event], frozenset[str] | None] = (asyncio.Queue(self.backlog), types)
+        self._listeners.append(entry)
+
+        async def events() -> AsyncIterator[Event]:
+            try:
+                while True:
+                    yield await entry[0].get()
+            finally:
+                self._listeners.remove(entry)
+
+        return events()

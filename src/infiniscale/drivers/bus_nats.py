@@ -12,6 +12,7 @@ an event the caller published is stored before the request that caused it is ans
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import functools
 import logging
@@ -139,6 +140,31 @@ class NatsEventBus:
                 if event is not None:
                     yield event  # the subscriber handles it before asking for the next one
                 await message.ack()
+
+    def listen(self, types: frozenset[str] | None = None) -> AsyncIterator[Event]:
+        """A plain NATS subscription: the stream's messages reach every listening process too."""
+        return self._listen(types)
+
+    async def _listen(self, types: frozenset[str] | None) -> AsyncIterator[Event]:
+        await self._jetstream()
+        assert self._nc is not None
+        subjects = sorted(self.prefix + t for t in types) if types else [self.prefix + ">"]
+        queue: asyncio.Queue = asyncio.Queue(10_000)
+
+        async def take(message) -> None:
+            if not queue.full():
+                queue.put_nowait(message.data)
+
+        subscriptions = [await self._nc.subscribe(subject, cb=take) for subject in subjects]
+        try:
+            while True:
+                event = decode(await queue.get())
+                if event is not None:
+                    yield event
+        finally:
+            for sub in subscriptions:
+                with contextlib.suppress(Exception):
+                    await sub.unsubscribe()
 
     async def _exists(self, js, group: str) -> bool:
         try:

@@ -10,6 +10,7 @@ from typing import Any
 
 from infiniscale.core import unified_roles
 from infiniscale.core.files import FileService
+from infiniscale.core.model import events
 from infiniscale.core.model.errors import AlreadyExists, Conflict, Forbidden, InvalidArgument, NotFound
 from infiniscale.core.model.identity import User
 from infiniscale.core.model.ids import ResourceId
@@ -140,6 +141,7 @@ class DrivesApi:
             key = rest[2]
             if method == "DELETE":
                 await self._run(self.spaces.revoke, actor, space_id, key)
+                await self._announce(events.SpaceUnshared, actor, space_id, key)
                 return 204, None
             if method == "PATCH":
                 doc = await body()
@@ -154,6 +156,7 @@ class DrivesApi:
                 if "expirationDateTime" in doc:
                     expires = str(doc["expirationDateTime"] or "")
                 member = await self._run(self.spaces.grant, actor, space_id, key, role, expires)
+                await self._announce(events.SpaceShared, actor, space_id, key, role=member.role)
                 return 200, await self._permission(member)
         raise DriveError(404, "itemNotFound", "not found")
 
@@ -277,8 +280,16 @@ class DrivesApi:
             else:
                 raise DriveError(400, "invalidRequest", "unknown recipient type")
             member = await self._run(self.spaces.grant, actor, space_id, key, role, expires)
+            await self._announce(events.SpaceShared, actor, space_id, key, role=member.role)
             out.append(await self._permission(member))
         return out
+
+    async def _announce(self, kind: type[events.SpaceShared] | type[events.SpaceUnshared], actor: User,
+                        space_id: str, key: str, **fields: str) -> None:
+        """Membership changes as events (notifications and live updates tell the member)."""
+        await self.files.bus.publish(kind(executant=actor.id, space_id=space_id,  # type: ignore[call-arg]
+                                          grantee_type="group" if key.startswith("g:") else "user",
+                                          grantee=key[2:], **fields))
 
     async def _special(self, space_id: str, special: object, actor: User) -> dict[str, str] | None:
         """`special: [{specialFolder: {name: image|readme}, id: <file id>}]`: the file must be in the space."""

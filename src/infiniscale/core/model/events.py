@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import time
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
+
+# the client session behind the current request (its Initiator-ID header): clients recognise the
+# live updates of their own changes by it
+initiator: ContextVar[str] = ContextVar("initiator", default="")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -13,6 +18,7 @@ class Event:
     executant: str
     space_id: str
     timestamp_ns: int = field(default_factory=time.time_ns)
+    initiator_id: str = field(default_factory=initiator.get)
 
     def to_dict(self) -> dict[str, Any]:
         return {"type": self.type, **asdict(self)}
@@ -167,6 +173,25 @@ class ShareRemoved(Event):
     type: ClassVar[str] = "ShareRemoved"
     share_id: str
     node_id: str
+    grantee_type: str = ""  # user | group
+    grantee: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class SpaceShared(Event):
+    """A user or group became a member of a project space (or got another role)."""
+
+    type: ClassVar[str] = "SpaceShared"
+    grantee_type: str  # user | group
+    grantee: str
+    role: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class SpaceUnshared(Event):
+    type: ClassVar[str] = "SpaceUnshared"
+    grantee_type: str
+    grantee: str
 
 
 @dataclass(frozen=True, kw_only=True)

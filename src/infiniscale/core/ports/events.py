@@ -19,3 +19,8 @@ class EventBus(Protocol):
         counts as handled when the subscriber asks for the next one. For consumers whose commit is
         costly (an index), which then commit once per batch."""
         ...
+
+    def listen(self, types: frozenset[str] | None = None) -> AsyncIterator[Event]:
+        """Every event published from now on, in every process that listens (no group, nothing
+        kept for a listener that is away): for what each process must see, like live updates."""
+        ...

@@ -47,6 +47,8 @@ class StorageDriver(Protocol):
         """Whether the space's content lives on another server (opening it takes a round trip)."""
     def open_blob(self, space_id: str, node: NodeInfo) -> BlobSource:
         """Raises FileNotFoundError when the content is gone (an overwrite removed it meanwhile)."""
+    def blob_path(self, space_id: str, node: NodeInfo) -> str | None:
+        """The local file holding the content, for readers that need a file (None: not local)."""
     def new_blob(self, space_id: str) -> BlobSink: ...
     def new_upload_path(self, space_id: str) -> str:
         """A local file to assemble content in, for `commit_upload`."""

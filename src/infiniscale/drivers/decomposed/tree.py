@@ -318,6 +318,9 @@ class DecomposedStorage:
     def remote_blobs(self, space_id: str) -> bool:
         return not isinstance(self.blobs, LocalBlobs)
 
+    def blob_path(self, space_id: str, node: NodeInfo) -> str | None:
+        return self.blobs.local_path(space_id, node.blob_id) if node.blob_id else None
+
     def open_blob(self, space_id: str, node: NodeInfo) -> LocalSource | AsyncSource:
         """The node's content, open for reading. FileNotFoundError when an overwrite removed it."""
         return self.blobs.open(space_id, node.blob_id, node.size)

@@ -14,6 +14,7 @@ from infiniscale.core.model.nodes import etag_matches
 from infiniscale.core.search import SearchService
 from infiniscale.core.sharing import LINK_USER_PREFIX
 from infiniscale.core.spaces import Space, SpaceRole
+from infiniscale.core.thumbnails import Previews
 from infiniscale.core.uploads import UploadService
 from infiniscale.protocols.http import Request
 from infiniscale.protocols.webdav import conditions
@@ -31,11 +32,12 @@ class DavConfig:
 
 class DavContext:
     def __init__(self, files: FileService, config: DavConfig, uploads: UploadService | None = None,
-                 search: SearchService | None = None) -> None:
+                 search: SearchService | None = None, previews: Previews | None = None) -> None:
         self.files = files
         self.config = config
         self._uploads = uploads
         self.search = search
+        self.previews = previews
 
     @property
     def uploads(self) -> UploadService:

@@ -12,6 +12,7 @@ from infiniscale.core import locks as locking
 from infiniscale.core.model.media import mime_type
 from infiniscale.core.model.nodes import FAVORITE_PREFIX, TAGS_KEY, NodeInfo
 from infiniscale.core.spaces import MANAGE, WRITE
+from infiniscale.core.thumbnails import previewable
 from infiniscale.protocols.webdav.xml import DAV, NC, OC, OCS, escape
 
 
@@ -116,7 +117,7 @@ LIVE: dict[str, Renderer] = {
     f"{{{OC}}}downloadURL": lambda ctx, n: None if n.is_folder else "",
     f"{{{OC}}}tags": lambda ctx, n: escape(n.props.get(TAGS_KEY, "")),
     f"{{{OCS}}}share-permissions": lambda ctx, n: "31" if n.is_folder else "19",
-    f"{{{NC}}}has-preview": lambda ctx, n: "false",
+    f"{{{NC}}}has-preview": lambda ctx, n: "true" if not n.is_folder and previewable(mime_type(n.name)) else "false",
 }
 
 # allprop as oCIS answers it (quota properties are only sent when asked for)

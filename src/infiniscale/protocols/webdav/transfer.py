@@ -18,6 +18,7 @@ from infiniscale.core.model.nodes import NodeInfo, etag_matches
 from infiniscale.core.ports.storage import BlobSource
 from infiniscale.core.sharing import LINK_USER_PREFIX
 from infiniscale.protocols.http import ClientDisconnected, Request, respond, respond_stream
+from infiniscale.protocols.webdav import previews
 from infiniscale.protocols.webdav.context import DavContext, check_if_header
 from infiniscale.protocols.webdav.errors import DavError
 from infiniscale.protocols.webdav.properties import http_date, mime_type, permissions
@@ -75,6 +76,9 @@ def parse_ranges(header: str, size: int) -> list[tuple[int, int]] | None:
 
 
 async def get(dav: DavContext, req: Request, target: Target, user: User) -> None:
+    if previews.wants_preview(req):
+        await previews.serve(dav, req, target, user)
+        return
     head = req.method == "HEAD"
     node, content = await _open_content(dav, target, user)
     try:

@@ -1,0 +1,150 @@
+"""Live updates for connected clients (oCIS's clientlog and sse services in one): each process listens
+to every event and hands the ones a connected user should see to that user's open streams.
+
+Who sees what, as in oCIS: a change to a file or folder goes to every member of its space (the one
+who made it included: clients drop their own by the initiator id); a share or membership change
+goes to the space's members and to whoever it was given to.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+from infiniscale.core.model import events
+from infiniscale.core.model.errors import StorageError
+from infiniscale.core.model.identity import User
+from infiniscale.core.model.nodes import NodeInfo
+from infiniscale.core.ports.events import EventBus
+from infiniscale.core.registry import SpaceRegistry
+from infiniscale.core.spaces import Spaces
+
+log = logging.getLogger("infiniscale.clientlog")
+
+BACKLOG = 1000  # messages kept for one slow stream before it is dropped
+
+FILE_EVENTS: dict[type[events.Event], str] = {
+    events.ContainerCreated: "folder-created",
+    events.FileUploaded: "postprocessing-finished",
+    events.FileVersionRestored: "postprocessing-finished",
+    events.ItemTrashed: "item-trashed",
+    events.ItemRestored: "item-restored",
+    events.ItemMoved: "item-moved",  # item-renamed when only the name changed
+    events.ItemCopied: "postprocessing-finished",
+    events.FileLocked: "file-locked",
+    events.FileUnlocked: "file-unlocked",
+    events.FileTouched: "file-touched",
+}
+SHARE_EVENTS: dict[type[events.Event], str] = {
+    events.ShareCreated: "share-created",
+    events.ShareUpdated: "share-updated",
+    events.ShareRemoved: "share-removed",
+    events.LinkCreated: "link-created",
+    events.LinkUpdated: "link-updated",
+    events.LinkRemoved: "link-removed",
+    events.SpaceShared: "space-member-added",
+    events.SpaceUnshared: "space-member-removed",
+}
+TYPES = frozenset(cls.type for cls in (*FILE_EVENTS, *SHARE_EVENTS))
+
+
+@dataclass(frozen=True)
+class Message:
+    type: str
+    data: dict
+
+
+@dataclass(eq=False)
+class _Stream:
+    user: User
+    queue: asyncio.Queue[Message]
+
+
+class ClientLog:
+    def __init__(self, spaces: Spaces, registry: SpaceRegistry,
+                 group_members: Callable[[str], list[str]] | None = None) -> None:
+        self.spaces = spaces
+        self.registry = registry
+        self.group_members = group_members or (lambda group_id: [])
+        self._streams: list[_Stream] = []
+
+    @contextlib.asynccontextmanager
+    async def connect(self, user: User) -> AsyncIterator[asyncio.Queue[Message]]:
+        stream = _Stream(user, asyncio.Queue(BACKLOG))
+        self._streams.append(stream)
+        try:
+            yield stream.queue
+        finally:
+            self._streams.remove(stream)
+
+    async def run(self, bus: EventBus) -> None:
+        async for event in bus.listen(TYPES):
+            if self._streams:
+                try:
+                    await self.dispatch(event)
+                except Exception:
+                    log.exception("live update for %s failed", event.type)
+
+    async def dispatch(self, event: events.Event) -> None:
+        kind = type(event)
+        if kind in SHARE_EVENTS:
+            grantee = getattr(event, "grantee", "")
+            name = SHARE_EVENTS[kind]
+            affected = self._affected(event)
+        else:
+            grantee = ""
+            name = FILE_EVENTS[kind]
+            affected = None
+        space = self.spaces.peek(event.space_id)
+        if space is None:
+            space = await asyncio.to_thread(self._space, event.space_id)
+        recipients = [s for s in self._streams
+                      if (space is not None and self.spaces.role_of(s.user, space) is not None)
+                      or (grantee and (s.user.id == grantee or grantee in s.user.groups))]
+        if not recipients:
+            return
+        data = await asyncio.to_thread(self._data, event, affected)
+        if isinstance(event, events.ItemMoved) and event.parent_id == event.old_parent_id:
+            name = "item-renamed"
+        message = Message(name, data)
+        for stream in recipients:
+            if stream.queue.full():
+                log.warning("a live update stream of %s is not read; dropping a message", stream.user.username)
+                continue
+            stream.queue.put_nowait(message)
+
+    def _space(self, space_id: str):
+        try:
+            return self.spaces.get(space_id)
+        except StorageError:
+            return None
+
+    def _affected(self, event: events.Event) -> list[str] | None:
+        grantee = getattr(event, "grantee", "")
+        if not grantee:
+            return None
+        if getattr(event, "grantee_type", "user") == "group":
+            return self.group_members(grantee)
+        return [grantee]
+
+    def _data(self, event: events.Event, affected: list[str] | None) -> dict:
+        storage = self.registry.storage_id_of(event.space_id)
+        node_id = getattr(event, "node_id", "") or event.space_id
+        node: NodeInfo | None = None
+        if not isinstance(event, events.ItemTrashed):
+            try:
+                node = self.registry.stat(event.space_id, node_id)
+            except StorageError:
+                node = None
+        parent = node.parent_id if node is not None and node.parent_id else ""
+        return {
+            "parentitemid": f"{storage}${event.space_id}!{parent}" if parent else "",
+            "itemid": f"{storage}${event.space_id}!{node_id}",
+            "spaceid": f"{storage}${event.space_id}",
+            "initiatorid": event.initiator_id,
+            "etag": node.etag if node is not None else "",
+            "affecteduserids": affected,
+        }
