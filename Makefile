@@ -47,6 +47,7 @@ bench: setup debs-bench
 	$(PY) bench/shares.py
 	$(PY) bench/history.py
 	$(PY) bench/search.py
+	$(PY) bench/previews.py
 
 lint: setup
 	$(VENV)/bin/ruff check src tests bench

@@ -105,6 +105,7 @@ def server_level(tmp: Path, files: int, queries: int) -> None:
     rng = random.Random(7)
     words = vocabulary(rng, 300)
     names = [f"{rng.choice(words)} {rng.choice(words)} {i}.txt" for i in range(files)]
+    (tmp / "infiniscale").mkdir()
     server = servers.start_infiniscale(tmp / "infiniscale", servers.default_infiniscale_bin())
     try:
         base = server.dav_root

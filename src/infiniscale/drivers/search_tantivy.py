@@ -261,9 +261,20 @@ class TantivyIndex:
         prefix = node.field == "name"
         return Query.boolean_query([(Occur.Must, self._word(node.field, t, prefix, fuzzy)) for t in tokens])
 
+    def _pattern_query(self, pattern: str) -> Query:
+        """`*word*` (the web client's search) looks through the words of names, a much smaller
+        dictionary than whole names: a run of letters and digits can only lie inside one word.
+        Anything else matches against whole names."""
+        middle = pattern.strip("*")
+        if pattern.startswith("*") and pattern.endswith("*") and middle and middle.isalnum():
+            tokens = self.analyzer.analyze(middle)
+            if len(tokens) == 1:
+                return Query.regex_query(self.schema, "name", ".*" + re.escape(tokens[0]) + ".*")
+        return Query.regex_query(self.schema, "name_lc", _glob_regex(pattern))
+
     def _name_pattern(self, pattern: str, fuzzy: bool) -> Query:
         s = self.schema
-        exact = Query.boost_query(Query.regex_query(s, "name_lc", _glob_regex(pattern)), 3.0)
+        exact = Query.boost_query(self._pattern_query(pattern), 3.0)
         literal = max(re.split(r"[*?]", pattern), key=len)
         tokens = self.analyzer.analyze(literal)
         if not fuzzy or len(tokens) != 1 or len(tokens[0]) < FUZZY_MIN or not tokens[0].isalpha():
