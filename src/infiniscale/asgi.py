@@ -19,8 +19,19 @@ from infiniscale.core.clientlog import ClientLog
 from infiniscale.core.model.events import initiator
 from infiniscale.core.model.identity import User
 from infiniscale.core.signing import SigningKeys
+from infiniscale.core.userlog import Userlog
 from infiniscale.observability import request_id
-from infiniscale.protocols import authapp, graph, ocs, public_links, shares_ocs, signed_urls, sse, webfinger
+from infiniscale.protocols import (
+    authapp,
+    graph,
+    notifications,
+    ocs,
+    public_links,
+    shares_ocs,
+    signed_urls,
+    sse,
+    webfinger,
+)
 from infiniscale.protocols.archiver import PATH as ARCHIVER_PATH
 from infiniscale.protocols.archiver import Archiver
 from infiniscale.protocols.auth import Authenticator
@@ -49,7 +60,8 @@ class App:
                  max_chunk_size: int, depth_infinity: bool, ready: Any = None, spaces_max_quota: int = 0,
                  background: tuple[Callable[[], Awaitable[None]], ...] = (),
                  archiver: Archiver | None = None, search: bool = False, full_text_search: bool = False,
-                 clientlog: ClientLog | None = None) -> None:
+                 clientlog: ClientLog | None = None, userlog: Userlog | None = None,
+                 global_notifications_secret: str = "") -> None:
         self.webdav = webdav
         self.archiver = archiver
         self.app_tokens = app_tokens
@@ -75,6 +87,11 @@ class App:
         if archiver is not None:
             self.capabilities["capabilities"]["files"]["archivers"] = [archiver.capability()]
         self.clientlog = clientlog
+        self.userlog = userlog
+        self.global_notifications_secret = global_notifications_secret
+        if userlog is not None:
+            self.capabilities["capabilities"]["notifications"] = {"ocs-endpoints": ["list", "get", "delete"],
+                                                                  "configurable": False}
         self.capabilities["capabilities"]["core"]["support-sse"] = clientlog is not None
         if search:
             self.capabilities["capabilities"]["dav"]["reports"] = ["search-files"]
@@ -254,6 +271,12 @@ class App:
             return
         if endpoint == sse.PATH and self.clientlog is not None:
             await sse.stream(req, req.user, self.clientlog)
+            return
+        if endpoint == notifications.PATH and self.userlog is not None:
+            await notifications.handle(req, req.user, self.userlog)
+            return
+        if endpoint == notifications.GLOBAL_PATH and self.userlog is not None:
+            await notifications.handle_global(req, req.user, self.userlog, self.global_notifications_secret)
             return
         if endpoint == "cloud/user/signing-key" and self.signing_keys is not None:
             key = await asyncio.get_running_loop().run_in_executor(None, self.signing_keys.key_of, req.user.id)

@@ -25,6 +25,9 @@ from infiniscale.core.history import History
 from infiniscale.core.idp import IdentityProvider, Lifetimes, builtin_clients
 from infiniscale.core.indexer import Indexer
 from infiniscale.core.loginguard import LoginGuard
+from infiniscale.core.mail_notifications import MailNotifications
+from infiniscale.core.model.errors import StorageError
+from infiniscale.core.model.identity import User
 from infiniscale.core.ports.events import EventBus
 from infiniscale.core.ports.imaging import Thumbnailer
 from infiniscale.core.provisioning import Provisioner, ProvisioningPolicy
@@ -38,6 +41,7 @@ from infiniscale.core.spaces import Limits, Spaces
 from infiniscale.core.tags import Tags
 from infiniscale.core.thumbnails import PreviewJanitor, Previews
 from infiniscale.core.uploads import UploadService
+from infiniscale.core.userlog import Userlog
 from infiniscale.drivers.audit_file import AppendOnlyFile
 from infiniscale.drivers.bus_local import LocalEventBus
 from infiniscale.drivers.decomposed.fsutil import lock_fd
@@ -232,6 +236,8 @@ def build_app(settings: Settings) -> App:
     index = build_search_index(settings)
     previews = build_previews(settings)
     clientlog = ClientLog(spaces, registry, group_members=partial(group_member_ids, directory))
+    userlog = build_userlog(settings, registry, directory, spaces, sharing)
+    mail = build_mail_notifications(settings, registry, directory)
     dav = DavContext(files, DavConfig(base_url=settings.url.rstrip("/"),
                                       allow_depth_infinity=settings.allow_propfind_depth_infinity,
                                       max_xml_bytes=settings.max_request_xml_bytes), uploads,
@@ -277,13 +283,14 @@ def build_app(settings: Settings) -> App:
                max_chunk_size=settings.upload_max_chunk_size, spaces_max_quota=settings.spaces_max_quota,
                depth_infinity=settings.allow_propfind_depth_infinity,
                search=index is not None, full_text_search=settings.full_text_search, clientlog=clientlog,
+               userlog=userlog, global_notifications_secret=settings.userlog_global_secret,
                background=(lambda: uploads.reap_periodically(reap_interval(settings.upload_expiration)),
                            lambda: keep_consuming("clientlog", partial(clientlog.run, bus)),
                            lambda: every(GRANT_PURGE_INTERVAL_S, FileIdpStore(settings.idp_dir).purge_expired),
                            lambda: every(STALE_S3_UPLOAD_CHECK_S, partial(abort_stale_s3_uploads, registry)),
-                           lambda: every(EXPIRED_SHARES_CHECK_S, sharing.book.remove_expired),
+                           lambda: every_async(EXPIRED_SHARES_CHECK_S, share_service.expire),
                            *retention_jobs(settings, registry),
-                           *consumer_jobs(settings, bus, registry, index, previews)))
+                           *consumer_jobs(settings, bus, registry, index, previews, userlog, mail)))
 
 
 GRANT_PURGE_INTERVAL_S = 600
@@ -358,12 +365,49 @@ async def index_while_writer(index: TantivyIndex, indexer: Indexer, bus: EventBu
     await indexer.run(bus)
 
 
+def build_userlog(settings: Settings, registry: SpaceRegistry, directory: BuiltinDirectory | LdapDirectory,
+                  spaces: Spaces | None = None, sharing: Sharing | None = None) -> Userlog:
+    def share_exists(share_id: str) -> bool:
+        try:
+            return sharing is None or bool(sharing.book.get(share_id))
+        except StorageError:
+            return False
+
+    def member_of(user: User, space_id: str) -> bool:
+        try:
+            return spaces is None or spaces.role_of(user, spaces.get(space_id)) is not None
+        except StorageError:
+            return False
+
+    return Userlog(FileDocumentStore(os.path.join(settings.storage_root, "userlog")), registry,
+                   directory.get_by_id, partial(group_member_ids, directory), share_exists, member_of)
+
+
+def build_mail_notifications(settings: Settings, registry: SpaceRegistry,
+                             directory: BuiltinDirectory | LdapDirectory) -> MailNotifications | None:
+    if not settings.smtp_host:
+        return None
+    from infiniscale.drivers.mail_smtp import SmtpMailer
+
+    mailer = SmtpMailer(settings.smtp_host, settings.smtp_port, settings.smtp_sender or "noreply@localhost",
+                        username=settings.smtp_username, password=settings.smtp_password,
+                        authentication=settings.smtp_authentication, encryption=settings.smtp_encryption,
+                        insecure=settings.smtp_insecure)
+    return MailNotifications(mailer, registry, directory.get_by_id, partial(group_member_ids, directory),
+                             settings.url)
+
+
 def consumer_jobs(settings: Settings, bus: EventBus, registry: SpaceRegistry,
-                  index: TantivyIndex | None, previews: Previews | None = None) -> tuple:
+                  index: TantivyIndex | None, previews: Previews | None = None,
+                  userlog: Userlog | None = None, mail: MailNotifications | None = None) -> tuple:
     """The event consumers this process runs (with the `workers` role)."""
     if "workers" not in settings.roles.split(","):
         return ()
     jobs = []
+    if userlog is not None:
+        jobs.append(lambda: keep_consuming("userlog", partial(userlog.run, bus)))
+    if mail is not None:
+        jobs.append(lambda: keep_consuming("notifications", partial(mail.run, bus)))
     if previews is not None:
         janitor = PreviewJanitor(previews, registry)
         jobs.append(lambda: keep_consuming("thumbnails", partial(janitor.run, bus)))
@@ -401,9 +445,10 @@ async def run_workers(settings: Settings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     registry = build_registry(settings)
-    tasks = [asyncio.create_task(job()) for job in consumer_jobs(settings, bus, registry,
-                                                                   build_search_index(settings),
-                                                                   build_previews(settings))]
+    directory = build_directory(settings)
+    tasks = [asyncio.create_task(job()) for job in consumer_jobs(
+        settings, bus, registry, build_search_index(settings), build_previews(settings),
+        build_userlog(settings, registry, directory), build_mail_notifications(settings, registry, directory))]
     await stop.wait()
     for task in tasks:
         task.cancel()
@@ -447,6 +492,16 @@ def abort_stale_s3_uploads(registry: SpaceRegistry, older_than_s: float = STALE_
         if hasattr(blobs, "abort_stale_uploads"):
             aborted += blobs.abort_stale_uploads(older_than_s)  # type: ignore[union-attr]
     return aborted
+
+
+async def every_async(interval_s: float, job) -> None:
+    """Runs a coroutine job now and then, for as long as the server runs."""
+    while True:
+        try:
+            await job()
+        except Exception:  # housekeeping must never take the server down
+            log.exception("housekeeping job failed")
+        await asyncio.sleep(interval_s)
 
 
 async def every(interval_s: float, job) -> None:

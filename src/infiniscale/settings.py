@@ -102,6 +102,16 @@ def _parse_duration(raw: str) -> int:
     return int(sum(float(n) * _DURATION_UNITS[u] for n, u in parts))
 
 
+def _choice(*allowed: str, empty: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.strip().lower() or empty
+        if value not in allowed:
+            raise ValueError(f"expected one of {', '.join(allowed)}, got {raw!r}")
+        return value
+
+    return parse
+
+
 PARSERS: dict[type, Callable[[str], Any]] = {bool: _parse_bool, int: _parse_int, str: _parse_str}
 
 
@@ -169,6 +179,25 @@ DECLARED: tuple[Setting, ...] = (
     Setting("audit_filepath", str, "", ("AUDIT_FILEPATH",), "The audit log file; default <data>/audit.log"),
     Setting("audit_log_to_console", bool, False, ("AUDIT_LOG_TO_CONSOLE",),
             "Write the audit events as JSON lines to standard output"),
+    Setting("userlog_global_secret", str, "", ("USERLOG_GLOBAL_NOTIFICATIONS_SECRET",),
+            "A `secret` header with this value may set global notifications (admins always may)", secret=True),
+    Setting("smtp_host", str, "", ("NOTIFICATIONS_SMTP_HOST",),
+            "Mail server for e-mail notifications; empty: no e-mail is sent"),
+    Setting("smtp_port", int, 25, ("NOTIFICATIONS_SMTP_PORT",), "Port of the mail server"),
+    Setting("smtp_sender", str, "", ("NOTIFICATIONS_SMTP_SENDER",),
+            "From address of notification e-mails, e.g. `Infinite Scale <noreply@example.org>`"),
+    Setting("smtp_username", str, "", ("NOTIFICATIONS_SMTP_USERNAME",),
+            "User name at the mail server; default the sender's address"),
+    Setting("smtp_password", str, "", ("NOTIFICATIONS_SMTP_PASSWORD",), "Password at the mail server",
+            secret=True),
+    Setting("smtp_authentication", str, "auto", ("NOTIFICATIONS_SMTP_AUTHENTICATION",),
+            "How to log in: auto, login, plain, crammd5 or none",
+            parse=_choice("auto", "login", "plain", "crammd5", "none", empty="auto")),
+    Setting("smtp_encryption", str, "none", ("NOTIFICATIONS_SMTP_ENCRYPTION",),
+            "Connection security: none, starttls or ssltls",
+            parse=_choice("none", "starttls", "ssltls", empty="none")),
+    Setting("smtp_insecure", bool, False, ("NOTIFICATIONS_SMTP_INSECURE",),
+            "Do not verify the mail server's certificate"),
     Setting("admin_password", str, "", ("IDM_ADMIN_PASSWORD",),
             "Password of the admin user (used by init)", secret=True),
     Setting("create_demo_users", bool, False, ("IDM_CREATE_DEMO_USERS",),

@@ -56,8 +56,8 @@ class Listener:
                 elif text == "" and kind:
                     self.events.put((time.monotonic(), kind, json.loads(data)))
                     kind, data = "", ""
-        except (OSError, ValueError, http.client.HTTPException):
-            pass
+        except (OSError, ValueError, AttributeError, http.client.HTTPException):
+            pass  # the stream was closed (http.client trips over its own closed socket with AttributeError)
 
     def wait_for(self, kind: str, timeout: float = 5.0, **match: object) -> tuple[float, dict]:
         deadline = time.monotonic() + timeout

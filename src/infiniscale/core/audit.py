@@ -9,11 +9,12 @@ from collections.abc import Callable
 
 import orjson
 
-from infiniscale.core.model.events import Event
+from infiniscale.core.model.events import Event, UserNotified
 from infiniscale.core.ports.events import EventBus
 
 log = logging.getLogger("infiniscale.audit")
 GROUP = "audit"
+NOT_AUDITED = frozenset({UserNotified.type})  # the server talking to itself, not an action
 
 
 def audit_line(event: Event) -> str:
@@ -32,6 +33,8 @@ class AuditLog:
 
     async def run(self) -> None:
         async for event in self.bus.subscribe(GROUP):
+            if event.type in NOT_AUDITED:
+                continue
             line = audit_line(event)
             for sink in self.sinks:
                 try:

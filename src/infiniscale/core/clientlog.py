@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -48,7 +49,7 @@ SHARE_EVENTS: dict[type[events.Event], str] = {
     events.SpaceShared: "space-member-added",
     events.SpaceUnshared: "space-member-removed",
 }
-TYPES = frozenset(cls.type for cls in (*FILE_EVENTS, *SHARE_EVENTS))
+TYPES = frozenset(cls.type for cls in (*FILE_EVENTS, *SHARE_EVENTS, events.UserNotified))
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,10 @@ class ClientLog:
                     log.exception("live update for %s failed", event.type)
 
     async def dispatch(self, event: events.Event) -> None:
+        if isinstance(event, events.UserNotified):  # a new notification, to its recipients only
+            self._push([s for s in self._streams if s.user.id in event.user_ids],
+                       Message("userlog-notification", json.loads(event.notification)))
+            return
         kind = type(event)
         if kind in SHARE_EVENTS:
             grantee = getattr(event, "grantee", "")
@@ -109,7 +114,9 @@ class ClientLog:
         data = await asyncio.to_thread(self._data, event, affected)
         if isinstance(event, events.ItemMoved) and event.parent_id == event.old_parent_id:
             name = "item-renamed"
-        message = Message(name, data)
+        self._push(recipients, Message(name, data))
+
+    def _push(self, recipients: list[_Stream], message: Message) -> None:
         for stream in recipients:
             if stream.queue.full():
                 log.warning("a live update stream of %s is not read; dropping a message", stream.user.username)

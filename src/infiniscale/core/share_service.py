@@ -68,3 +68,13 @@ class ShareService:
         if state is not None:
             await self.files.bus.publish(events.ShareStateChanged(executant=actor.id, space_id=share.space_id,
                                                                   share_id=share.id, state=state))
+
+    async def expire(self) -> int:
+        """Removes the shares past their expiry; their recipients hear of it (links expire silently)."""
+        removed = await self.files._run(self.sharing.book.remove_expired)
+        for share in removed:
+            if share.share_type != LINK_SHARE:
+                await self.files.bus.publish(events.ShareExpired(
+                    executant=share.creator, space_id=share.space_id, share_id=share.id, node_id=share.node_id,
+                    grantee_type="group" if share.share_type == GROUP_SHARE else "user", grantee=share.grantee))
+        return len(removed)

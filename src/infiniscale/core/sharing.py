@@ -209,14 +209,14 @@ class ShareBook:
             raise NotFound("link not found")
         return share
 
-    def remove_expired(self) -> int:
-        """Removes every share and link past its expiry (they stopped working then). Returns how many."""
-        removed = 0
+    def remove_expired(self) -> list[Share]:
+        """Removes every share and link past its expiry (they stopped working then). Returns those this
+        call removed: when several processes sweep at once, each share is reported by one of them."""
+        removed = []
         for space_id in self.docs.names("spaces"):
             for share in self.in_space(space_id, live=False):
-                if share.expired(time.time()):
-                    self.remove(share)
-                    removed += 1
+                if share.expired(time.time()) and self.remove(share):
+                    removed.append(share)
         return removed
 
     def put(self, share: Share) -> None:
@@ -225,9 +225,10 @@ class ShareBook:
                 raise NotFound("share not found")
             doc[share.id] = _record(share)
 
-    def remove(self, share: Share) -> None:
+    def remove(self, share: Share) -> bool:
+        """Removes the share; False when it was already gone."""
         with self.docs.updating(f"spaces/{share.space_id}") as doc:
-            doc.pop(share.id, None)
+            existed = doc.pop(share.id, None) is not None
         with self.docs.updating(f"created/{principal_key(share.creator)}") as doc:
             doc.pop(share.id, None)
         if share.share_type == LINK_SHARE:
@@ -239,6 +240,7 @@ class ShareBook:
                 doc.pop(share.id, None)
         with self.docs.updating(self._id_doc(share.id)) as doc:
             doc.clear()
+        return existed
 
     def _shares(self, index: dict) -> list[Share]:
         """The live shares an index names (entries whose share is gone or expired are skipped)."""

@@ -184,9 +184,14 @@ class DrivesApi:
             return 200, await self.drive(space, self.spaces.role_of(actor, space), actor)
         if method == "DELETE":
             if (headers("purge") or "").strip().upper() == "T":
-                await self._run(self.spaces.purge, actor, space_id)
+                space = await self._run(self.spaces.purge, actor, space_id)
+                await self.files.bus.publish(events.SpaceDeleted(
+                    executant=actor.id, space_id=space_id, name=space.name,
+                    members=tuple(m.key for m in space.members)))
                 return 204, None
-            await self._run(self.spaces.disable, actor, space_id)
+            space = await self._run(self.spaces.disable, actor, space_id)
+            await self.files.bus.publish(events.SpaceDisabled(
+                executant=actor.id, space_id=space_id, name=space.name, members=tuple(m.key for m in space.members)))
             return 204, None
         raise DriveError(405, "notAllowed", "method not allowed")
 

@@ -224,3 +224,41 @@ class LinkRemoved(Event):
     type: ClassVar[str] = "LinkRemoved"
     share_id: str
     node_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ShareExpired(Event):
+    """A user or group share reached its expiry date and was removed (executant: who had shared)."""
+
+    type: ClassVar[str] = "ShareExpired"
+    share_id: str
+    node_id: str
+    grantee_type: str
+    grantee: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class SpaceDisabled(Event):
+    """A project space was disabled; `members` are its member keys (`u:<id>`, `g:<id>`)."""
+
+    type: ClassVar[str] = "SpaceDisabled"
+    name: str
+    members: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class SpaceDeleted(Event):
+    """A disabled space was purged; name and members are kept here because the space is gone."""
+
+    type: ClassVar[str] = "SpaceDeleted"
+    name: str
+    members: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class UserNotified(Event):
+    """A notification was stored for these users: each process pushes it to their open live streams."""
+
+    type: ClassVar[str] = "UserNotified"
+    user_ids: tuple[str, ...]
+    notification: str  # the notification as the notifications API renders it, in JSON
