@@ -170,3 +170,15 @@ def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    """A failed test that used a server gets the end of that server's log in its report."""
+    outcome = yield
+    report = outcome.get_result()
+    if not report.failed:
+        return
+    for value in getattr(item, "funcargs", {}).values():
+        if isinstance(value, ServerProcess) and value.log_path.exists():
+            report.sections.append((f"server log {value.log_path}", value.log_path.read_text(errors="replace")[-4000:]))

@@ -121,6 +121,7 @@ WORKERS_KILL_TIMEOUT_S = 10
 def _granian_server(settings: Settings):
     from granian import Granian
     from granian.constants import Interfaces, Loops
+    from granian.log import LogLevels
 
 
     os.environ[RESOLVED_ENV] = settings.to_json()
@@ -131,7 +132,9 @@ def _granian_server(settings: Settings):
                   "ssl_protocol_min": "tls1.2"}
     return Granian("infiniscale.runtime:create_app", address=settings.listen_host, port=settings.listen_port,
                    interface=Interfaces.ASGI, workers=workers, loop=Loops.uvloop, factory=True,
-                   log_enabled=settings.log_level in ("debug", "trace"), respawn_failed_workers=True,
+                   # warnings always: a worker that died and was respawned must show in the log
+                   log_level=LogLevels.debug if settings.log_level in ("debug", "trace") else LogLevels.warning,
+                   respawn_failed_workers=True,
                    backlog=2048, workers_kill_timeout=WORKERS_KILL_TIMEOUT_S, **kwargs)
 
 
@@ -305,7 +308,7 @@ def cmd_health(args: argparse.Namespace) -> int:
 
 def cmd_storage_check(args: argparse.Namespace) -> int:
     from infiniscale.drivers.decomposed.check import check
-    from infiniscale.runtime import STALE_S3_UPLOAD_AGE_S, abort_stale_s3_uploads, build_registry
+    from infiniscale.storage_setup import STALE_S3_UPLOAD_AGE_S, abort_stale_s3_uploads, build_registry
 
     registry = build_registry(resolve())
     clean = True
@@ -330,7 +333,7 @@ def cmd_storage_check(args: argparse.Namespace) -> int:
 
 def cmd_storage_scrub(args: argparse.Namespace) -> int:
     from infiniscale.drivers.decomposed.scrub import Scrubber, idle_io_priority
-    from infiniscale.runtime import build_registry
+    from infiniscale.storage_setup import build_registry
 
     settings = resolve()
     registry = build_registry(settings)

@@ -31,7 +31,7 @@ from infiniscale.core.model.identity import User
 from infiniscale.core.ports.events import EventBus
 from infiniscale.core.ports.imaging import Thumbnailer
 from infiniscale.core.provisioning import Provisioner, ProvisioningPolicy
-from infiniscale.core.registry import Provider, SpaceRegistry
+from infiniscale.core.registry import SpaceRegistry
 from infiniscale.core.retention import Policy, Retention
 from infiniscale.core.search import SearchService
 from infiniscale.core.share_service import ShareService
@@ -46,7 +46,6 @@ from infiniscale.drivers.audit_file import AppendOnlyFile
 from infiniscale.drivers.bus_local import LocalEventBus
 from infiniscale.drivers.decomposed.fsutil import lock_fd
 from infiniscale.drivers.decomposed.sessions import SessionStore
-from infiniscale.drivers.decomposed.tree import DecomposedStorage
 from infiniscale.drivers.directory_builtin import BuiltinDirectory
 from infiniscale.drivers.documents_files import FileDocumentStore
 from infiniscale.drivers.http_fetch import json_fetcher
@@ -63,6 +62,14 @@ from infiniscale.protocols.shares_ocs import SharesOcs
 from infiniscale.protocols.webdav.app import WebDavApp
 from infiniscale.protocols.webdav.context import DavConfig, DavContext
 from infiniscale.settings import RESOLVED_ENV, Settings, search_enabled
+from infiniscale.storage_setup import (  # noqa: F401 - re-exported for the CLI and the tests
+    STALE_S3_UPLOAD_AGE_S,
+    abort_stale_s3_uploads,
+    build_driver,
+    build_registry,
+    build_storage,
+    project_mount_id,
+)
 
 if TYPE_CHECKING:
     from joserfc.jwk import RSAKey
@@ -95,43 +102,6 @@ def build_directory(settings: Settings) -> BuiltinDirectory | LdapDirectory:
             group_member=settings.ldap_group_schema_member, insecure=settings.ldap_insecure,
             write_enabled=settings.ldap_write_enabled, admin_user_id=settings.admin_user_id), settings.idm_dir)
     return BuiltinDirectory(settings.users_file)
-
-
-def build_driver(settings: Settings, driver: str, root: str) -> DecomposedStorage:
-    versioning = not settings.disable_versioning
-    if driver != "s3ng":
-        return DecomposedStorage(root, versioning=versioning)
-    # imported here: only servers with content in S3 load the S3 client
-    from infiniscale.drivers.decomposed.s3blobs import S3Blobs, S3Config
-
-    config = S3Config(endpoint=settings.s3_endpoint, region=settings.s3_region, access_key=settings.s3_access_key,
-                      secret_key=settings.s3_secret_key, bucket=settings.s3_bucket,
-                      part_size=settings.s3_part_size, parallel_parts=settings.s3_parallel_parts,
-                      insecure=settings.insecure)
-    return DecomposedStorage(root, blobs=partial(S3Blobs, config), versioning=versioning)
-
-
-def project_mount_id(settings: Settings) -> str:
-    return settings.project_storage_mount_id or str(uuid.uuid5(uuid.NAMESPACE_URL,
-                                                               f"projects:{settings.storage_mount_id}"))
-
-
-def build_registry(settings: Settings) -> SpaceRegistry:
-    """The storage providers: one for every space, or with `project_storage_driver` a second one
-    that takes the project spaces."""
-    users = Provider(settings.storage_mount_id,
-                     build_driver(settings, settings.storage_driver, settings.storage_root))
-    if not settings.project_storage_driver:
-        return SpaceRegistry([users])
-    projects = Provider(project_mount_id(settings),
-                        build_driver(settings, settings.project_storage_driver, settings.project_storage_root),
-                        frozenset({"project"}))
-    return SpaceRegistry([users, projects])
-
-
-def build_storage(settings: Settings) -> DecomposedStorage:
-    """The provider of the users' spaces (the only one unless project spaces have their own)."""
-    return build_registry(settings).providers[0].driver  # type: ignore[return-value]
 
 
 def build_app_tokens(settings: Settings) -> AppTokens:
@@ -297,7 +267,6 @@ GRANT_PURGE_INTERVAL_S = 600
 INDEX_WRITER_RETRY_S = 5.0
 EXPIRED_SHARES_CHECK_S = 600
 STALE_S3_UPLOAD_CHECK_S = 3600
-STALE_S3_UPLOAD_AGE_S = 24 * 3600  # a multipart upload this old belongs to a process that died
 
 
 def group_member_ids(directory: BuiltinDirectory | LdapDirectory, group_id: str) -> list[str]:
@@ -483,15 +452,6 @@ def retention_round(retention: Retention, lock_path: str) -> None:
             log.info("retention: %s", outcome.summary(False))
     finally:
         os.close(fd)  # releases the lock
-
-
-def abort_stale_s3_uploads(registry: SpaceRegistry, older_than_s: float = STALE_S3_UPLOAD_AGE_S) -> int:
-    aborted = 0
-    for provider in registry.providers:
-        blobs = getattr(provider.driver, "blobs", None)
-        if hasattr(blobs, "abort_stale_uploads"):
-            aborted += blobs.abort_stale_uploads(older_than_s)  # type: ignore[union-attr]
-    return aborted
 
 
 async def every_async(interval_s: float, job) -> None:
