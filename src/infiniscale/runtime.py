@@ -17,6 +17,7 @@ import orjson
 from infiniscale.asgi import App
 from infiniscale.core import unified_roles
 from infiniscale.core.accounts import Accounts
+from infiniscale.core.activities import Activities, Principals
 from infiniscale.core.apptokens import AppTokens
 from infiniscale.core.audit import AuditLog
 from infiniscale.core.clientlog import ClientLog
@@ -42,6 +43,7 @@ from infiniscale.core.tags import Tags
 from infiniscale.core.thumbnails import PreviewJanitor, Previews
 from infiniscale.core.uploads import UploadService
 from infiniscale.core.userlog import Userlog
+from infiniscale.drivers.activities_sqlite import SqliteActivityStore
 from infiniscale.drivers.audit_file import AppendOnlyFile
 from infiniscale.drivers.bus_local import LocalEventBus
 from infiniscale.drivers.decomposed.fsutil import lock_fd
@@ -61,7 +63,7 @@ from infiniscale.protocols.oidc import OidcEndpoints
 from infiniscale.protocols.shares_ocs import SharesOcs
 from infiniscale.protocols.webdav.app import WebDavApp
 from infiniscale.protocols.webdav.context import DavConfig, DavContext
-from infiniscale.settings import RESOLVED_ENV, Settings, search_enabled
+from infiniscale.settings import RESOLVED_ENV, Settings, activitylog_enabled, search_enabled
 from infiniscale.storage_setup import (  # noqa: F401 - re-exported for the CLI and the tests
     STALE_S3_UPLOAD_AGE_S,
     abort_stale_s3_uploads,
@@ -208,6 +210,7 @@ def build_app(settings: Settings) -> App:
     clientlog = ClientLog(spaces, registry, group_members=partial(group_member_ids, directory))
     userlog = build_userlog(settings, registry, directory, spaces, sharing)
     mail = build_mail_notifications(settings, registry, directory)
+    activities = build_activities(settings, registry, directory, files)
     dav = DavContext(files, DavConfig(base_url=settings.url.rstrip("/"),
                                       allow_depth_infinity=settings.allow_propfind_depth_infinity,
                                       max_xml_bytes=settings.max_request_xml_bytes), uploads,
@@ -248,7 +251,8 @@ def build_app(settings: Settings) -> App:
                                   DrivesApi(files, directory, settings.url.rstrip("/"),
                                             unified_roles.available(available_role_ids(settings)),
                                             GraphSharing(share_service, directory, settings.url.rstrip("/"))),
-                                  Tags(files, FileDocumentStore(os.path.join(settings.storage_root, "tags")))),
+                                  Tags(files, FileDocumentStore(os.path.join(settings.storage_root, "tags"))),
+                                  activities),
                issuer=settings.issuer,
                max_chunk_size=settings.upload_max_chunk_size, spaces_max_quota=settings.spaces_max_quota,
                depth_infinity=settings.allow_propfind_depth_infinity,
@@ -260,7 +264,7 @@ def build_app(settings: Settings) -> App:
                            lambda: every(STALE_S3_UPLOAD_CHECK_S, partial(abort_stale_s3_uploads, registry)),
                            lambda: every_async(EXPIRED_SHARES_CHECK_S, share_service.expire),
                            *retention_jobs(settings, registry),
-                           *consumer_jobs(settings, bus, registry, index, previews, userlog, mail)))
+                           *consumer_jobs(settings, bus, registry, index, previews, userlog, mail, activities)))
 
 
 GRANT_PURGE_INTERVAL_S = 600
@@ -352,6 +356,22 @@ def build_userlog(settings: Settings, registry: SpaceRegistry, directory: Builti
                    directory.get_by_id, partial(group_member_ids, directory), share_exists, member_of)
 
 
+def build_activities(settings: Settings, registry: SpaceRegistry, directory: BuiltinDirectory | LdapDirectory,
+                     files: FileService | None = None) -> Activities | None:
+    if not activitylog_enabled(settings):
+        return None
+
+    def user_name(user_id: str) -> str:
+        user = directory.get_by_id(user_id)
+        return user.display_name if user else ""
+
+    def group_name(group_id: str) -> str:
+        return next((g.name for g in directory.groups() if g.id == group_id), "")
+
+    store = SqliteActivityStore(str(settings.data_dir / "activitylog" / "activities.sqlite"))
+    return Activities(store, registry, Principals(user_name, group_name), files)
+
+
 def build_mail_notifications(settings: Settings, registry: SpaceRegistry,
                              directory: BuiltinDirectory | LdapDirectory) -> MailNotifications | None:
     if not settings.smtp_host:
@@ -368,7 +388,8 @@ def build_mail_notifications(settings: Settings, registry: SpaceRegistry,
 
 def consumer_jobs(settings: Settings, bus: EventBus, registry: SpaceRegistry,
                   index: TantivyIndex | None, previews: Previews | None = None,
-                  userlog: Userlog | None = None, mail: MailNotifications | None = None) -> tuple:
+                  userlog: Userlog | None = None, mail: MailNotifications | None = None,
+                  activities: Activities | None = None) -> tuple:
     """The event consumers this process runs (with the `workers` role)."""
     if "workers" not in settings.roles.split(","):
         return ()
@@ -377,6 +398,8 @@ def consumer_jobs(settings: Settings, bus: EventBus, registry: SpaceRegistry,
         jobs.append(lambda: keep_consuming("userlog", partial(userlog.run, bus)))
     if mail is not None:
         jobs.append(lambda: keep_consuming("notifications", partial(mail.run, bus)))
+    if activities is not None:
+        jobs.append(lambda: keep_consuming("activitylog", partial(activities.run, bus)))
     if previews is not None:
         janitor = PreviewJanitor(previews, registry)
         jobs.append(lambda: keep_consuming("thumbnails", partial(janitor.run, bus)))
@@ -417,7 +440,8 @@ async def run_workers(settings: Settings) -> None:
     directory = build_directory(settings)
     tasks = [asyncio.create_task(job()) for job in consumer_jobs(
         settings, bus, registry, build_search_index(settings), build_previews(settings),
-        build_userlog(settings, registry, directory), build_mail_notifications(settings, registry, directory))]
+        build_userlog(settings, registry, directory), build_mail_notifications(settings, registry, directory),
+        build_activities(settings, registry, directory))]
     await stop.wait()
     for task in tasks:
         task.cancel()

@@ -437,6 +437,10 @@ def events_needed(settings: Settings) -> bool:
             or search_enabled(settings))
 
 
+def activitylog_enabled(settings: Settings) -> bool:
+    return "activitylog" not in [s.strip() for s in settings.exclude_services.split(",")]
+
+
 def search_enabled(settings: Settings) -> bool:
     return "search" not in [s.strip() for s in settings.exclude_services.split(",")]
 

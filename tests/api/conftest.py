@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
 
 import httpx
@@ -27,6 +29,25 @@ def people(settings, users: dict[str, str], groups: dict[str, list[str]]) -> dic
         ids[name] = str(uuid.uuid4())
         directory.put_group(ids[name], name, members)
     return ids
+
+
+@contextlib.asynccontextmanager
+async def consuming(app, consumer: Callable[[object], Coroutine], users: dict[str, str]
+                    ) -> AsyncIterator[dict[str, httpx.AsyncClient]]:
+    """Runs an event consumer on the app's bus while the block runs; yields a client per user
+    (password `<name>-secret`) and an `anonymous` one."""
+    task = asyncio.create_task(consumer(app.webdav.dav.files.bus))
+    await asyncio.sleep(0)  # the consumer joins its group before anything happens
+    transport = httpx.ASGITransport(app=app)
+    clients = {name: httpx.AsyncClient(transport=transport, base_url="http://testserver",
+                                       auth=(name, f"{name}-secret")) for name in users}
+    clients["anonymous"] = httpx.AsyncClient(transport=transport, base_url="http://testserver")
+    try:
+        yield clients
+    finally:
+        task.cancel()
+        for c in clients.values():
+            await c.aclose()
 
 
 @pytest.fixture

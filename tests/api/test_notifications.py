@@ -15,7 +15,7 @@ import pytest
 
 from infiniscale.runtime import build_app
 from infiniscale.settings import resolve
-from tests.api.conftest import MOUNT_ID, people
+from tests.api.conftest import MOUNT_ID, consuming, people
 from tests.api.test_drives import EDITOR, G, create_project, invite
 
 NOTIFICATIONS = "/ocs/v2.php/apps/notifications/api/v1/notifications"
@@ -32,17 +32,8 @@ async def env(tmp_path) -> AsyncIterator[tuple[object, dict[str, httpx.AsyncClie
                             "USERLOG_GLOBAL_NOTIFICATIONS_SECRET": "s3cret"})
     ids = people(settings, USERS, {"physics-lovers": ["richard", "moss", "einstein"]})
     app = build_app(settings)
-    consumer = asyncio.create_task(app.userlog.run(app.webdav.dav.files.bus))
-    await asyncio.sleep(0)  # the consumer joins its group before anything happens
-    transport = httpx.ASGITransport(app=app)
-    clients = {name: httpx.AsyncClient(transport=transport, base_url="http://testserver",
-                                       auth=(name, f"{name}-secret")) for name in USERS}
-    try:
+    async with consuming(app, app.userlog.run, USERS) as clients:
         yield app, clients, ids
-    finally:
-        consumer.cancel()
-        for c in clients.values():
-            await c.aclose()
 
 
 async def notifications(c: httpx.AsyncClient) -> list[dict]:

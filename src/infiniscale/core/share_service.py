@@ -39,7 +39,8 @@ class ShareService:
         updated = await self.files._run(self.sharing.update, share, role, expires)
         await self.files.bus.publish(events.ShareUpdated(executant=actor.id, space_id=share.space_id,
                                                          share_id=share.id, node_id=share.node_id,
-                                                         role_id=updated.role_id, expires=updated.expires))
+                                                         role_id=updated.role_id, expires=updated.expires,
+                                                         fields=changed_fields(share, updated)))
         return updated
 
     async def update_link(self, actor: User, link: Share, node: NodeInfo, link_type: str | None = None,
@@ -49,7 +50,8 @@ class ShareService:
                                         name)
         await self.files.bus.publish(events.LinkUpdated(executant=actor.id, space_id=link.space_id,
                                                         share_id=link.id, node_id=link.node_id,
-                                                        link_type=updated.link_type))
+                                                        link_type=updated.link_type, token=updated.token,
+                                                        fields=changed_fields(link, updated)))
         return updated
 
     async def remove(self, actor: User, share: Share) -> None:
@@ -78,3 +80,17 @@ class ShareService:
                     executant=share.creator, space_id=share.space_id, share_id=share.id, node_id=share.node_id,
                     grantee_type="group" if share.share_type == GROUP_SHARE else "user", grantee=share.grantee))
         return len(removed)
+
+
+def changed_fields(before: Share, after: Share) -> tuple[str, ...]:
+    """What an update changed, named as oCIS names it in activities."""
+    fields = []
+    if before.role_id != after.role_id:
+        fields.append("permission")
+    if before.password_hash != after.password_hash:
+        fields.append("password")
+    if before.expires != after.expires:
+        fields.append("expiration date")
+    if before.name != after.name:
+        fields.append("display name")
+    return tuple(fields)

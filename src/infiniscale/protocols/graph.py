@@ -5,14 +5,16 @@ bodies. The rules (permissions, validation) are the core's (core/accounts.py).""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import orjson
 
 from infiniscale.core.accounts import AccountError, Accounts, Assignment, assignment_of
+from infiniscale.core.activities import Activities
 from infiniscale.core.model.errors import Forbidden, InvalidArgument, NotFound
 from infiniscale.core.model.identity import Group, User
 from infiniscale.core.tags import Tags
@@ -132,11 +134,26 @@ def selected(doc: dict, select: str) -> dict:
 
 # ---------------------------------------------------------------------- dispatch
 
+@contextlib.contextmanager
+def core_errors() -> Iterator[None]:
+    """The core's refusals about a resource as Graph errors."""
+    try:
+        yield
+    except InvalidArgument as exc:
+        raise GraphError(400, "invalidRequest", str(exc)) from None
+    except NotFound:
+        raise GraphError(404, "itemNotFound", "resource not found") from None
+    except Forbidden as exc:
+        raise GraphError(403, "accessDenied", str(exc)) from None
+
+
 class GraphApi:
-    def __init__(self, accounts: Accounts, drives: DrivesApi | None = None, tags: Tags | None = None) -> None:
+    def __init__(self, accounts: Accounts, drives: DrivesApi | None = None, tags: Tags | None = None,
+                 activities: Activities | None = None) -> None:
         self.accounts = accounts
         self.drives = drives
         self.tags = tags
+        self.activities = activities
 
     async def __call__(self, req: Request, actor: User) -> None:
         try:
@@ -168,7 +185,7 @@ class GraphApi:
 
     async def _tags(self, method: str, req: Request, actor: User) -> tuple[int, object]:
         assert self.tags is not None
-        try:
+        with core_errors():
             if method == "GET":
                 return 200, {"@odata.context": "#Collection(String)", "value": await self.tags.visible(actor)}
             if method in ("PUT", "DELETE"):
@@ -176,13 +193,14 @@ class GraphApi:
                 change = self.tags.assign if method == "PUT" else self.tags.unassign
                 await change(actor, body.get("resourceId"), body.get("tags"))
                 return 200, None
-        except InvalidArgument as exc:
-            raise GraphError(400, "invalidRequest", str(exc)) from None
-        except NotFound:
-            raise GraphError(404, "itemNotFound", "resource not found") from None
-        except Forbidden as exc:
-            raise GraphError(403, "accessDenied", str(exc)) from None
         raise GraphError(405, "notAllowed", "method not allowed")
+
+    async def _activities(self, method: str, query: dict, actor: User) -> tuple[int, object]:
+        assert self.activities is not None
+        if method != "GET":
+            raise GraphError(405, "notAllowed", "method not allowed")
+        with core_errors():
+            return 200, {"value": await self.activities.list(actor, query.get("kql", ""))}
 
     @staticmethod
     async def _in_thread(fn: Callable, *args):
@@ -209,6 +227,8 @@ class GraphApi:
 
         if parts == ["extensions", "org.libregraph", "tags"] and self.tags is not None:
             return await self._tags(method, req, actor)
+        if parts == ["extensions", "org.libregraph", "activities"] and self.activities is not None:
+            return await self._activities(method, query, actor)
         if self.drives is not None and self.drives.handles(parts):
             try:
                 return await self.drives.route(method, parts, query, req.header, lambda: self._body(req), actor)

@@ -166,6 +166,7 @@ class ShareUpdated(Event):
     node_id: str
     role_id: str
     expires: str
+    fields: tuple[str, ...] = ()  # what changed, in oCIS's words: "permission", "expiration date"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -217,6 +218,8 @@ class LinkUpdated(Event):
     share_id: str
     node_id: str
     link_type: str
+    token: str = ""
+    fields: tuple[str, ...] = ()  # "permission", "password", "expiration date", "display name"
 
 
 @dataclass(frozen=True, kw_only=True)
