@@ -104,6 +104,11 @@ class ServerProcess:
     def dav(self, user: str = "einstein") -> str:
         return f"{self.base_url}/remote.php/dav/files/{user}"
 
+    def assert_no_worker_died(self) -> None:
+        """granian respawns a worker that crashed and logs it; a crash is a bug even if the tests passed."""
+        log = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        assert "Unexpected exit from worker" not in log, f"a server worker died; its log:\n{log[-4000:]}"
+
     def client(self, user: str = "einstein", **kwargs) -> httpx.Client:
         return httpx.Client(auth=(user, DEMO.get(user, "admin")), timeout=60, **kwargs)
 
@@ -116,6 +121,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     proc.start()
     yield proc
     proc.stop()
+    proc.assert_no_worker_died()
 
 
 @pytest.fixture
@@ -125,6 +131,7 @@ def fresh_server(tmp_path: Path) -> Iterator[ServerProcess]:
     proc.start()
     yield proc
     proc.stop()
+    proc.assert_no_worker_died()
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from infiniscale.core.model import events
+from infiniscale.core.ports.activities import ActivityQuery
 from infiniscale.runtime import build_app
 from infiniscale.settings import resolve
 from tests.api.conftest import MOUNT_ID, consuming, people
@@ -202,3 +203,19 @@ async def test_a_redelivered_event_is_stored_once(env):
     await asyncio.to_thread(app.graph.activities.record, event)
     await asyncio.to_thread(app.graph.activities.record, event)
     assert len(await activities(e, f"itemid:{item}")) == 2
+
+
+async def test_a_purged_space_takes_its_activities_along(env):
+    app, c, ids = env
+    a = c["admin"]
+    drive = await create_project(a, "Short-lived")
+    space_id = drive["id"].split("$")[1]
+    assert (await invite(a, drive, ids["marie"], VIEWER)).status_code == 200
+    assert len(await until(a, f"itemid:{drive['id']}", 1)) == 1
+    assert (await a.delete(f"/graph/v1.0/drives/{drive['id']}")).status_code == 204
+    assert (await a.delete(f"/graph/v1.0/drives/{drive['id']}", headers={"Purge": "T"})).status_code == 204
+    store = app.graph.activities.store
+    deadline = time.monotonic() + 5
+    while store.query(ActivityQuery(space_id)) and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    assert store.query(ActivityQuery(space_id)) == []

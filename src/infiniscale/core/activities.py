@@ -54,6 +54,7 @@ TYPES = frozenset({
     events.ItemMoved.type, events.ItemTrashed.type, events.ItemRestored.type, events.FileVersionRestored.type,
     events.ShareCreated.type, events.ShareUpdated.type, events.ShareRemoved.type, events.LinkCreated.type,
     events.LinkUpdated.type, events.LinkRemoved.type, events.SpaceShared.type, events.SpaceUnshared.type,
+    events.SpaceDeleted.type,
 })
 
 
@@ -81,6 +82,9 @@ class Activities:
                 await asyncio.to_thread(self.record, event)
 
     def record(self, event: events.Event) -> None:
+        if isinstance(event, events.SpaceDeleted):
+            self.store.forget_space(event.space_id)
+            return
         record = self._record_of(event)
         if record is None:
             return

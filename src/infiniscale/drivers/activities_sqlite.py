@@ -13,7 +13,9 @@ import orjson
 from infiniscale.core.ports.activities import MAX_PER_RESOURCE, ActivityQuery
 
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS events (id TEXT PRIMARY KEY, at INTEGER NOT NULL, record BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS events (
+    id TEXT PRIMARY KEY, space TEXT NOT NULL, at INTEGER NOT NULL, record BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS events_by_space ON events (space);
 CREATE TABLE IF NOT EXISTS links (
     node TEXT NOT NULL, event TEXT NOT NULL, depth INTEGER NOT NULL, at INTEGER NOT NULL,
     PRIMARY KEY (node, event)) WITHOUT ROWID;
@@ -46,7 +48,8 @@ class SqliteActivityStore:
         db = self._db()
         with db:
             db.execute("BEGIN IMMEDIATE")
-            db.execute("INSERT OR IGNORE INTO events VALUES (?, ?, ?)", (event_id, at_ns, orjson.dumps(record)))
+            db.execute("INSERT OR IGNORE INTO events VALUES (?, ?, ?, ?)",
+                       (event_id, record.get("space", ""), at_ns, orjson.dumps(record)))
             db.executemany("INSERT OR IGNORE INTO links VALUES (?, ?, ?, ?)",
                            [(node, event_id, depth, at_ns) for node, depth in links])
             for node, _depth in links:
@@ -67,6 +70,13 @@ class SqliteActivityStore:
             db.execute("DELETE FROM links WHERE node = ? AND event = ?", (node, event_id))
             db.execute("DELETE FROM events WHERE id = ? AND NOT EXISTS (SELECT 1 FROM links WHERE event = ?)",
                        (event_id, event_id))
+
+    def forget_space(self, space_id: str) -> None:
+        db = self._db()
+        with db:
+            db.execute("BEGIN IMMEDIATE")
+            db.execute("DELETE FROM links WHERE event IN (SELECT id FROM events WHERE space = ?)", (space_id,))
+            db.execute("DELETE FROM events WHERE space = ?", (space_id,))
 
     def query(self, query: ActivityQuery) -> list[tuple[str, int, dict]]:
         where, args = ["l.node = ?"], [query.node_id]

@@ -24,6 +24,8 @@ class ActivityStore(Protocol):
     def add(self, event_id: str, at_ns: int, record: dict, links: list[tuple[str, int]]) -> None:
         """Stores `record` under `event_id` and links it to each (node id, depth); storing the same
         event again changes nothing."""
+    def forget_space(self, space_id: str) -> None:
+        """Drops every activity recorded in a space (which is gone for good)."""
     def query(self, query: ActivityQuery) -> list[tuple[str, int, dict]]:
         """(event id, recorded at, record) of the activities linked to the node, oldest first
         unless descending; at most the MAX_PER_RESOURCE newest."""
