@@ -41,6 +41,7 @@ from infiniscale.protocols.oidc import handles as oidc_paths
 from infiniscale.protocols.status import capabilities, search_capability, status_document
 from infiniscale.protocols.webdav import xml
 from infiniscale.protocols.webdav.app import WebDavApp
+from infiniscale.protocols.web import WebApp
 
 log = logging.getLogger("infiniscale.http")
 access_log = logging.getLogger("infiniscale.access")
@@ -61,8 +62,9 @@ class App:
                  background: tuple[Callable[[], Awaitable[None]], ...] = (),
                  archiver: Archiver | None = None, search: bool = False, full_text_search: bool = False,
                  clientlog: ClientLog | None = None, userlog: Userlog | None = None,
-                 global_notifications_secret: str = "") -> None:
+                 global_notifications_secret: str = "", web: WebApp | None = None) -> None:
         self.webdav = webdav
+        self.web = web
         self.archiver = archiver
         self.app_tokens = app_tokens
         self.users = users
@@ -222,6 +224,9 @@ class App:
                               head_only=req.method == "HEAD")
                 return
             await self.webdav(req)
+            return
+        if self.web is not None and self.web.handles(path):
+            await self.web(req)
             return
         await respond(req.send, 404, [("content-type", "text/plain")], b"not found")
 

@@ -61,9 +61,10 @@ from infiniscale.protocols.graph import GraphApi
 from infiniscale.protocols.graph_sharing import GraphSharing
 from infiniscale.protocols.oidc import OidcEndpoints
 from infiniscale.protocols.shares_ocs import SharesOcs
+from infiniscale.protocols.web import WebApp
 from infiniscale.protocols.webdav.app import WebDavApp
 from infiniscale.protocols.webdav.context import DavConfig, DavContext
-from infiniscale.settings import RESOLVED_ENV, Settings, activitylog_enabled, search_enabled
+from infiniscale.settings import RESOLVED_ENV, Settings, activitylog_enabled, search_enabled, web_enabled
 from infiniscale.storage_setup import (  # noqa: F401 - re-exported for the CLI and the tests
     STALE_S3_UPLOAD_AGE_S,
     abort_stale_s3_uploads,
@@ -258,6 +259,8 @@ def build_app(settings: Settings) -> App:
                depth_infinity=settings.allow_propfind_depth_infinity,
                search=index is not None, full_text_search=settings.full_text_search, clientlog=clientlog,
                userlog=userlog, global_notifications_secret=settings.userlog_global_secret,
+               web=WebApp(settings.url.rstrip("/"), settings.issuer, settings.web_oidc_client_id)
+               if web_enabled(settings) else None,
                background=(lambda: uploads.reap_periodically(reap_interval(settings.upload_expiration)),
                            lambda: keep_consuming("clientlog", partial(clientlog.run, bus)),
                            lambda: every(GRANT_PURGE_INTERVAL_S, FileIdpStore(settings.idp_dir).purge_expired),

@@ -437,6 +437,11 @@ def events_needed(settings: Settings) -> bool:
             or search_enabled(settings))
 
 
+def web_enabled(settings: Settings) -> bool:
+    """The browser app, unless OCIS_EXCLUDE_RUN_SERVICES names `web` (as in oCIS)."""
+    return "web" not in [s.strip() for s in settings.exclude_services.split(",")]
+
+
 def activitylog_enabled(settings: Settings) -> bool:
     return "activitylog" not in [s.strip() for s in settings.exclude_services.split(",")]
 

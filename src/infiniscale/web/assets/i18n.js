@@ -1,0 +1,170 @@
+// Every string the app shows goes through t(): English is built in, other languages are JSON files
+// in /assets/l10n/<lang>.json with the same keys (missing keys fall back to English).
+const EN = {
+  appName: "infiniscale",
+  loading: "Loading…",
+  signIn: "Sign in",
+  signOut: "Sign out",
+  signingIn: "Signing in…",
+  personal: "Personal",
+  spaces: "Spaces",
+  sharedWithMe: "Shared with me",
+  trash: "Trash",
+  search: "Search",
+  searchFiles: "Search files",
+  noResults: "No results",
+  name: "Name",
+  size: "Size",
+  modified: "Modified",
+  actions: "Actions",
+  newFolder: "New folder",
+  folderName: "Folder name",
+  upload: "Upload",
+  uploadFiles: "Upload files",
+  uploadFolder: "Upload folder",
+  create: "Create",
+  cancel: "Cancel",
+  save: "Save",
+  close: "Close",
+  rename: "Rename",
+  newName: "New name",
+  move: "Move",
+  copy: "Copy",
+  moveTo: "Move to…",
+  copyTo: "Copy to…",
+  chooseFolder: "Choose a folder",
+  here: "Here",
+  delete: "Delete",
+  download: "Download",
+  downloadArchive: "Download as archive",
+  share: "Share",
+  details: "Details",
+  restore: "Restore",
+  purge: "Delete permanently",
+  emptyTrash: "Empty trash",
+  emptyFolder: "This folder is empty",
+  emptyTrashList: "The trash is empty",
+  selected: "{n} selected",
+  selectAll: "Select all",
+  select: "Select {name}",
+  listView: "List",
+  gridView: "Grid",
+  view: "View",
+  sortBy: "Sort by",
+  items: "{n} items",
+  pause: "Pause",
+  resume: "Resume",
+  retry: "Retry",
+  uploads: "Uploads",
+  uploadDone: "Upload finished",
+  uploadFailed: "Upload failed: {reason}",
+  uploadProgress: "{done} of {total}",
+  dropHere: "Drop files here to upload",
+  quotaExceeded: "Not enough space left: the quota is exceeded.",
+  locked: "The item is locked.",
+  forbidden: "You do not have permission to do this.",
+  notFound: "The item was not found.",
+  conflict: "An item with this name already exists.",
+  networkError: "The server could not be reached.",
+  failed: "Something went wrong ({status}).",
+  deleted: "Moved {name} to the trash",
+  restored: "Restored {name}",
+  created: "Created {name}",
+  renamed: "Renamed to {name}",
+  moved: "Moved {name}",
+  copied: "Copied {name}",
+  owner: "Owner",
+  tags: "Tags",
+  versions: "Versions",
+  noVersions: "No earlier versions",
+  shares: "Shares",
+  activities: "Activities",
+  noActivities: "No activities",
+  people: "People",
+  links: "Public links",
+  searchPeople: "Search users and groups",
+  role: "Role",
+  expires: "Expires",
+  invite: "Share",
+  sharedWith: "Shared with {name}",
+  removeShare: "Remove",
+  createLink: "Create link",
+  linkType: "Link type",
+  password: "Password",
+  copyLink: "Copy link",
+  linkCopied: "Link copied",
+  linkCreated: "Link created",
+  viewer: "Can view",
+  editor: "Can edit",
+  uploader: "Can upload",
+  manager: "Can manage",
+  internal: "Internal",
+  view_link: "Can view",
+  upload_link: "Can upload",
+  edit_link: "Can edit",
+  createOnly: "Secret file drop",
+  accept: "Accept",
+  decline: "Decline",
+  hide: "Hide",
+  pending: "Pending",
+  accepted: "Accepted",
+  declined: "Declined",
+  sharedBy: "Shared by {name}",
+  newSpace: "New space",
+  spaceName: "Space name",
+  members: "Members",
+  quota: "{used} of {total} used",
+  quotaUnlimited: "{used} used",
+  notifications: "Notifications",
+  noNotifications: "No notifications",
+  markRead: "Dismiss",
+  publicLink: "Public link",
+  enterPassword: "This link is protected by a password",
+  open: "Open",
+  wrongPassword: "The password is wrong.",
+  linkGone: "This link does not exist or has expired.",
+  dropFiles: "Drop files to send them to the owner",
+  sent: "Sent {name}",
+  themeToggle: "Dark mode",
+  back: "Back",
+  filesIn: "Files in {name}",
+  folder: "Folder",
+  file: "File",
+  deletedFrom: "Deleted from",
+  deletedAt: "Deleted",
+};
+
+let strings = EN;
+
+export async function loadLanguage(lang) {
+  const code = (lang || navigator.language || "en").slice(0, 2).toLowerCase();
+  document.documentElement.lang = code;
+  if (code === "en") return;
+  try {
+    const res = await fetch(`/assets/l10n/${code}.json`);
+    if (res.ok) strings = { ...EN, ...(await res.json()) };
+  } catch {
+    // English it is
+  }
+}
+
+export function t(key, vars = {}) {
+  const text = strings[key] ?? EN[key] ?? key;
+  return text.replace(/\{(\w+)\}/g, (_, name) => (name in vars ? String(vars[name]) : `{${name}}`));
+}
+
+const UNITS = ["B", "KB", "MB", "GB", "TB"];
+export function formatSize(bytes) {
+  if (bytes === undefined || bytes === null || Number.isNaN(bytes)) return "";
+  let n = Number(bytes);
+  let unit = 0;
+  while (n >= 1000 && unit < UNITS.length - 1) { n /= 1000; unit += 1; }
+  return `${unit === 0 ? n : n.toFixed(n < 10 ? 1 : 0)} ${UNITS[unit]}`;
+}
+
+const dateFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+export function formatDate(value) {
+  if (!value) return "";
+  const date = value instanceof Date ? value : new Date(value);
+  return Number.isNaN(date.getTime()) ? "" : dateFormat.format(date);
+}
