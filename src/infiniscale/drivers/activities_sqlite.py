@@ -4,6 +4,7 @@ go on while the consumer writes."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import sqlite3
 import threading
@@ -31,15 +32,24 @@ class SqliteActivityStore:
         self.path = path
         self.local = threading.local()
         self.additions: dict[str, int] = {}
-        with self._db() as db:
-            db.executescript(SCHEMA)
+        # every worker process opens the store at start: the first one creates it and turns on WAL
+        # while the others wait (switching the journal mode is refused while another connection
+        # holds the file, whatever the busy timeout)
+        with open(path + ".lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                db = self._db()
+                if db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                    db.execute("PRAGMA journal_mode=WAL")  # kept in the file from now on
+                db.executescript(SCHEMA)
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
 
     def _db(self) -> sqlite3.Connection:
         """One connection per thread (sqlite3 connections must stay in their thread)."""
         db = getattr(self.local, "db", None)
         if db is None:
             db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=True)
-            db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")  # a crash may lose the last events, never corrupt
             self.local.db = db
         return db
