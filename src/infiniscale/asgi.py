@@ -39,9 +39,9 @@ from infiniscale.protocols.http import Request, respond
 from infiniscale.protocols.oidc import OidcEndpoints
 from infiniscale.protocols.oidc import handles as oidc_paths
 from infiniscale.protocols.status import capabilities, search_capability, status_document
+from infiniscale.protocols.web import WebApp
 from infiniscale.protocols.webdav import xml
 from infiniscale.protocols.webdav.app import WebDavApp
-from infiniscale.protocols.web import WebApp
 
 log = logging.getLogger("infiniscale.http")
 access_log = logging.getLogger("infiniscale.access")

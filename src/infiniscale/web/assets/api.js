@@ -213,7 +213,7 @@ export async function versions(fileId) {
   const out = [];
   for (const response of doc.getElementsByTagNameNS(NS.d, "response")) {
     const href = text(response, NS.d, "href");
-    if (href.replace(/\/+$/, "").endsWith("/v")) continue;
+    if (!href.includes("/v/") || href.endsWith("/v/")) continue; // the collection's own entry
     out.push({ href, size: Number(text(response, NS.d, "getcontentlength")) || 0,
       modified: text(response, NS.d, "getlastmodified") });
   }

@@ -65,6 +65,11 @@ export async function filesView(spaceId, path) {
       list.setItems(sorted());
       count.textContent = t("items", { n: items.length });
       empty.hidden = items.length > 0;
+      if (space) { // the quota bar follows what was added or removed
+        const fresh = await api.json("GET", `/graph/v1.0/drives/${encodeURIComponent(spaceId)}`);
+        Object.assign(space, fresh);
+        if (fresh.quota) quotaSlot.replaceChildren(quotaBar(fresh.quota));
+      }
     } catch (error) {
       showError(error);
     }
@@ -189,9 +194,9 @@ export async function filesView(spaceId, path) {
       canWrite ? h("button", { type: "button", class: "button danger", onclick: () => removeMany(chosen) }, t("delete")) : null);
   }
   const empty = h("p", { class: "empty", hidden: items.length > 0 }, t("emptyFolder"));
-  const quota = space?.quota ? quotaBar(space.quota) : null;
+  const quotaSlot = h("div", { class: "quota-slot" }, space?.quota ? quotaBar(space.quota) : null);
   const pane = h("section", { class: "files", "aria-label": t("filesIn", { name: self?.name || space?.name || "" }) },
-    h("div", { class: "files-head" }, crumbs, count, quota), toolbar, selectionBar, empty, list.el);
+    h("div", { class: "files-head" }, crumbs, count, quotaSlot), toolbar, selectionBar, empty, list.el);
   const dropZone = h("div", { class: "drop-zone", hidden: true }, t("dropHere"));
   const view = h("div", { class: "files-view" }, pane, details, dropZone);
   if (canWrite) {

@@ -1,0 +1,181 @@
+"""What a user does every day in the browser app, against the real server: sign in, create, upload
+(a folder of 50 files and a 100 MiB file through TUS), rename, move, delete and restore, restore a
+version, search, and the error a full quota gives."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.browser.conftest import Browsing, screenshot
+from tests.conftest import ServerProcess
+
+pytestmark = pytest.mark.e2e
+
+
+def row(page: Page, name: str):
+    return page.locator(f'.file-list .row[data-name="{name}"]')
+
+
+def row_action(page: Page, name: str, action: str) -> None:
+    row(page, name).locator(".row-menu").click()
+    page.get_by_role("menuitem", name=action, exact=True).click()
+
+
+def new_folder(page: Page, name: str) -> None:
+    page.locator("#new-folder").click()
+    page.locator("#dialog-input").fill(name)
+    page.get_by_role("button", name="Create").click()
+    expect(row(page, name)).to_be_visible()
+
+
+def open_folder(page: Page, name: str) -> None:
+    row(page, name).locator("a.name").click()
+    expect(page.locator(".breadcrumbs [aria-current=page]")).to_have_text(name)
+
+
+def test_sign_in_shows_the_personal_space_and_sign_out_ends_the_session(browsing: Browsing):
+    page = browsing.as_user("einstein")
+    expect(page.locator("#user-name")).to_have_text("Albert Einstein")
+    expect(page).to_have_url(re.compile(r"/files/"))
+    expect(page.locator("nav.side").get_by_role("link", name="Personal")).to_have_attribute("aria-current", "page")
+    # the token in this tab is refreshed silently: a new one replaces it without a login page
+    before = page.evaluate("JSON.parse(sessionStorage.getItem('infiniscale.tokens')).access_token")
+    page.evaluate("import('/assets/auth.js').then((a) => a.refresh())")
+    page.wait_for_function("(old) => JSON.parse(sessionStorage.getItem('infiniscale.tokens')).access_token !== old",
+                           arg=before)
+    page.reload()
+    expect(page.locator(".file-list")).to_be_visible()
+    page.locator("#sign-out").click()
+    expect(page.locator("#username")).to_be_visible()  # back at the login page after the redirect
+    page.goto("/")
+    expect(page.locator("#username")).to_be_visible()  # and a new visit asks again
+
+
+def test_create_upload_rename_move_delete_and_restore(browsing: Browsing, web: ServerProcess, tmp_path: Path):
+    page = browsing.as_user("einstein")
+    base = f"work-{uuid.uuid4().hex[:6]}"
+    new_folder(page, base)
+    open_folder(page, base)
+
+    # a folder of 50 files through the folder picker, with progress shown
+    album = tmp_path / "album"
+    album.mkdir()
+    for i in range(50):
+        (album / f"photo-{i:02}.txt").write_bytes(os.urandom(2000 + i))
+    with page.expect_file_chooser() as chooser:
+        page.locator("#upload-folder").click()
+    chooser.value.set_files(str(album))
+    expect(page.locator("#uploads")).to_be_visible()
+    expect(page.locator("#uploads progress").first).to_be_visible()
+    expect(page.locator("#upload-total")).to_contain_text("50 of 50", timeout=60_000)
+    expect(row(page, "album")).to_be_visible()
+    with web.client() as c:
+        listing = c.request("PROPFIND", f"{web.dav()}/{base}/album", headers={"Depth": "1"})
+        assert listing.text.count("<d:response>") == 51
+        assert c.get(f"{web.dav()}/{base}/album/photo-07.txt").content == (album / "photo-07.txt").read_bytes()
+
+    # a 100 MiB file, sent in chunks
+    big = tmp_path / "big.bin"
+    with big.open("wb") as f:
+        for _ in range(100):
+            f.write(os.urandom(1 << 20))
+    with page.expect_file_chooser() as chooser:
+        page.locator("#upload-files").click()
+    chooser.value.set_files(str(big))
+    expect(page.locator('.upload[data-name="big.bin"] progress')).to_be_visible()
+    expect(page.locator('.upload[data-name="big.bin"] .upload-state')).to_have_text("100 %", timeout=120_000)
+    expect(row(page, "big.bin")).to_be_visible()
+    with web.client() as c, c.stream("GET", f"{web.dav()}/{base}/big.bin") as res:
+        digest = hashlib.sha256()
+        for chunk in res.iter_bytes():
+            digest.update(chunk)
+    assert digest.hexdigest() == hashlib.sha256(big.read_bytes()).hexdigest()
+    page.locator("#uploads .icon-button").click()  # close the finished uploads panel
+    screenshot(page, "files")
+
+    # rename
+    row_action(page, "big.bin", "Rename")
+    page.locator("#dialog-input").fill("renamed.bin")
+    page.get_by_role("button", name="Save").click()
+    expect(row(page, "renamed.bin")).to_be_visible()
+    expect(row(page, "big.bin")).to_have_count(0)
+
+    # move into the uploaded folder with the folder picker
+    row_action(page, "renamed.bin", "Move")
+    page.locator(".picker-list button", has_text="album").click()
+    expect(page.locator(".picker-where")).to_have_text(f"/{base}/album")
+    page.locator("#pick-here").click()
+    expect(row(page, "renamed.bin")).to_have_count(0)
+    open_folder(page, "album")
+    expect(page.locator(".files-head .count")).to_have_text("51 items")
+    expect(row(page, "renamed.bin")).to_have_count(0)  # the list is virtual: the last row is not in the DOM
+    page.locator(".list-viewport").evaluate("v => { v.scrollTop = v.scrollHeight; }")
+    expect(row(page, "renamed.bin")).to_be_visible()
+
+    # delete to the trash and restore from there
+    page.locator(".list-viewport").evaluate("v => { v.scrollTop = 0; }")
+    row_action(page, "photo-03.txt", "Delete")
+    expect(row(page, "photo-03.txt")).to_have_count(0)
+    page.get_by_role("link", name="Trash").click()
+    trashed = page.locator('#trash-list tr[data-name="photo-03.txt"]')
+    expect(trashed).to_be_visible()
+    screenshot(page, "trash")
+    trashed.get_by_role("button", name=re.compile("^Restore")).click()
+    expect(trashed).to_have_count(0)
+    with web.client() as c:
+        assert c.get(f"{web.dav()}/{base}/album/photo-03.txt").content == (album / "photo-03.txt").read_bytes()
+
+
+def test_an_earlier_version_is_restored_from_the_details_panel(browsing: Browsing, web: ServerProcess):
+    name = f"notes-{uuid.uuid4().hex[:6]}.txt"
+    with web.client() as c:
+        assert c.put(f"{web.dav()}/{name}", content=b"first draft").status_code == 201
+        assert c.put(f"{web.dav()}/{name}", content=b"second draft").status_code == 204
+    page = browsing.as_user("einstein")
+    row_action(page, name, "Details")
+    versions = page.locator("#versions .version")
+    expect(versions).to_have_count(1)
+    versions.first.get_by_role("button", name="Restore").click()
+    expect(page.locator(".toast", has_text=f"Restored {name}")).to_be_visible()
+    with web.client() as c:
+        assert c.get(f"{web.dav()}/{name}").content == b"first draft"
+
+
+def test_search_by_name_finds_as_you_type(browsing: Browsing, web: ServerProcess):
+    word = f"quasar{uuid.uuid4().hex[:6]}"
+    with web.client() as c:
+        c.request("MKCOL", f"{web.dav()}/deep-{word}")
+        assert c.put(f"{web.dav()}/deep-{word}/{word}-report.txt", content=b"x").status_code == 201
+    page = browsing.as_user("einstein")
+    page.locator("#search").fill(word[:-1])
+    result = page.locator("#search-results [role=option]", has_text=f"{word}-report.txt")
+    expect(result).to_be_visible(timeout=10_000)
+    result.click()
+    expect(page.locator(".breadcrumbs [aria-current=page]")).to_have_text(f"deep-{word}")
+    expect(row(page, f"{word}-report.txt")).to_be_visible()
+
+
+def test_an_upload_over_the_quota_shows_the_error(browsing: Browsing, web: ServerProcess, tmp_path: Path):
+    with httpx.Client(auth=("admin", "admin"), timeout=30) as admin, web.client("richard") as richard:
+        drive = next(d for d in richard.get(f"{web.base_url}/graph/v1.0/me/drives").json()["value"]
+                     if d["driveType"] == "personal")
+        res = admin.patch(f"{web.base_url}/graph/v1.0/drives/{drive['id']}", json={"quota": {"total": 100_000}})
+        assert res.status_code == 200, res.text
+    page = browsing.as_user("richard")
+    too_big = tmp_path / "too-big.bin"
+    too_big.write_bytes(os.urandom(200_000))
+    with page.expect_file_chooser() as chooser:
+        page.locator("#upload-files").click()
+    chooser.value.set_files(str(too_big))
+    expect(page.get_by_role("alert").filter(has_text="quota is exceeded")).to_be_visible()
+    expect(page.locator('.upload[data-name="too-big.bin"] .upload-state')).to_contain_text("quota")
+    with web.client("richard") as richard:
+        assert richard.get(f"{web.dav('richard')}/too-big.bin").status_code == 404
