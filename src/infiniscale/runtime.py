@@ -215,7 +215,8 @@ def build_app(settings: Settings) -> App:
     dav = DavContext(files, DavConfig(base_url=settings.url.rstrip("/"),
                                       allow_depth_infinity=settings.allow_propfind_depth_infinity,
                                       max_xml_bytes=settings.max_request_xml_bytes), uploads,
-                     search=SearchService(files, index) if index is not None else None, previews=previews)
+                     search=SearchService(files, index) if index is not None else None, previews=previews,
+                     username_of=partial(username_of, directory))
     app_tokens = build_app_tokens(settings)
     guard = LoginGuard(FileFailureLog(settings.idm_dir), settings.login_max_failures,
                        settings.login_lockout_seconds)
@@ -274,6 +275,11 @@ GRANT_PURGE_INTERVAL_S = 600
 INDEX_WRITER_RETRY_S = 5.0
 EXPIRED_SHARES_CHECK_S = 600
 STALE_S3_UPLOAD_CHECK_S = 3600
+
+
+def username_of(directory: BuiltinDirectory | LdapDirectory, user_id: str) -> str:
+    user = directory.get_by_id(user_id)
+    return user.username if user is not None else ""
 
 
 def group_member_ids(directory: BuiltinDirectory | LdapDirectory, group_id: str) -> list[str]:

@@ -3,6 +3,7 @@ recipient, update, delete, accept and decline, and oCIS's status codes in v1 and
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 
 import httpx
@@ -337,6 +338,11 @@ async def test_graph_invite_permissions_and_shared_lists_see_the_ocs_shares(env)
     assert (await r.delete(f"{GB}/drives/{drive}/items/{item}/permissions/{perms[1]['id']}")).status_code == 403
 
 
+LINK_PROPS = (b'<?xml version="1.0"?><d:propfind xmlns:d="DAV:" xmlns:oc="http://owncloud.org/ns"><d:prop>'
+              b"<oc:public-link-item-type/><oc:public-link-permission/><oc:public-link-share-owner/>"
+              b"<oc:public-link-share-datetime/><oc:public-link-expiration/><d:resourcetype/></d:prop></d:propfind>")
+
+
 def public(token: str, path: str = "") -> str:
     return f"/dav/public-files/{token}" + (f"/{path}" if path else "")
 
@@ -372,6 +378,14 @@ async def test_public_links_by_type_with_passwords(env):
         assert (await wrong.get(public(token, "a.txt"))).status_code == 401
         listing = await visitor.request("PROPFIND", public(token), headers={"Depth": "1"})
         assert listing.status_code == 207 and f"{public(token)}/a.txt" in listing.text
+        # the root tells the visitor what the link is: a folder, view only (1), shared by einstein
+        asked = await visitor.request("PROPFIND", public(token), headers={"Depth": "1"}, content=LINK_PROPS)
+        root, child = asked.text.split("</d:response>")[:2]
+        assert "<oc:public-link-item-type>folder</oc:public-link-item-type>" in root
+        assert "<oc:public-link-permission>1</oc:public-link-permission>" in root
+        assert "<oc:public-link-share-owner>einstein</oc:public-link-share-owner>" in root
+        assert re.search(r"<oc:public-link-share-datetime>\w{3}, \d\d \w{3} \d{4} [\d:]{8} GMT<", root)
+        assert "<oc:public-link-permission>" not in child  # only the link's root has them
         assert (await visitor.get(public(token, "a.txt"))).content == b"public text"
         assert (await visitor.put(public(token, "b.txt"), content=b"x")).status_code == 403  # view only
         assert (await anonymous.get(public("NoSuchTokenHere", "a.txt"))).status_code == 404
@@ -387,7 +401,8 @@ async def test_public_links_by_type_with_passwords(env):
         # file drop: upload, but no listing and no download
         assert meta(await e.put(f"{V2}/{link['id']}", data={"permissions": "4"}))[0] == 200
         assert (await visitor.put(public(token, "dropped.txt"), content=b"drop")).status_code == 201
-        drop_listing = await visitor.request("PROPFIND", public(token), headers={"Depth": "1"})
+        drop_listing = await visitor.request("PROPFIND", public(token), headers={"Depth": "1"}, content=LINK_PROPS)
+        assert "<oc:public-link-permission>4</oc:public-link-permission>" in drop_listing.text
         assert drop_listing.status_code == 207 and "a.txt" not in drop_listing.text
         assert (await visitor.get(public(token, "a.txt"))).status_code == 403
         assert (await visitor.request("MKCOL", public(token, "no-folders"))).status_code == 403

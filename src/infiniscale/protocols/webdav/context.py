@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from urllib.parse import urlsplit
 
 from infiniscale.core import locks as locking
@@ -10,17 +11,18 @@ from infiniscale.core.files import Chain, FileService
 from infiniscale.core.model.errors import NotFound, StorageError
 from infiniscale.core.model.identity import User
 from infiniscale.core.model.ids import ResourceId
-from infiniscale.core.model.nodes import etag_matches
+from infiniscale.core.model.nodes import NodeInfo, etag_matches
 from infiniscale.core.search import SearchService
 from infiniscale.core.sharing import LINK_USER_PREFIX
-from infiniscale.core.spaces import Space, SpaceRole
+from infiniscale.core.spaces import Space, SpaceRole, parse_time
 from infiniscale.core.thumbnails import Previews
 from infiniscale.core.uploads import UploadService
 from infiniscale.protocols.http import Request
 from infiniscale.protocols.webdav import conditions
 from infiniscale.protocols.webdav.errors import DavError
-from infiniscale.protocols.webdav.properties import RenderContext
+from infiniscale.protocols.webdav.properties import LINK_OCS_PERMISSIONS, RenderContext, http_date
 from infiniscale.protocols.webdav.routing import Target, match
+from infiniscale.protocols.webdav.xml import escape
 
 
 @dataclass
@@ -32,8 +34,10 @@ class DavConfig:
 
 class DavContext:
     def __init__(self, files: FileService, config: DavConfig, uploads: UploadService | None = None,
-                 search: SearchService | None = None, previews: Previews | None = None) -> None:
+                 search: SearchService | None = None, previews: Previews | None = None,
+                 username_of: Callable[[str], str] | None = None) -> None:
         self.files = files
+        self.username_of = username_of  # a user id -> the user's name (blocking: a directory lookup)
         self.config = config
         self._uploads = uploads
         self.search = search
@@ -64,6 +68,20 @@ class DavContext:
                              quota_available=self.files.quota_available(space, chain[0]),
                              share_types=await self.files.share_types(space.id) if not role.shared_root else {})
 
+    async def with_link(self, ctx: RenderContext, target: Target, user: User, node: NodeInfo) -> RenderContext:
+        """For a visitor of a public link's root (`node`): its oc:public-link-* properties."""
+        if not target.token or target.names or not user.id.startswith(LINK_USER_PREFIX):
+            return ctx
+        link = await self.files.link(target.token)
+        owner = await self.files._run(self.username_of, link.owner) if self.username_of else ""
+        props = {"public-link-item-type": "folder" if node.is_folder else "file",
+                 "public-link-permission": str(LINK_OCS_PERMISSIONS.get(link.link_type, 1)),
+                 "public-link-share-datetime": http_date(link.created_ns),
+                 "public-link-share-owner": escape(owner or link.owner)}
+        if link.expires:
+            props["public-link-expiration"] = http_date(int(parse_time(link.expires) * 1e9))
+        return replace(ctx, link_root=link.node_id, link_props=props)
+
     async def rewrite(self, target: Target, user: User) -> Target:
         """A path below a mount of the Shares space addresses the shared item by its id; the
         hrefs keep the path the client used."""
@@ -74,7 +92,8 @@ class DavContext:
             if user.id != LINK_USER_PREFIX + link.id:
                 raise NotFound("resource not found")
             rid = ResourceId(self.files.storage_id_of(link.space_id), link.space_id, link.node_id)
-            return Target("spaces", target.prefix, link.space_id, rid, target.names)
+            # the token stays: properties of the link's root tell visitors what the link allows
+            return Target("spaces", target.prefix, link.space_id, rid, target.names, token=target.token)
         if target.kind == "share":
             rid = await self.files.mount_of_share(user, target.token)
             return Target("spaces", target.prefix, rid.space_id, rid, target.names)

@@ -27,6 +27,9 @@ class RenderContext:
     href_prefix: str = ""  # the URL path of the space root, for oc:downloadURL
     level: int = MANAGE  # the caller's access level in the space (core.spaces)
     share_types: Mapping[str, tuple[int, ...]] = field(default_factory=dict)  # node id -> OCS share types
+    # a public link's root as its visitors see it: the root's node id and the oc:public-link-* values
+    link_root: str = ""
+    link_props: Mapping[str, str] = field(default_factory=dict)
 
 
 @lru_cache(maxsize=8192)
@@ -81,6 +84,15 @@ def _checksums(node: NodeInfo) -> str | None:
 
 Renderer = Callable[[RenderContext, NodeInfo], str | None]
 
+# the OCS permission bits of each link type, as oc:public-link-permission shows them
+LINK_OCS_PERMISSIONS = {"view": 1, "upload": 5, "createOnly": 4, "edit": 15, "internal": 0}
+PUBLIC_LINK_PROPS = ("public-link-item-type", "public-link-permission", "public-link-expiration",
+                     "public-link-share-datetime", "public-link-share-owner")
+
+
+def _link_prop(name: str) -> Renderer:
+    return lambda ctx, n: ctx.link_props.get(name) if ctx.link_root and n.id == ctx.link_root else None
+
 # Each renderer returns the inner XML of the property, or None when the node has no such property.
 LIVE: dict[str, Renderer] = {
     f"{{{DAV}}}getetag": lambda ctx, n: n.etag,
@@ -118,6 +130,8 @@ LIVE: dict[str, Renderer] = {
     f"{{{OC}}}tags": lambda ctx, n: escape(n.props.get(TAGS_KEY, "")),
     f"{{{OCS}}}share-permissions": lambda ctx, n: "31" if n.is_folder else "19",
     f"{{{NC}}}has-preview": lambda ctx, n: "true" if not n.is_folder and previewable(mime_type(n.name)) else "false",
+    # only on the root of a public link, for its visitors
+    **{f"{{{OC}}}{name}": _link_prop(name) for name in PUBLIC_LINK_PROPS},
 }
 
 # allprop as oCIS answers it (quota properties are only sent when asked for)

@@ -160,7 +160,7 @@ async def propfind(dav: DavContext, req: Request, target: Target, user: User) ->
     chain = await dav.resolve(target, user)
     node = chain[-1]
     minimal = "return=minimal" in (req.header("prefer") or "").lower()
-    ctx = await dav.render_context(user, chain)
+    ctx = await dav.with_link(await dav.render_context(user, chain), target, user, node)
     names = target.names
 
     async def body() -> AsyncIterator[bytes]:

@@ -76,6 +76,8 @@ const LIST_PROPS = `<?xml version="1.0"?><d:propfind xmlns:d="DAV:" xmlns:oc="ht
 xmlns:nc="http://nextcloud.org/ns"><d:prop><oc:fileid/><d:getetag/><d:resourcetype/><oc:size/>\
 <d:getcontentlength/><d:getcontenttype/><d:getlastmodified/><oc:permissions/><oc:share-types/>\
 <nc:has-preview/><oc:tags/></d:prop></d:propfind>`;
+// a public link's root also says what the link allows (oc:public-link-permission: 4 is a file drop)
+const PUBLIC_PROPS = LIST_PROPS.replace("<oc:tags/>", "<oc:tags/><oc:public-link-permission/><oc:public-link-item-type/>");
 
 export function encodePath(path) {
   return path.split("/").map(encodeURIComponent).join("/");
@@ -123,6 +125,7 @@ export function parseMultistatus(xml, hrefBase) {
       shared: text(ok, NS.oc, "share-types") !== "",
       hasPreview: text(ok, NS.nc, "has-preview") === "true",
       tags: text(ok, NS.oc, "tags"),
+      linkPermission: text(ok, NS.oc, "public-link-permission"),
     });
   }
   return out;
@@ -131,7 +134,7 @@ export function parseMultistatus(xml, hrefBase) {
 /** The folder's own entry first, then its children. */
 export async function list(spaceId, path = "", depth = "1") {
   const res = await request("PROPFIND", davUrl(spaceId, path), {
-    headers: { depth, "content-type": "application/xml" }, body: LIST_PROPS,
+    headers: { depth, "content-type": "application/xml" }, body: spaceId.startsWith("public:") ? PUBLIC_PROPS : LIST_PROPS,
   });
   return parseMultistatus(await res.text(), decodeURIComponent(davBase(spaceId)));
 }

@@ -223,8 +223,10 @@ export function quotaBar(quota) {
 function breadcrumbs(spaceId, path) {
   const space = spaceOf(spaceId);
   const parts = path ? path.split("/") : [];
-  const crumbs = [h("li", {}, h("a", { href: filesUrl(spaceId), onclick: (e) => { e.preventDefault(); state.navigate(filesUrl(spaceId)); } },
-    space?.driveType === "personal" ? t("personal") : space?.name || t("spaces")))];
+  // a received share is a space of its own here: its root is called by the share's name
+  const rootName = space?.driveType === "personal" ? t("personal") : space?.name || state.shareNames?.[spaceId] || t("spaces");
+  const crumbs = [h("li", {}, h("a", { href: filesUrl(spaceId), "aria-current": parts.length ? null : "page",
+    onclick: (e) => { e.preventDefault(); state.navigate(filesUrl(spaceId)); } }, rootName))];
   parts.forEach((part, i) => {
     const target = parts.slice(0, i + 1).join("/");
     const last = i === parts.length - 1;

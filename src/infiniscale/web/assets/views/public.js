@@ -22,12 +22,18 @@ export async function publicView(rest) {
       e.preventDefault();
       const res = await fetch(`/ocs/v1.php/apps/files_sharing/api/v1/tokeninfo/protected/${encodeURIComponent(token)}?format=json`,
         { headers: { authorization: "Basic " + btoa(`public:${password.value}`) } });
-      if (!res.ok) { error.textContent = res.status === 401 ? t("wrongPassword") : api.messageFor(res.status); password.focus(); return; }
+      // OCS v1 answers HTTP 200 and says in its envelope whether the password was right
+      const status = res.ok ? Number((await res.json().catch(() => null))?.ocs?.meta?.statuscode) || 500 : res.status;
+      if (status !== 100 && status !== 200) {
+        error.textContent = status === 401 || status === 997 ? t("wrongPassword") : api.messageFor(status);
+        password.focus();
+        return;
+      }
       api.usePublicLink(password.value);
       show(main, token, inner.join("/"));
     } }, h("p", {}, t("enterPassword")), h("label", { for: "public-password" }, t("password")), password, error,
     h("button", { type: "submit", class: "button primary", id: "public-open" }, t("open"))));
-    queueMicrotask(() => password.focus());
+    requestAnimationFrame(() => password.focus()); // once the page is in the document
   } else {
     api.usePublicLink("");
     show(main, token, inner.join("/"));
@@ -40,13 +46,14 @@ async function show(main, token, path) {
   let entries = null;
   try { entries = await api.list(space, path); } catch (error) { if (error.status !== 403 && error.status !== 404) { showError(error); return; } }
   const root = entries?.find((e) => e.path === path) || entries?.[0];
-  const canUpload = !entries || /[CK]/.test(root?.permissions || "");
+  const dropOnly = !entries || root?.linkPermission === "4";
+  const canUpload = dropOnly || /[CK]/.test(root?.permissions || "");
   const uploads = new UploadManager((upload) => {
     if (upload.state === "failed") showError(new Error(`${upload.relativePath}: ${upload.error}`));
-    else if (entries) show(main, token, path);
+    else if (!dropOnly) show(main, token, path);
   });
-  const drop = canUpload ? dropArea(space, path, uploads, !entries) : null;
-  if (!entries) { main.replaceChildren(h("h1", {}, t("publicLink")), drop); return; }
+  const drop = canUpload ? dropArea(space, path, uploads, dropOnly) : null;
+  if (dropOnly) { main.replaceChildren(h("h1", {}, t("publicLink")), drop); return; }
   if (!root?.isFolder && entries.length === 1) {
     main.replaceChildren(h("h1", {}, root.name), h("p", {}, formatSize(root.size)),
       h("button", { type: "button", class: "button primary", id: "public-download", onclick: () => api.download(api.davUrl(space, ""), root.name).catch(showError) }, t("download")));

@@ -1,0 +1,127 @@
+"""Sharing in the browser app: the share dialog invites another user, who finds the folder under
+Shares and opens it; a password-protected link opens for a visitor in a fresh context, who downloads
+from it; a file drop link takes an upload from a visitor."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.browser.conftest import Browsing, screenshot
+from tests.browser.test_files_ui import row, row_action
+from tests.conftest import ServerProcess
+
+pytestmark = pytest.mark.e2e
+
+LINK_PASSWORD = "Lens-of-Mars-42!"
+
+
+def make_folder(web: ServerProcess, name: str, files: dict[str, bytes]) -> None:
+    with web.client() as c:
+        assert c.request("MKCOL", f"{web.dav()}/{name}").status_code == 201
+        for file, content in files.items():
+            assert c.put(f"{web.dav()}/{name}/{file}", content=content).status_code == 201
+
+
+def create_link(page: Page, link_type: str, password: str) -> str:
+    before = page.locator("#link-list .link-url").count()
+    page.locator("#link-type").select_option(link_type)
+    page.locator("#link-password").fill(password)
+    page.locator("#link-create").click()
+    expect(page.locator("#link-list .link-url")).to_have_count(before + 1)
+    return page.locator("#link-list .link-url").last.input_value()
+
+
+def test_a_folder_shared_with_marie_shows_under_her_shares_and_opens(browsing: Browsing, web: ServerProcess):
+    folder = f"expedition-{uuid.uuid4().hex[:6]}"
+    make_folder(web, folder, {"itinerary.txt": b"day one: the glacier"})
+    page = browsing.as_user("einstein")
+    row_action(page, folder, "Share")
+    dialog = page.locator("#share-dialog")
+    expect(dialog.locator("#share-search")).to_be_focused()
+    dialog.locator("#share-search").press_sequentially("mar", delay=30)
+    suggestion = dialog.locator("#share-suggestions [role=option]", has_text="Marie Curie")
+    expect(suggestion).to_be_visible()
+    suggestion.click()
+    dialog.locator("#share-role").select_option(label="Can edit")
+    dialog.locator("#share-invite").click()
+    expect(dialog.locator("#share-list li", has_text="Marie Curie")).to_contain_text("Can edit")
+    screenshot(page, "share-dialog")
+
+    marie = browsing.as_user("marie")
+    marie.locator("nav.side").get_by_role("link", name="Shared with me").click()
+    shared = marie.locator(f'#shares-list tr[data-name="{folder}"]')
+    expect(shared).to_contain_text("Albert Einstein")
+    accept = shared.get_by_role("button", name="Accept")
+    if accept.count():  # shares wait for acceptance where auto-accept is off
+        accept.click()
+    expect(shared).to_contain_text("Accepted")
+    shared.get_by_role("link", name=folder).click()
+    expect(marie.locator(".breadcrumbs [aria-current=page]")).to_have_text(folder)
+    expect(row(marie, "itinerary.txt")).to_be_visible()
+    # marie may edit: her new folder lands in einstein's folder
+    marie.locator("#new-folder").click()
+    marie.locator("#dialog-input").fill("from-marie")
+    marie.get_by_role("button", name="Create").click()
+    expect(row(marie, "from-marie")).to_be_visible()
+    with web.client() as c:
+        assert c.request("PROPFIND", f"{web.dav()}/{folder}/from-marie", headers={"Depth": "0"}).status_code == 207
+
+
+def test_a_password_protected_link_opens_for_a_visitor_who_downloads(browsing: Browsing, web: ServerProcess,
+                                                                      tmp_path: Path):
+    folder = f"press-kit-{uuid.uuid4().hex[:6]}"
+    make_folder(web, folder, {"statement.txt": b"we are pleased to announce", "logo.svg": b"<svg/>"})
+    page = browsing.as_user("einstein")
+    row_action(page, folder, "Share")
+    url = create_link(page, "view", LINK_PASSWORD)
+    assert re.fullmatch(rf"{re.escape(web.base_url)}/s/[A-Za-z0-9]+", url), url
+    expect(page.locator("#link-list li").last).to_contain_text("🔒")
+
+    visitor = browsing.context().new_page()  # a fresh context: no session, no cookies
+    visitor.goto(url)
+    password = visitor.locator("#public-password")
+    expect(password).to_be_focused()
+    password.fill("not the password")
+    visitor.locator("#public-open").click()
+    expect(visitor.locator("#password-error")).to_have_text(re.compile("wrong", re.I))
+    password.fill(LINK_PASSWORD)
+    screenshot(visitor, "public-link-password")
+    visitor.locator("#public-open").click()
+    listed = visitor.locator('#public-list li[data-name="statement.txt"]')
+    expect(listed).to_be_visible()
+    expect(visitor.locator("#public-drop")).to_have_count(0)  # a view link takes no uploads
+    screenshot(visitor, "public-link")
+    with visitor.expect_download() as download:
+        listed.get_by_role("button", name=re.compile("Download")).click()
+    saved = tmp_path / "statement.txt"
+    download.value.save_as(saved)
+    assert saved.read_bytes() == b"we are pleased to announce"
+
+
+def test_a_file_drop_link_takes_an_upload_from_a_visitor(browsing: Browsing, web: ServerProcess, tmp_path: Path):
+    folder = f"submissions-{uuid.uuid4().hex[:6]}"
+    make_folder(web, folder, {"private-notes.txt": b"not for visitors"})
+    page = browsing.as_user("einstein")
+    row_action(page, folder, "Share")
+    url = create_link(page, "createOnly", LINK_PASSWORD)
+
+    visitor = browsing.context().new_page()
+    visitor.goto(url)
+    visitor.locator("#public-password").fill(LINK_PASSWORD)
+    visitor.locator("#public-open").click()
+    drop = visitor.locator("#public-drop")
+    expect(drop).to_be_visible()
+    expect(visitor.locator("#public-list")).to_have_count(0)  # a drop shows nothing of what is inside
+    expect(visitor.get_by_text("private-notes.txt")).to_have_count(0)
+    paper = tmp_path / "paper.pdf"
+    paper.write_bytes(b"%PDF-1.4 " + bytes(range(256)) * 400)
+    visitor.locator("#public-upload-input").set_input_files(str(paper))
+    expect(visitor.locator('.upload[data-name="paper.pdf"] .upload-state')).to_have_text("100 %")
+    screenshot(visitor, "public-drop")
+    with web.client() as c:
+        assert c.get(f"{web.dav()}/{folder}/paper.pdf").content == paper.read_bytes()
