@@ -113,25 +113,30 @@ class ServerProcess:
         return httpx.Client(auth=(user, DEMO.get(user, "admin")), timeout=60, **kwargs)
 
 
+@contextlib.contextmanager
+def running_server(root: Path, workers: int = 1, **kwargs) -> Iterator[ServerProcess]:
+    """A server initialised in `root` and started; stopped afterwards, when no worker may have died."""
+    proc = ServerProcess(root, workers=workers, **kwargs)
+    proc.init()
+    proc.start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+    proc.assert_no_worker_died()
+
+
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """One server for the read-mostly client suites (2 workers, as in production)."""
-    proc = ServerProcess(tmp_path_factory.mktemp("server"), workers=2)
-    proc.init()
-    proc.start()
-    yield proc
-    proc.stop()
-    proc.assert_no_worker_died()
+    with running_server(tmp_path_factory.mktemp("server"), workers=2) as proc:
+        yield proc
 
 
 @pytest.fixture
 def fresh_server(tmp_path: Path) -> Iterator[ServerProcess]:
-    proc = ServerProcess(tmp_path, workers=1)
-    proc.init()
-    proc.start()
-    yield proc
-    proc.stop()
-    proc.assert_no_worker_died()
+    with running_server(tmp_path) as proc:
+        yield proc
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
-from tests.conftest import DEMO, ServerProcess
+from tests.conftest import DEMO, ServerProcess, running_server
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = Path(os.environ.get("INFINISCALE_ARTIFACTS", ROOT / "artifacts")) / "screenshots"
@@ -22,19 +22,15 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--
 expect.set_options(timeout=15_000)
 
 
-@pytest.fixture(scope="session")
+# Package scope, not session: while sync_playwright is open it marks its event loop as running in the
+# main thread, and every asyncio.run() of the tests collected after this package would fail.
+@pytest.fixture(scope="package")
 def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    proc = ServerProcess(tmp_path_factory.mktemp("web"), workers=2)
-    proc.init()
-    proc.start()
-    try:
+    with running_server(tmp_path_factory.mktemp("web"), workers=2) as proc:
         yield proc
-    finally:
-        proc.stop()
-    proc.assert_no_worker_died()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
     os.environ["PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD"] = "1"
     with sync_playwright() as p:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import DEMO, ServerProcess
+from tests.conftest import DEMO, ServerProcess, running_server
 from tests.e2e.clients_util import need_binary
 from tests.e2e.davhelp import Dav, local_manifest, tree_diff
 
@@ -253,13 +253,8 @@ def check_ids_kept(checks: Checks, before: dict[str, dict], after: dict[str, dic
 def sync_server(tmp_path: Path) -> Iterator[ServerProcess]:
     root = tmp_path / "server"
     root.mkdir()
-    proc = ServerProcess(root, workers=2)
-    proc.init()
-    proc.start()
-    try:
+    with running_server(root, workers=2) as proc:
         yield proc
-    finally:
-        proc.stop()
 
 
 @pytest.mark.timeout(900)

@@ -74,6 +74,9 @@ class SpaceRegistry:
     def space_info(self, space_id: str) -> dict:
         return self._on(space_id).space_info(space_id)
 
+    def space_version(self, space_id: str) -> tuple[int, int, int]:
+        return self._on(space_id).space_version(space_id)
+
     def create_space(self, space_id: str, space_type: str, name: str, owner_id: str,
                      extra: dict | None = None) -> NodeInfo:
         provider = self.locate(space_id) if len(self.providers) == 1 else None

@@ -5,8 +5,9 @@ storage stays the only source of truth. Personal spaces belong to their owner. P
 members, users or groups, each with one of the unified space roles; membership may expire. A
 disabled space keeps its data but only its managers see it (to restore or purge it).
 
-Records are cached per process for RECORD_TTL seconds: a membership change reaches every other
-server process within that time, and each request costs no disk read for its space check.
+Records are cached per process and checked against the record file's version (one stat, no read)
+on every use: a change of members, quota or state made by any process, or by the CLI, holds for the
+very next request everywhere.
 """
 
 from __future__ import annotations
@@ -24,8 +25,6 @@ from infiniscale.core import unified_roles
 from infiniscale.core.model.errors import Conflict, Forbidden, InvalidArgument, NotFound
 from infiniscale.core.model.identity import User
 from infiniscale.core.roles import can
-
-RECORD_TTL = 1.0
 
 # access levels, each including the ones below it
 READ, WRITE, MANAGE = 1, 2, 3
@@ -131,6 +130,7 @@ def record_to_space(info: dict) -> Space:
 class SpaceStore(Protocol):
     """What the storage driver offers for space records (blocking calls)."""
     def space_info(self, space_id: str) -> dict: ...
+    def space_version(self, space_id: str) -> Any: ...
     def list_space_ids(self, space_type: str | None = None) -> list[str]: ...
     def create_space(self, space_id: str, space_type: str, name: str, owner_id: str,
                      extra: dict | None = None) -> Any: ...
@@ -150,28 +150,35 @@ class Spaces:
     def __init__(self, store: SpaceStore, limits: Limits = Limits()) -> None:
         self.store = store
         self.limits = limits
-        self._cache: dict[str, tuple[float, Space]] = {}
+        self._cache: dict[str, tuple[Any, Space]] = {}  # space id -> (record version, record)
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------ reading
 
     def get(self, space_id: str) -> Space:
-        now = time.monotonic()
-        hit = self._cache.get(space_id)
-        if hit is not None and hit[0] > now:
-            return hit[1]
         try:
+            version = self.store.space_version(space_id)
+            hit = self._cache.get(space_id)
+            if hit is not None and hit[0] == version:
+                return hit[1]
             space = record_to_space(self.store.space_info(space_id))
         except InvalidArgument:
             raise NotFound("space not found") from None
         with self._lock:
-            self._cache[space_id] = (now + RECORD_TTL, space)
+            self._cache[space_id] = (version, space)
         return space
 
     def peek(self, space_id: str) -> Space | None:
-        """The cached record if still fresh; never touches the disk."""
+        """The cached record if it is still the current one (one stat, cheap enough for the event
+        loop); None when it is not cached, has changed or is gone."""
         hit = self._cache.get(space_id)
-        return hit[1] if hit is not None and hit[0] > time.monotonic() else None
+        if hit is None:
+            return None
+        try:
+            current = self.store.space_version(space_id)
+        except (NotFound, InvalidArgument):
+            return None
+        return hit[1] if hit[0] == current else None
 
     def forget(self, space_id: str) -> None:
         with self._lock:

@@ -115,6 +115,14 @@ class DecomposedStorage:
             with contextlib.suppress(NotFound):
                 self._index_space(space_id, str(self.space_info(space_id).get("type") or "personal"))
 
+    def space_version(self, space_id: str) -> tuple[int, int, int]:
+        """Changes whenever the space record does: every write replaces the file (a new inode)."""
+        try:
+            st = os.stat(self.layout(space_id).marker)
+        except FileNotFoundError:
+            raise NotFound("space not found") from None
+        return st.st_ino, st.st_mtime_ns, st.st_size
+
     def space_info(self, space_id: str) -> dict:
         try:
             with open(self.layout(space_id).marker, "rb") as fh:
