@@ -8,7 +8,7 @@ DATA   ?= $(HOME)/.infiniscale
 # Debian packages the server uses (PDF text for search, libvips for previews), the test suite drives (real clients) and the
 # benchmark compares against.
 RUN_DEBS   := poppler-utils libvips42
-TEST_DEBS  := $(RUN_DEBS) litmus rclone cadaver curl owncloud-client-cmd nextcloud-desktop-cmd slapd ldap-utils chromium
+TEST_DEBS  := $(RUN_DEBS) litmus rclone cadaver curl owncloud-client-cmd nextcloud-desktop-cmd slapd ldap-utils chromium eatmydata
 BENCH_DEBS := $(RUN_DEBS) apache2 apache2-utils rclone curl
 
 .PHONY: run test bench lint setup bytecode debs-run debs-test debs-bench clean

@@ -2,6 +2,7 @@
 // become ApiError with a message the user can act on (quota, lock, permission) instead of a status.
 import * as auth from "./auth.js";
 import { t } from "./i18n.js";
+import { streamResponses, unescapeXml } from "./multistatus.js";
 
 export class ApiError extends Error {
   constructor(status, message) {
@@ -77,7 +78,7 @@ xmlns:nc="http://nextcloud.org/ns"><d:prop><oc:fileid/><d:getetag/><d:resourcety
 <d:getcontentlength/><d:getcontenttype/><d:getlastmodified/><oc:permissions/><oc:share-types/>\
 <nc:has-preview/><oc:tags/></d:prop></d:propfind>`;
 // a public link's root also says what the link allows (oc:public-link-permission: 4 is a file drop)
-const PUBLIC_PROPS = LIST_PROPS.replace("<oc:tags/>", "<oc:tags/><oc:public-link-permission/><oc:public-link-item-type/>");
+const PUBLIC_PROPS = LIST_PROPS.replace("<oc:tags/>", "<oc:tags/><d:displayname/><oc:public-link-permission/><oc:public-link-share-owner/>");
 
 export function encodePath(path) {
   return path.split("/").map(encodeURIComponent).join("/");
@@ -98,37 +99,31 @@ function text(el, ns, name) {
   return found ? found.textContent : "";
 }
 
-export function parseMultistatus(xml, hrefBase) {
-  const doc = new DOMParser().parseFromString(xml, "application/xml");
-  const out = [];
-  for (const response of doc.getElementsByTagNameNS(NS.d, "response")) {
-    const href = decodeURIComponent(text(response, NS.d, "href"));
-    let ok = null;
-    for (const propstat of response.getElementsByTagNameNS(NS.d, "propstat")) {
-      if (/ 200 /.test(text(propstat, NS.d, "status"))) ok = propstat;
-    }
-    if (!ok) continue;
-    const isFolder = ok.getElementsByTagNameNS(NS.d, "collection").length > 0;
-    const rel = href.startsWith(hrefBase) ? href.slice(hrefBase.length) : href;
-    const path = rel.replace(/^\/+|\/+$/g, "");
-    out.push({
-      href,
-      path,
-      name: path.split("/").pop() || "",
-      id: text(ok, NS.oc, "fileid"),
-      etag: text(ok, NS.d, "getetag"),
-      isFolder,
-      size: Number(isFolder ? text(ok, NS.oc, "size") : text(ok, NS.d, "getcontentlength")) || 0,
-      type: text(ok, NS.d, "getcontenttype"),
-      modified: text(ok, NS.d, "getlastmodified"),
-      permissions: text(ok, NS.oc, "permissions"),
-      shared: text(ok, NS.oc, "share-types") !== "",
-      hasPreview: text(ok, NS.nc, "has-preview") === "true",
-      tags: text(ok, NS.oc, "tags"),
-      linkPermission: text(ok, NS.oc, "public-link-permission"),
-    });
-  }
-  return out;
+/** A folder entry from one response of a listing (see multistatus.js). */
+export function entryOf({ href: raw, props }, hrefBase) {
+  const href = decodeURIComponent(raw);
+  const value = (name) => unescapeXml(props.get(name) ?? "");
+  const isFolder = (props.get("d:resourcetype") || "").includes("collection");
+  const rel = href.startsWith(hrefBase) ? href.slice(hrefBase.length) : href;
+  const path = rel.replace(/^\/+|\/+$/g, "");
+  return {
+    href,
+    path,
+    name: path.split("/").pop() || "",
+    id: value("oc:fileid"),
+    etag: value("d:getetag"),
+    isFolder,
+    size: Number(isFolder ? value("oc:size") : value("d:getcontentlength")) || 0,
+    type: value("d:getcontenttype"),
+    modified: value("d:getlastmodified"),
+    permissions: value("oc:permissions"),
+    shared: (props.get("oc:share-types") || "") !== "",
+    hasPreview: value("nc:has-preview") === "true",
+    tags: value("oc:tags"),
+    displayName: value("d:displayname"),
+    linkPermission: value("oc:public-link-permission"),
+    linkOwner: value("oc:public-link-share-owner"),
+  };
 }
 
 /** The folder's own entry first, then its children. */
@@ -136,7 +131,12 @@ export async function list(spaceId, path = "", depth = "1") {
   const res = await request("PROPFIND", davUrl(spaceId, path), {
     headers: { depth, "content-type": "application/xml" }, body: spaceId.startsWith("public:") ? PUBLIC_PROPS : LIST_PROPS,
   });
-  return parseMultistatus(await res.text(), decodeURIComponent(davBase(spaceId)));
+  const base = decodeURIComponent(davBase(spaceId));
+  const out = [];
+  for await (const batch of streamResponses(res)) {
+    for (const response of batch) if (response.props.size) out.push(entryOf(response, base));
+  }
+  return out;
 }
 
 export function mkcol(spaceId, path) {

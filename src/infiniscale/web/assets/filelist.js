@@ -7,6 +7,7 @@ import { h, icon } from "./ui.js";
 const ROW = 44;
 const TILE = 168;
 const OVERSCAN = 6;
+const PREVIEW_DELAY_MS = 150;
 
 export class FileList {
   constructor({ onOpen, onMenu, onSelectionChange, onDelete, preview }) {
@@ -72,6 +73,27 @@ export class FileList {
     this.frame = requestAnimationFrame(() => { this.frame = 0; this.render(); });
   }
 
+  // Previews are fetched once scrolling rests: rows that fly past while scrolling ask the server for none.
+  wantPreview(thumb, item) {
+    this.pendingPreviews ??= new Map();
+    this.pendingPreviews.set(thumb, item);
+    clearTimeout(this.previewTimer);
+    this.previewTimer = setTimeout(() => this.loadPreviews(), PREVIEW_DELAY_MS);
+  }
+
+  loadPreviews() {
+    const size = this.mode === "grid" ? 160 : 36;
+    for (const [thumb, item] of this.pendingPreviews) {
+      if (!thumb.isConnected) continue; // scrolled out of view (and out of the DOM) meanwhile
+      this.preview(item, size).then((url) => {
+        if (!url) return;
+        const img = h("img", { src: url, alt: "" });
+        img.decode().then(() => thumb.replaceChildren(img), () => {}); // the icon stays until the image is ready
+      });
+    }
+    this.pendingPreviews.clear();
+  }
+
   render() {
     const cols = this.columns();
     const height = this.mode === "grid" ? TILE + 24 : ROW;
@@ -105,9 +127,9 @@ export class FileList {
     const box = h("input", { type: "checkbox", tabindex: "-1", checked: selected, "aria-label": t("select", { name: item.name }),
       onclick: (e) => { e.stopPropagation(); this.toggle(index, e.shiftKey); } });
     const thumb = h("span", { class: "thumb" }, icon(item.isFolder ? "folder" : "file"));
-    if (item.hasPreview && this.preview) this.preview(item, this.mode === "grid" ? 160 : 36).then((url) => {
-      if (url) thumb.replaceChildren(h("img", { src: url, alt: "", loading: "lazy" }));
-    });
+    // a text page shrunk to a list row's 36 px is a blank square: there the icon says more
+    const readable = this.mode === "grid" || !item.type.startsWith("text/");
+    if (item.hasPreview && this.preview && readable) this.wantPreview(thumb, item);
     const name = h("a", { class: "name", href: "#", tabindex: "-1",
       onclick: (e) => { e.preventDefault(); this.onOpen(item); } }, item.name);
     const menu = h("button", { type: "button", class: "icon-button row-menu", tabindex: "-1", "aria-label": `${t("actions")}: ${item.name}`,

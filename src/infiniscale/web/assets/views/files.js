@@ -9,10 +9,12 @@ import { UploadManager, droppedFiles } from "../upload.js";
 import { detailsPanel } from "./details.js";
 import { shareDialog } from "./share.js";
 
+// one collator for every comparison: localeCompare with options builds a new one per call
+const byName = new Intl.Collator(undefined, { numeric: true, sensitivity: "base" });
 const SORTS = {
-  name: (a, b) => a.name.localeCompare(b.name, undefined, { numeric: true, sensitivity: "base" }),
+  name: (a, b) => byName.compare(a.name, b.name),
   size: (a, b) => a.size - b.size,
-  modified: (a, b) => new Date(a.modified) - new Date(b.modified),
+  modified: (a, b) => (a.modifiedMs ??= Date.parse(a.modified)) - (b.modifiedMs ??= Date.parse(b.modified)),
 };
 
 let uploads = null;

@@ -53,14 +53,15 @@ async function show(main, token, path) {
     else if (!dropOnly) show(main, token, path);
   });
   const drop = canUpload ? dropArea(space, path, uploads, dropOnly) : null;
-  if (dropOnly) { main.replaceChildren(h("h1", {}, t("publicLink")), drop); return; }
+  if (dropOnly) { main.replaceChildren(h("h1", {}, root?.displayName || t("publicLink")), drop); return; }
   if (!root?.isFolder && entries.length === 1) {
     main.replaceChildren(h("h1", {}, root.name), h("p", {}, formatSize(root.size)),
       h("button", { type: "button", class: "button primary", id: "public-download", onclick: () => api.download(api.davUrl(space, ""), root.name).catch(showError) }, t("download")));
     return;
   }
   const items = entries.filter((e) => e !== root);
-  main.replaceChildren(h("h1", {}, root?.name || t("publicLink")),
+  main.replaceChildren(h("h1", {}, root?.name || root?.displayName || t("publicLink")),
+    root?.linkOwner ? h("p", { class: "muted" }, t("sharedBy", { name: root.linkOwner })) : "",
     h("ul", { class: "plain public-list", id: "public-list" }, items.map((item) => h("li", { dataset: { name: item.name } },
       icon(item.isFolder ? "folder" : "file"),
       item.isFolder ? h("a", { href: `/s/${token}/${api.encodePath(item.path)}`, onclick: (e) => { e.preventDefault(); history.pushState(null, "", e.currentTarget.href); show(main, token, item.path); } }, item.name)
@@ -68,7 +69,7 @@ async function show(main, token, path) {
       h("small", {}, ` ${formatSize(item.size)} · ${formatDate(item.modified)} `),
       item.isFolder ? null : h("button", { type: "button", class: "link", "aria-label": `${t("download")}: ${item.name}`,
         onclick: () => api.download(api.davUrl(space, item.path), item.name).catch(showError) }, t("download"))))),
-    drop);
+    drop || "");
 }
 
 function dropArea(space, path, uploads, dropOnly) {
