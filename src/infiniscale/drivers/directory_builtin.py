@@ -3,15 +3,17 @@ password hashes. Written atomically; re-read when the file changes (other proces
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
+from collections.abc import Iterator
 
 import msgpack
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from infiniscale.core.model.identity import Group, User
-from infiniscale.drivers.decomposed.fsutil import write_atomic
+from infiniscale.drivers.decomposed.fsutil import flocked, write_atomic
 
 DEMO_USERS = (
     # username, password, display name, mail, role
@@ -68,7 +70,7 @@ class BuiltinDirectory:
         except FileNotFoundError:
             self._users, self._groups, self._stamp = {}, {}, None
             return
-        stamp = (st.st_mtime_ns, st.st_ino)
+        stamp = (st.st_mtime_ns, st.st_ino, st.st_size)
         if stamp == self._stamp:
             return
         with open(self.path, "rb") as fh:
@@ -77,11 +79,35 @@ class BuiltinDirectory:
         self._groups = {g["name"]: g for g in data.get("groups", [])}
         self._stamp = stamp
 
-    def _save(self) -> None:
+    def version(self) -> tuple[int, int, int] | None:
+        """Changes with every write of the directory (one stat): what others cache about its users
+        holds only while it stays the same."""
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return None
+        return st.st_mtime_ns, st.st_ino, st.st_size
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Read-modify-write of the whole file under a lock that holds across processes: two
+        workers changing users at once both land, neither overwrites the other. Changes the block
+        made in memory and did not save (an error) are dropped by reading the file again."""
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        with flocked(self.path + ".lock"), self._lock:
+            self._load()
+            try:
+                yield
+            except BaseException:
+                self._stamp = None
+                raise
+
+    def _save(self) -> None:
         data = {"users": list(self._users.values()), "groups": list(self._groups.values())}
-        write_atomic(self.path, msgpack.packb(data))
-        self._stamp = None
+        try:
+            write_atomic(self.path, msgpack.packb(data))
+        finally:
+            self._stamp = None
 
     # ------------------------------------------------------------ reading
 
@@ -127,16 +153,14 @@ class BuiltinDirectory:
 
     def put_user(self, user_id: str, username: str, password: str, display_name: str, email: str,
                  role: str = "user") -> None:
-        with self._lock:
-            self._load()
+        with self._writing():
             self._users[username] = {"id": user_id, "username": username, "display_name": display_name,
                                      "email": email, "role": role, "password": hash_password(password)}
             self._save()
 
     def update_user(self, username: str, *, display_name: str | None = None, email: str | None = None,
                     role: str | None = None) -> User | None:
-        with self._lock:
-            self._load()
+        with self._writing():
             record = self._users.get(username)
             if record is None:
                 return None
@@ -148,8 +172,7 @@ class BuiltinDirectory:
             return self._user(self._users[username])
 
     def set_password(self, username: str, password: str) -> bool:
-        with self._lock:
-            self._load()
+        with self._writing():
             record = self._users.get(username)
             if record is None:
                 return False
@@ -163,8 +186,7 @@ class BuiltinDirectory:
             return [self._user(r) for r in self._users.values()]
 
     def rename_user(self, user_id: str, new_name: str) -> User | None:
-        with self._lock:
-            self._load()
+        with self._writing():
             record = next((r for r in self._users.values() if r["id"] == user_id), None)
             if record is None or (new_name in self._users and self._users[new_name] is not record):
                 return None
@@ -179,8 +201,7 @@ class BuiltinDirectory:
             return self._user(self._users[new_name])
 
     def delete_user(self, user_id: str) -> bool:
-        with self._lock:
-            self._load()
+        with self._writing():
             record = next((r for r in self._users.values() if r["id"] == user_id), None)
             if record is None:
                 return False
@@ -195,8 +216,7 @@ class BuiltinDirectory:
         return user is not None and self.authenticate(user.username, password) is not None
 
     def delete_group(self, group_id: str) -> bool:
-        with self._lock:
-            self._load()
+        with self._writing():
             name = next((n for n, g in self._groups.items() if g["id"] == group_id), None)
             if name is None:
                 return False
@@ -205,8 +225,7 @@ class BuiltinDirectory:
             return True
 
     def rename_group(self, group_id: str, new_name: str) -> bool:
-        with self._lock:
-            self._load()
+        with self._writing():
             name = next((n for n, g in self._groups.items() if g["id"] == group_id), None)
             if name is None or (new_name in self._groups and new_name != name):
                 return False
@@ -218,8 +237,7 @@ class BuiltinDirectory:
 
     def set_members(self, group_id: str, add: list[str] = (), remove: list[str] = ()) -> bool:
         """Adds and removes members (user names) of a group."""
-        with self._lock:
-            self._load()
+        with self._writing():
             group = next((g for g in self._groups.values() if g["id"] == group_id), None)
             if group is None:
                 return False
@@ -230,8 +248,7 @@ class BuiltinDirectory:
             return True
 
     def put_group(self, group_id: str, name: str, members: list[str]) -> None:
-        with self._lock:
-            self._load()
+        with self._writing():
             self._groups[name] = {"id": group_id, "name": name, "members": members}
             self._save()
 

@@ -2,7 +2,11 @@
 unless app auth is off) or the user's password (only with basic auth on, as in oCIS). Passwords are
 verified once per client and then cached for a minute: argon2 must not run on every request. App
 tokens need no cache, their check is a hash and a stat. Too many failures lock the account for a
-while (LoginGuard), whichever kind of credential was tried."""
+while (LoginGuard), whichever kind of credential was tried.
+
+A cached user stays valid only while the directory has not changed (where it can tell its version
+cheaply, as the built-in one does): a new password, a deleted user, a new role or group takes hold
+at the next request on every worker."""
 
 from __future__ import annotations
 
@@ -10,7 +14,8 @@ import asyncio
 import base64
 import hashlib
 import time
-from typing import Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from infiniscale.core.apptokens import TOKEN_LENGTH, AppTokens
 from infiniscale.core.loginguard import LoginGuard
@@ -49,8 +54,9 @@ class Authenticator:
         self.match_by = match_by
         self.provisioner = provisioner
         self.local = bool(getattr(directory, "local", False))  # lookups cost no network round trip
-        self._cache: dict[bytes, tuple[float, User]] = {}
-        self._bearer_cache: dict[bytes, tuple[float, User, str]] = {}
+        self._directory_version: Callable[[], Any] = getattr(directory, "version", lambda: None)
+        self._cache: dict[bytes, tuple[float, User, Any]] = {}  # -> (expiry, user, directory version)
+        self._bearer_cache: dict[bytes, tuple[float, User, str, Any]] = {}
         self._checking: dict[bytes, asyncio.Future[tuple[User | None, bool]]] = {}
         self._hashing = asyncio.Semaphore(PASSWORD_CHECKS_AT_ONCE)
 
@@ -72,7 +78,8 @@ class Authenticator:
         key = hashlib.sha256(encoded.strip().encode()).digest()
         hit = self._cache.get(key)
         now = time.monotonic()
-        if hit is not None and hit[0] > now:
+        version = self._directory_version()  # before the check: a change during it is not cached as current
+        if hit is not None and hit[0] > now and hit[2] == version:
             return hit[1]
         try:
             decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
@@ -92,7 +99,7 @@ class Authenticator:
         if user is not None and cacheable:
             if len(self._cache) >= CACHE_MAX:
                 self._cache.clear()
-            self._cache[key] = (now + CACHE_SECONDS, user)
+            self._cache[key] = (now + CACHE_SECONDS, user, version)
         return user
 
     async def _password_check(self, key: bytes, username: str, secret: str) -> tuple[User | None, bool]:
@@ -119,7 +126,8 @@ class Authenticator:
         key = hashlib.sha256(b"bearer:" + token.encode()).digest()
         now = time.monotonic()
         hit = self._bearer_cache.get(key)
-        if hit is None or hit[0] <= now:
+        version = self._directory_version()
+        if hit is None or hit[0] <= now or hit[3] != version:
             loop = asyncio.get_running_loop()
             try:  # in a thread: an external provider's keys may have to be fetched first
                 claims = await loop.run_in_executor(None, self.bearer.decode_access_token, token)
@@ -138,7 +146,7 @@ class Authenticator:
             remaining = float(claims["exp"]) - time.time()
             if len(self._bearer_cache) >= CACHE_MAX:
                 self._bearer_cache.clear()
-            hit = (now + min(BEARER_CACHE, max(0.0, remaining)), user, str(claims.get("sid") or ""))
+            hit = (now + min(BEARER_CACHE, max(0.0, remaining)), user, str(claims.get("sid") or ""), version)
             self._bearer_cache[key] = hit
         # the signature check is cached, the session is not: a logout ends its tokens at once
         if hit[2] and not self.bearer.session_alive(hit[2]):

@@ -1,6 +1,7 @@
-"""A change to a space record holds for the very next request, whichever server process answers it:
-two HTTP workers each keep the record cached, so a cache that lags would let an upload past a quota
-just lowered, or keep a removed member inside the space."""
+"""A change holds for the very next request, whichever server process answers it. Two HTTP workers
+each cache space records and verified passwords, so a cache that lags would let an upload past a
+quota just lowered, keep a removed member inside a space, or let an old password or a deleted user
+in."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ EVERY_REQUEST_ANEW = httpx.Limits(max_keepalive_connections=0)
 
 @pytest.fixture(scope="module")
 def two_workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    with running_server(tmp_path_factory.mktemp("records"), workers=2) as proc:
+    with running_server(tmp_path_factory.mktemp("changes"), workers=2) as proc:
         yield proc
 
 
@@ -69,3 +70,28 @@ def test_a_removed_member_is_out_at_once(two_workers: ServerProcess):
             assert removed.status_code == 204, removed.text
             for _ in range(4):
                 assert richard.request("PROPFIND", url, headers={"Depth": "0"}).status_code == 404
+
+
+def test_a_new_password_and_a_deleted_user_hold_at_once(two_workers: ServerProcess):
+    base = two_workers.base_url
+    with two_workers.client("admin", limits=EVERY_REQUEST_ANEW) as admin:
+        created = admin.post(f"{base}/graph/v1.0/users", json={
+            "onPremisesSamAccountName": "fleeting", "displayName": "Fleeting", "mail": "fleeting@example.org",
+            "passwordProfile": {"password": "first-secret"}})
+        assert created.status_code == 201, created.text
+        user_id = created.json()["id"]
+    old = httpx.Client(auth=("fleeting", "first-secret"), timeout=30, limits=EVERY_REQUEST_ANEW)
+    new = httpx.Client(auth=("fleeting", "second-secret"), timeout=30, limits=EVERY_REQUEST_ANEW)
+    with old, new:
+        for _ in range(6):  # the password is verified, and cached, by both workers
+            assert old.get(f"{base}/graph/v1.0/me").status_code == 200
+        changed = old.post(f"{base}/graph/v1.0/me/changePassword",
+                           json={"currentPassword": "first-secret", "newPassword": "second-secret"})
+        assert changed.status_code == 204, changed.text
+        for _ in range(6):
+            assert old.get(f"{base}/graph/v1.0/me").status_code == 401
+            assert new.get(f"{base}/graph/v1.0/me").status_code == 200
+        with two_workers.client("admin") as admin:
+            assert admin.delete(f"{base}/graph/v1.0/users/{user_id}").status_code == 204
+        for _ in range(6):
+            assert new.get(f"{base}/graph/v1.0/me").status_code == 401
