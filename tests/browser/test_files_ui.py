@@ -179,3 +179,27 @@ def test_an_upload_over_the_quota_shows_the_error(browsing: Browsing, web: Serve
     expect(page.locator('.upload[data-name="too-big.bin"] .upload-state')).to_contain_text("quota")
     with web.client("richard") as richard:
         assert richard.get(f"{web.dav('richard')}/too-big.bin").status_code == 404
+
+
+def test_changes_by_others_show_live_in_one_listing_per_burst(browsing: Browsing, web: ServerProcess):
+    here, elsewhere = f"live-{uuid.uuid4().hex[:6]}", f"other-{uuid.uuid4().hex[:6]}"
+    with web.client() as c:
+        for folder in (here, elsewhere):
+            assert c.request("MKCOL", f"{web.dav()}/{folder}").status_code == 201
+    page = browsing.as_user("einstein")
+    open_folder(page, here)
+    listings: list[str] = []
+    page.on("request", lambda r: listings.append(r.url) if r.method == "PROPFIND" else None)
+
+    with web.client() as c:  # another client, not this tab: its changes arrive as live events
+        for i in range(20):
+            assert c.put(f"{web.dav()}/{here}/new-{i:02}.txt", content=b"live").status_code == 201
+    expect(page.locator(".files-head .count")).to_have_text("20 items")
+    page.wait_for_timeout(1000)  # what is still to come of the burst
+    assert 1 <= len(listings) <= 5, listings  # coalesced: not one listing per event
+
+    listings.clear()
+    with web.client() as c:  # a change in another folder of the space does not list this one again
+        assert c.put(f"{web.dav()}/{elsewhere}/far.txt", content=b"away").status_code == 201
+    page.wait_for_timeout(1500)
+    assert listings == []

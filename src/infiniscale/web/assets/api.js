@@ -33,11 +33,17 @@ export function authHeader() {
   return token ? `Bearer ${token}` : "";
 }
 
+// Names this tab in the live events its own requests cause (the server echoes it as initiatorid),
+// so the tab does not refresh again for what it has already shown.
+export const INITIATOR_ID = globalThis.crypto?.randomUUID?.() ?? `${Date.now()}-${Math.random().toString(36).slice(2)}`;
+
 export async function request(method, url, { headers = {}, body, retry = true } = {}) {
   let res;
   try {
     const credential = authHeader();
-    res = await fetch(url, { method, headers: credential ? { authorization: credential, ...headers } : headers, body });
+    const sent = { "initiator-id": INITIATOR_ID, ...headers };
+    if (credential) sent.authorization = credential;
+    res = await fetch(url, { method, headers: sent, body });
   } catch {
     throw new ApiError(0, messageFor(0));
   }

@@ -6,7 +6,7 @@ export const state = {
   drives: [],
   capabilities: {},
   navigate: () => {},
-  refreshOpenFolder: null, // set by the files view: (spaceId, path) => void
+  refreshOpenFolder: null, // set by the files view: (spaceId, event?) => void
   previews: new Map(), // id+etag+size -> blob URL
 };
 

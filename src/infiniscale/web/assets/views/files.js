@@ -17,6 +17,7 @@ const SORTS = {
   modified: (a, b) => (a.modifiedMs ??= Date.parse(a.modified)) - (b.modifiedMs ??= Date.parse(b.modified)),
 };
 
+const REFRESH_MS = 400;
 let uploads = null;
 
 export function spaceOf(spaceId) {
@@ -60,9 +61,13 @@ export async function filesView(spaceId, path) {
     return [...folders, ...files];
   };
 
+  // Each reload is numbered: a listing that answers after a newer one was asked for is dropped.
+  let generation = 0;
   async function reload() {
+    const mine = ++generation;
     try {
       const fresh = await api.list(spaceId, path);
+      if (mine !== generation || !view.isConnected) return;
       items = fresh.filter((e) => e.path !== path);
       list.setItems(sorted());
       count.textContent = t("items", { n: items.length });
@@ -76,7 +81,17 @@ export async function filesView(spaceId, path) {
       showError(error);
     }
   }
-  state.refreshOpenFolder = (changedSpace) => { if (!changedSpace || changedSpace === spaceId) reload(); };
+  // Live changes come in bursts (each file of an uploaded folder, every event of a big move): they
+  // become one listing at most every REFRESH_MS. Events about other folders of the space are skipped.
+  let pending = 0;
+  const refresh = (changedSpace, event = {}) => {
+    if (!view.isConnected) { if (state.refreshOpenFolder === refresh) state.refreshOpenFolder = null; return; }
+    if (changedSpace && changedSpace !== spaceId) return;
+    const here = self?.id;
+    if (here && event.parentitemid && event.parentitemid !== here && event.itemid !== here) return;
+    if (!pending) pending = setTimeout(() => { pending = 0; reload(); }, REFRESH_MS);
+  };
+  state.refreshOpenFolder = refresh;
 
   function open(item) {
     if (item.isFolder) state.navigate(filesUrl(spaceId, item.path));

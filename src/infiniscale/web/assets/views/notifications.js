@@ -67,8 +67,9 @@ function handle(block) {
   if (event === "userlog-notification") { load(); return; }
   let doc = {};
   try { doc = JSON.parse(data || "{}"); } catch { return; }
+  if (doc.initiatorid && doc.initiatorid === api.INITIATOR_ID) return; // this tab's own change, already shown
   const space = doc.spaceid ? doc.spaceid.split("!")[0] : "";
-  if (state.refreshOpenFolder) state.refreshOpenFolder(space && state.drives.some((d) => d.id === space) ? space : "");
+  if (state.refreshOpenFolder) state.refreshOpenFolder(space && state.drives.some((d) => d.id === space) ? space : "", doc);
 }
 
 export function notificationBell() {
