@@ -26,6 +26,7 @@ from infiniscale.settings import (
     SettingsError,
     events_needed,
     help_text,
+    http_worker_count,
     resolve,
 )
 
@@ -125,7 +126,7 @@ def _granian_server(settings: Settings):
 
 
     os.environ[RESOLVED_ENV] = settings.to_json()
-    workers = settings.workers or os.cpu_count() or 1
+    workers = http_worker_count(settings)
     kwargs = {}
     if settings.tls:
         kwargs = {"ssl_cert": Path(settings.tls_cert), "ssl_key": Path(settings.tls_key),

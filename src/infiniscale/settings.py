@@ -431,10 +431,16 @@ class Settings:
         return cls(values=data["values"], sources=data["sources"])
 
 
+def http_worker_count(settings: Settings) -> int:
+    return settings.workers or os.cpu_count() or 1
+
+
 def events_needed(settings: Settings) -> bool:
-    """Whether anything consumes events (then they go through NATS, embedded if no endpoint is set)."""
+    """Whether events must cross processes (then they go through NATS, embedded if no endpoint is
+    set): something consumes them in a group (search, the audit log), or several HTTP workers hold
+    live-update streams that must hear of changes made through any of them."""
     return (bool(settings.events_endpoint) or settings.audit_log_to_file or settings.audit_log_to_console
-            or search_enabled(settings))
+            or search_enabled(settings) or http_worker_count(settings) > 1)
 
 
 def web_enabled(settings: Settings) -> bool:

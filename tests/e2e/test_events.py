@@ -11,6 +11,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.conftest import VENV_BIN, ServerProcess, free_port
@@ -116,4 +117,28 @@ def test_without_a_consumer_no_nats_server_runs(tmp_path: Path):
             r = c.request("REPORT", f"{server.base_url}/dav/spaces/", content=body)
             assert r.status_code == 501
     finally:
+        server.stop()
+
+
+def test_live_updates_cross_workers_without_any_other_consumer(tmp_path: Path):
+    """Search and audit off, but two HTTP workers: a live-update stream held by one worker still hears
+    of a change made through the other, so events go through NATS here too."""
+    from tests.e2e.test_sse import Listener
+
+    server = ServerProcess(tmp_path, workers=2, extra_env={"OCIS_EXCLUDE_RUN_SERVICES": "search"})
+    server.init()
+    server.start()
+    listeners = []
+    try:
+        assert (tmp_path / "data" / "nats").exists()
+        listeners = [Listener(server, "einstein") for _ in range(6)]  # spread over both workers
+        with server.client(limits=httpx.Limits(max_keepalive_connections=0)) as c:
+            for i in range(3):
+                assert c.request("MKCOL", f"{server.base_url}{FILES}/live-{i}").status_code == 201
+        for listener in listeners:
+            for _ in range(3):
+                listener.wait_for("folder-created", timeout=5)
+    finally:
+        for listener in listeners:
+            listener.close()
         server.stop()
