@@ -312,3 +312,23 @@ async def test_favorites_are_per_user_and_listed_by_report(client, app):
     await client.delete(f"{DAV}/f/starred%20folder")
     report = await client.request("REPORT", f"{DAV}/", content=FILTER_FAVORITES)
     assert "<d:response>" not in report.text
+
+
+async def test_a_favorite_shows_in_a_big_folder_whose_listing_is_cached(client):
+    await client.request("MKCOL", f"{DAV}/big")
+    for i in range(70):  # enough children for the per-folder listing cache
+        await client.put(f"{DAV}/big/f{i:02}.txt", content=b"x")
+
+    body = (b'<?xml version="1.0"?><d:propfind xmlns:d="DAV:" xmlns:oc="http://owncloud.org/ns">'
+            b"<d:prop><oc:favorite/></d:prop></d:propfind>")  # no lock property: the cache may serve it
+
+    async def flag() -> str:
+        _r, doc = await propfind(client, f"{DAV}/big/", body=body)
+        return next(prop(x, "oc:favorite").text for x in doc.findall("d:response", NS)
+                    if x.findtext("d:href", namespaces=NS).endswith("/f07.txt"))
+
+    assert await flag() == "0"  # this listing built the cache
+    for wanted in ("1", "0"):
+        r = await client.request("PROPPATCH", f"{DAV}/big/f07.txt", content=FAVORITE_ON.format(wanted))
+        assert r.status_code == 207
+        assert await flag() == wanted

@@ -815,6 +815,8 @@ class DecomposedStorage:
             return replace(node, props=props)
 
         node = self.update_node(space_id, node_id, change, propagate=False)
+        if node.parent_id:  # no propagation, so the parent's listing cache would still look current
+            listing.drop(self.layout(space_id), node.parent_id)
         path = self._favorites_path(user_id)
         makedirs(os.path.dirname(path))
         with flocked(path + ".lock"):
