@@ -208,7 +208,8 @@ def build_app(settings: Settings) -> App:
     share_service = ShareService(files, sharing)
     index = build_search_index(settings)
     previews = build_previews(settings)
-    clientlog = ClientLog(spaces, registry, group_members=partial(group_member_ids, directory))
+    clientlog = ClientLog(spaces, registry, group_members=partial(group_member_ids, directory),
+                          user_by_id=directory.get_by_id, directory_version=getattr(directory, "version", lambda: None))
     userlog = build_userlog(settings, registry, directory, spaces, sharing)
     mail = build_mail_notifications(settings, registry, directory)
     activities = build_activities(settings, registry, directory, files)

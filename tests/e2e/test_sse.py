@@ -22,6 +22,7 @@ from tests.conftest import DEMO, ServerProcess
 
 pytestmark = pytest.mark.e2e
 VIEWER = "b1e2218d-eef8-4d4c-b82d-0f1a1b48f3b5"
+SPACE_VIEWER = "a8d5fe5e-96e3-418d-825b-534dbdf22b99"
 SSE = "/ocs/v2.php/apps/notifications/api/v1/notifications/sse"
 PASSWORDS = {**DEMO, "moss": "vista", "admin": "admin"}
 
@@ -150,3 +151,43 @@ def test_a_bad_last_event_id_is_refused_and_anonymous_streams_are_not_served(ser
         caps = c.get(f"{server.base_url}/ocs/v2.php/cloud/capabilities?format=json").json()["ocs"]["data"]
         assert caps["capabilities"]["core"]["support-sse"] is True
     assert httpx.get(server.base_url + SSE, timeout=10).status_code == 401
+
+
+def test_a_stream_follows_its_users_group_membership_and_deletion(server):
+    base = server.base_url
+    with httpx.Client(auth=("admin", "admin"), timeout=30) as admin:
+        group = next(g for g in admin.get(f"{base}/graph/v1.0/groups").json()["value"]
+                     if g["displayName"] == "quantum-lovers")
+        created = admin.post(f"{base}/graph/v1.0/drives", json={"name": "Quantum lab"})
+        assert created.status_code == 201, created.text
+        drive = created.json()["id"]
+        invite = admin.post(f"{base}/graph/v1beta1/drives/{drive}/root/invite", json={
+            "recipients": [{"objectId": group["id"], "@libre.graph.recipient.type": "group"}], "roles": [SPACE_VIEWER]})
+        assert invite.status_code == 200, invite.text
+        richard = Listener(server, "richard")  # a member through the group only
+        try:
+            assert admin.request("MKCOL", f"{base}/dav/spaces/{drive}/before").status_code == 201
+            richard.wait_for("folder-created")
+            richard_id = user_ids(server)["richard"]
+            assert admin.delete(f"{base}/graph/v1.0/groups/{group['id']}/members/{richard_id}/$ref").status_code == 204
+            assert admin.request("MKCOL", f"{base}/dav/spaces/{drive}/after").status_code == 201
+            time.sleep(1.0)
+            assert "folder-created" not in richard.kinds()
+        finally:
+            richard.close()
+            admin.post(f"{base}/graph/v1.0/groups/{group['id']}/members/$ref",
+                       json={"@odata.id": f"{base}/graph/v1.0/users/{richard_id}"})
+
+        made = admin.post(f"{base}/graph/v1.0/users", json={
+            "onPremisesSamAccountName": "ephemeral", "displayName": "Ephemeral", "mail": "e@example.org",
+            "passwordProfile": {"password": "short-lived-pw"}})
+        assert made.status_code == 201, made.text
+        PASSWORDS["ephemeral"] = "short-lived-pw"
+        gone = Listener(server, "ephemeral")
+        try:
+            assert admin.delete(f"{base}/graph/v1.0/users/{made.json()['id']}").status_code == 204
+            assert admin.request("MKCOL", f"{base}/dav/spaces/{drive}/later").status_code == 201
+            gone._thread.join(5)  # the server ended the stream of the deleted user
+            assert not gone._thread.is_alive()
+        finally:
+            gone.close()

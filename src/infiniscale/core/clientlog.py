@@ -4,6 +4,9 @@ to every event and hands the ones a connected user should see to that user's ope
 Who sees what, as in oCIS: a change to a file or folder goes to every member of its space (the one
 who made it included: clients drop their own by the initiator id); a share or membership change
 goes to the space's members and to whoever it was given to.
+
+A stream acts for its user as the directory has them now, not as they were when it opened: whoever
+leaves a group stops hearing of that group's spaces, and the stream of a deleted user ends.
 """
 
 from __future__ import annotations
@@ -12,8 +15,10 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from infiniscale.core.model import events
 from infiniscale.core.model.errors import StorageError
@@ -26,6 +31,7 @@ from infiniscale.core.spaces import Spaces
 log = logging.getLogger("infiniscale.clientlog")
 
 BACKLOG = 1000  # messages kept for one slow stream before it is dropped
+UNVERSIONED_RECHECK_S = 30.0
 
 FILE_EVENTS: dict[type[events.Event], str] = {
     events.ContainerCreated: "folder-created",
@@ -58,23 +64,33 @@ class Message:
     data: dict
 
 
+END = Message("", {})  # the last message of a stream whose user is gone
+
+
 @dataclass(eq=False)
 class _Stream:
     user: User
     queue: asyncio.Queue[Message]
+    ended: bool = False
 
 
 class ClientLog:
     def __init__(self, spaces: Spaces, registry: SpaceRegistry,
-                 group_members: Callable[[str], list[str]] | None = None) -> None:
+                 group_members: Callable[[str], list[str]] | None = None,
+                 user_by_id: Callable[[str], User | None] | None = None,
+                 directory_version: Callable[[], Any] = lambda: None) -> None:
         self.spaces = spaces
         self.registry = registry
         self.group_members = group_members or (lambda group_id: [])
+        self.user_by_id = user_by_id
+        self.directory_version = directory_version
+        self._directory_seen: Any = None
         self._streams: list[_Stream] = []
 
     @contextlib.asynccontextmanager
     async def connect(self, user: User) -> AsyncIterator[asyncio.Queue[Message]]:
         stream = _Stream(user, asyncio.Queue(BACKLOG))
+        self._directory_seen = None  # the user may have changed since their credentials were checked
         self._streams.append(stream)
         try:
             yield stream.queue
@@ -89,7 +105,28 @@ class ClientLog:
                 except Exception:
                     log.exception("live update for %s failed", event.type)
 
+    async def _follow_directory(self) -> None:
+        """Takes each stream's user afresh from the directory when it has changed (one stat when not)."""
+        if self.user_by_id is None:
+            return
+        version = self.directory_version()  # a stat of a local file
+        if version is None:  # a directory that cannot tell (LDAP): looked at again now and then
+            version = int(time.monotonic() // UNVERSIONED_RECHECK_S)
+        if version == self._directory_seen:
+            return
+        self._directory_seen = version
+        streams = [s for s in self._streams if not s.ended]
+        current = await asyncio.to_thread(lambda: [self.user_by_id(s.user.id) for s in streams])  # type: ignore[misc]
+        for stream, user in zip(streams, current, strict=True):
+            if user is not None:
+                stream.user = user
+                continue
+            stream.ended = True
+            if not stream.queue.full():
+                stream.queue.put_nowait(END)
+
     async def dispatch(self, event: events.Event) -> None:
+        await self._follow_directory()
         if isinstance(event, events.UserNotified):  # a new notification, to its recipients only
             self._push([s for s in self._streams if s.user.id in event.user_ids],
                        Message("userlog-notification", json.loads(event.notification)))
@@ -118,6 +155,8 @@ class ClientLog:
 
     def _push(self, recipients: list[_Stream], message: Message) -> None:
         for stream in recipients:
+            if stream.ended:
+                continue
             if stream.queue.full():
                 log.warning("a live update stream of %s is not read; dropping a message", stream.user.username)
                 continue

@@ -9,7 +9,7 @@ import contextlib
 
 import orjson
 
-from infiniscale.core.clientlog import ClientLog
+from infiniscale.core.clientlog import END, ClientLog
 from infiniscale.core.model.identity import User
 from infiniscale.protocols.http import Request, respond
 
@@ -50,6 +50,8 @@ async def stream(req: Request, user: User, clientlog: ClientLog, keepalive_s: fl
                 ended.cancel()
                 if waiting in done:
                     message = waiting.result()
+                    if message is END:  # the user was deleted
+                        break
                     body = frame(message.type, message.data)
                 else:
                     waiting.cancel()
