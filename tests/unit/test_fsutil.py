@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from infiniscale.drivers.decomposed.fsutil import flocked, lock_fd, unlock_fd, write_new
+from infiniscale.drivers.decomposed.fsutil import flocked, lock_fd, unlock_fd, write_atomic, write_new
 
 
 def _held_elsewhere(path: Path) -> bool:
@@ -88,3 +89,15 @@ def test_locks_are_fcntl_locks_that_other_processes_see(tmp_path: Path):
         held = subprocess.run([sys.executable, "-c", probe, str(path)], check=False)
     free = subprocess.run([sys.executable, "-c", probe, str(path)], check=False)
     assert (held.returncode, free.returncode) == (3, 0)
+
+
+def test_a_rewrite_with_newer_mtime_never_looks_like_the_one_before(tmp_path):
+    path = str(tmp_path / "record")
+    write_atomic(path, b"one", newer_mtime=True)
+    ahead = os.stat(path).st_mtime_ns + 10**12  # as if written by a clock 1000 s ahead
+    os.utime(path, ns=(ahead, ahead))
+    stamps = [ahead]
+    for i in range(20):  # quicker than the filesystem's clock ticks, each the same size
+        write_atomic(path, b"%03d" % i, newer_mtime=True)
+        stamps.append(os.stat(path).st_mtime_ns)
+    assert all(a < b for a, b in itertools.pairwise(stamps))

@@ -105,7 +105,7 @@ class BuiltinDirectory:
     def _save(self) -> None:
         data = {"users": list(self._users.values()), "groups": list(self._groups.values())}
         try:
-            write_atomic(self.path, msgpack.packb(data))
+            write_atomic(self.path, msgpack.packb(data), newer_mtime=True)
         finally:
             self._stamp = None
 

@@ -66,7 +66,7 @@ class CachedFiles:
             current = self.read(key)
             items = dict(current) if isinstance(current, dict) else list(current)
             yield items
-            write_atomic(path, msgpack.packb(items), durable=self.durable)
+            write_atomic(path, msgpack.packb(items), durable=self.durable, newer_mtime=True)
             with self._lock:
                 self._cache.pop(key, None)
 

@@ -15,6 +15,7 @@ import fcntl
 import os
 import struct
 import threading
+import time
 from collections.abc import Iterator
 
 from infiniscale.core.model.ids import unique_suffix
@@ -58,14 +59,25 @@ def write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
         view = view[os.write(fd, view):]
 
 
-def write_atomic(path: str, data: bytes, durable: bool = True, sync_dir: bool = True) -> None:
+def write_atomic(path: str, data: bytes, durable: bool = True, sync_dir: bool = True,
+                 newer_mtime: bool = False) -> None:
     """Replaces `path` with `data` atomically; with `durable` the new content survives power loss.
     `sync_dir=False` leaves the directory entry to a later directory fsync of the same operation:
-    on journaling filesystems (ext4, XFS) that fsync commits every earlier rename with it."""
+    on journaling filesystems (ext4, XFS) that fsync commits every earlier rename with it.
+    `newer_mtime` (for files whose readers cache them by their stat, written under a lock) gives the
+    new file an mtime later than the old one's to the nanosecond: the filesystem's own clock ticks
+    in milliseconds and inodes are reused, so two quick rewrites could otherwise look the same."""
     tmp = f"{path}.{unique_suffix()}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         write_all(fd, data)
+        if newer_mtime:
+            try:
+                previous = os.stat(path).st_mtime_ns
+            except FileNotFoundError:
+                previous = 0
+            stamp = max(time.time_ns(), previous + 1)
+            os.utime(fd, ns=(stamp, stamp))
         if durable:
             os.fsync(fd)
     except BaseException:

@@ -151,7 +151,7 @@ class DecomposedStorage:
             fsync_dir(os.path.dirname(layout.node_dir(space_id)))
             info = {**(extra or {}), "id": space_id, "type": space_type, "name": name, "owner": owner_id,
                     "created": now}
-            write_atomic(layout.marker, msgpack.packb(info))
+            write_atomic(layout.marker, msgpack.packb(info), newer_mtime=True)
         return root
 
     def update_space(self, space_id: str, change: Callable[[dict], dict]) -> dict:
@@ -160,7 +160,7 @@ class DecomposedStorage:
         with flocked(layout.ns_lock):
             info = change(dict(self.space_info(space_id)))
             info["id"] = space_id
-            write_atomic(layout.marker, msgpack.packb(info))
+            write_atomic(layout.marker, msgpack.packb(info), newer_mtime=True)
         return info
 
     def purge_space(self, space_id: str) -> None:
