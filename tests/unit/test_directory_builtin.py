@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from infiniscale.core.accounts import AccountError
 from infiniscale.drivers.directory_builtin import BuiltinDirectory
 
 WRITER = """
@@ -41,3 +42,13 @@ def test_a_failed_write_is_not_served_from_memory(tmp_path: Path, monkeypatch: p
         directory.put_group("g2", "second", [])
     monkeypatch.undo()
     assert [g.name for g in directory.groups()] == ["first"]
+
+
+def test_a_taken_name_is_refused_and_keeps_its_id(tmp_path: Path):
+    directory = BuiltinDirectory(str(tmp_path / "users.mpk"))
+    directory.put_user("first-id", "newcomer", "pw-one", "Newcomer", "")
+    with pytest.raises(AccountError) as refused:
+        BuiltinDirectory(directory.path).put_user("second-id", "newcomer", "pw-two", "Other", "")
+    assert refused.value.status == 409
+    assert directory.get_by_name("newcomer").id == "first-id"
+    assert directory.authenticate("newcomer", "pw-one") is not None

@@ -5,11 +5,13 @@ map to none is refused)."""
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import uuid
 from dataclasses import dataclass
 from typing import Protocol
 
+from infiniscale.core.accounts import AccountError
 from infiniscale.core.model.identity import User
 
 # oCIS's default mapping of role claim values, first match wins
@@ -67,8 +69,9 @@ class Provisioner:
             if not policy.autoprovision:
                 return None
             # a random password nobody knows: this user logs in through the provider only
-            self.directory.put_user(str(uuid.uuid4()), username, secrets.token_urlsafe(32), display, email,
-                                    role or "user")
+            with contextlib.suppress(AccountError):  # another request made them meanwhile: theirs stands
+                self.directory.put_user(str(uuid.uuid4()), username, secrets.token_urlsafe(32), display, email,
+                                        role or "user")
             return self.directory.get_by_name(username)
         changes: dict = {}
         if role is not None and role != user.role:

@@ -12,6 +12,7 @@ import msgpack
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from infiniscale.core.accounts import AccountError
 from infiniscale.core.model.identity import Group, User
 from infiniscale.drivers.decomposed.fsutil import flocked, write_atomic
 
@@ -153,9 +154,14 @@ class BuiltinDirectory:
 
     def put_user(self, user_id: str, username: str, password: str, display_name: str, email: str,
                  role: str = "user") -> None:
+        """Creates a user; a name that is taken is refused (409), also when another process took it
+        a moment ago, so two first logins of one new user cannot make two ids for it."""
+        secret = hash_password(password)  # slow: outside the lock
         with self._writing():
+            if username in self._users:
+                raise AccountError(409, "nameAlreadyExists", "a user with that name already exists")
             self._users[username] = {"id": user_id, "username": username, "display_name": display_name,
-                                     "email": email, "role": role, "password": hash_password(password)}
+                                     "email": email, "role": role, "password": secret}
             self._save()
 
     def update_user(self, username: str, *, display_name: str | None = None, email: str | None = None,
