@@ -200,8 +200,8 @@ async def test_a_redelivered_event_is_stored_once(env):
     space, node = item.split("$")[1].split("!")
     event = events.FileTouched(executant=ids["einstein"], space_id=space, node_id=node, parent_id=space,
                                name="once.txt", timestamp_ns=1)
-    await asyncio.to_thread(app.graph.activities.record, event)
-    await asyncio.to_thread(app.graph.activities.record, event)
+    await asyncio.to_thread(app.graph.activities.record, [event])
+    await asyncio.to_thread(app.graph.activities.record, [event])
     assert len(await activities(e, f"itemid:{item}")) == 2
 
 

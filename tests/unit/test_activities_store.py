@@ -39,5 +39,5 @@ def test_a_store_opened_while_another_process_creates_it_waits_instead_of_failin
     second.join(30)
     assert len(opened) == 1 and isinstance(opened[0], SqliteActivityStore), opened
     store = opened[0]
-    store.add("event-1", 1, {"space": "s"}, [("node", 0)])
+    store.add_many([("event-1", 1, {"space": "s"}, [("node", 0)])])
     assert store._db().execute("PRAGMA journal_mode").fetchone()[0] == "wal"

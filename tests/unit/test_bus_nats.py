@@ -46,7 +46,8 @@ def test_each_group_gets_each_event_once(nats_server):
         assert sorted(e.node_id for _, e in indexer) == sorted(f"n{i}" for i in range(100))
         assert sorted(e.node_id for _, e in auditor) == sorted(f"n{i}" for i in range(100))
         for bus in buses:
-            await bus.close()
+            if isinstance(bus, NatsEventBus):
+                await bus.close()
 
     asyncio.run(run())
 
@@ -101,3 +102,36 @@ def test_unknown_event_types_are_skipped():
     assert decode(b'{"type": "FromTheFuture", "executant": "u", "space_id": "s"}') is None
     event = uploaded(7)
     assert decode(encode(event)) == event
+
+
+async def first_batches(bus, group: str, publish, linger_s: float) -> list[int]:
+    """Sizes of the batches a lingering subscriber gets while `publish` trickles events in."""
+    sizes: list[int] = []
+
+    async def take() -> None:
+        async for batch in bus.subscribe_batches(group, linger_s=linger_s):
+            sizes.append(len(batch))
+
+    task = asyncio.create_task(take())
+    await asyncio.sleep(0.3)  # subscribed
+    await publish()
+    await asyncio.sleep(linger_s + 0.5)
+    task.cancel()
+    return sizes
+
+
+def test_a_lingering_batch_gathers_a_trickle_of_events(nats_server):
+    from infiniscale.drivers.bus_local import LocalEventBus
+
+    async def run(bus, linger_s: float) -> list[int]:
+        async def trickle() -> None:
+            for i in range(5):  # one event every 50 ms
+                await bus.publish(uploaded(i))
+                await asyncio.sleep(0.05)
+
+        return await first_batches(bus, "group", trickle, linger_s)
+
+    for make in (lambda: NatsEventBus(nats_server, f"T{uuid.uuid4().hex}"), LocalEventBus):
+        eager = asyncio.run(run(make(), 0.0))
+        assert sum(eager) == 5 and max(eager) < 5, eager  # batches as the events come
+        assert asyncio.run(run(make(), 0.6)) == [5]  # the whole trickle in one batch

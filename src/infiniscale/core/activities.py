@@ -22,7 +22,7 @@ from infiniscale.core.model import events
 from infiniscale.core.model.errors import Forbidden, InvalidArgument, StorageError
 from infiniscale.core.model.identity import User
 from infiniscale.core.model.ids import ResourceId
-from infiniscale.core.ports.activities import ActivityQuery, ActivityStore
+from infiniscale.core.ports.activities import ActivityQuery, ActivityStore, Entry
 from infiniscale.core.ports.events import EventBus
 from infiniscale.core.registry import SpaceRegistry
 from infiniscale.core.spaces import READ
@@ -77,22 +77,29 @@ class Activities:
     # ------------------------------------------------------------------ recording (consumer group)
 
     async def run(self, bus: EventBus) -> None:
+        # no lingering: where a resource sits is read when its event is recorded, so the sooner the better
         async for batch in bus.subscribe_batches(GROUP, TYPES):
-            for event in batch:
-                await asyncio.to_thread(self.record, event)
+            await asyncio.to_thread(self.record, batch)
 
-    def record(self, event: events.Event) -> None:
-        if isinstance(event, events.SpaceDeleted):
-            self.store.forget_space(event.space_id)
-            return
-        record = self._record_of(event)
-        if record is None:
-            return
-        links = self._links(event, record)
-        # the event's own fields make its id: a redelivered event lands on its first copy
-        key = "/".join(str(v) for v in event.to_dict().values())
-        event_id = str(uuid.uuid5(uuid.NAMESPACE_OID, key))
-        self.store.add(event_id, event.timestamp_ns, record, links)
+    def record(self, batch: list[events.Event]) -> None:
+        """Records a batch of events in one transaction (a purged space's in order with the rest)."""
+        entries: list[Entry] = []
+        for event in batch:
+            if isinstance(event, events.SpaceDeleted):
+                if entries:
+                    self.store.add_many(entries)
+                    entries = []
+                self.store.forget_space(event.space_id)
+                continue
+            record = self._record_of(event)
+            if record is None:
+                continue
+            # the event's own fields make its id: a redelivered event lands on its first copy
+            key = "/".join(str(v) for v in event.to_dict().values())
+            entries.append((str(uuid.uuid5(uuid.NAMESPACE_OID, key)), event.timestamp_ns, record,
+                            self._links(event, record)))
+        if entries:
+            self.store.add_many(entries)
 
     def _record_of(self, event: events.Event) -> dict | None:
         """What to keep of the event: its kind, the ids, and the names as they are now."""

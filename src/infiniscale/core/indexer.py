@@ -31,6 +31,9 @@ TYPES = frozenset({
     events.ItemCopied.type, events.ItemTrashed.type, events.ItemRestored.type, events.ItemPurged.type,
     events.FileVersionRestored.type, events.TagsAdded.type, events.TagsRemoved.type, events.SearchIndexRequested.type,
 })
+# A commit writes and syncs index files: while uploads trickle in, events gather this long after the
+# first of a batch, so a stream of uploads makes a commit or two a second, not one per file.
+COMMIT_LINGER_S = 0.5
 # a file's content -> its text (blocking); None when nothing can be read from this media type
 Extractor = Callable[[str, bytes], str]
 CanExtract = Callable[[str], bool]
@@ -46,7 +49,7 @@ class Indexer:
         self._pending: dict[tuple[str, str], IndexDoc] = {}  # written in this batch, not committed yet
 
     async def run(self, bus: EventBus) -> None:
-        async for batch in bus.subscribe_batches(GROUP, TYPES):
+        async for batch in bus.subscribe_batches(GROUP, TYPES, linger_s=COMMIT_LINGER_S):
             await self.apply(batch)
 
     async def apply(self, batch: list[Event]) -> None:

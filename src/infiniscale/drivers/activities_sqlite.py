@@ -11,7 +11,7 @@ import threading
 
 import orjson
 
-from infiniscale.core.ports.activities import MAX_PER_RESOURCE, ActivityQuery
+from infiniscale.core.ports.activities import MAX_PER_RESOURCE, ActivityQuery, Entry
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -54,19 +54,22 @@ class SqliteActivityStore:
             self.local.db = db
         return db
 
-    def add(self, event_id: str, at_ns: int, record: dict, links: list[tuple[str, int]]) -> None:
+    def add_many(self, entries: list[Entry]) -> None:
         db = self._db()
         with db:
             db.execute("BEGIN IMMEDIATE")
-            db.execute("INSERT OR IGNORE INTO events VALUES (?, ?, ?, ?)",
-                       (event_id, record.get("space", ""), at_ns, orjson.dumps(record)))
+            db.executemany("INSERT OR IGNORE INTO events VALUES (?, ?, ?, ?)",
+                           [(event_id, record.get("space", ""), at_ns, orjson.dumps(record))
+                            for event_id, at_ns, record, _links in entries])
             db.executemany("INSERT OR IGNORE INTO links VALUES (?, ?, ?, ?)",
-                           [(node, event_id, depth, at_ns) for node, depth in links])
-            for node, _depth in links:
-                count = self.additions.get(node, 0) + 1
-                self.additions[node] = count % TRIM_EVERY
-                if count == TRIM_EVERY:
-                    self._trim(db, node)
+                           [(node, event_id, depth, at_ns)
+                            for event_id, at_ns, _record, links in entries for node, depth in links])
+            for _event_id, _at_ns, _record, links in entries:
+                for node, _depth in links:
+                    count = self.additions.get(node, 0) + 1
+                    self.additions[node] = count % TRIM_EVERY
+                    if count == TRIM_EVERY:
+                        self._trim(db, node)
         if len(self.additions) > 100_000:  # the counters only pace the trimming
             self.additions.clear()
 

@@ -43,14 +43,25 @@ class LocalEventBus:
         return events()
 
     def subscribe_batches(self, group: str, types: frozenset[str] | None = None,
-                          max_batch: int = 256) -> AsyncIterator[list[Event]]:
+                          max_batch: int = 256, linger_s: float = 0.0) -> AsyncIterator[list[Event]]:
         queue, _ = self._groups.setdefault(group, (asyncio.Queue(self.backlog), types))
 
         async def batches() -> AsyncIterator[list[Event]]:
+            loop = asyncio.get_running_loop()
             while True:
                 batch = [await queue.get()]
-                while len(batch) < max_batch and not queue.empty():
-                    batch.append(queue.get_nowait())
+                until = loop.time() + linger_s
+                while len(batch) < max_batch:
+                    if not queue.empty():
+                        batch.append(queue.get_nowait())
+                        continue
+                    left = until - loop.time()
+                    if left <= 0:
+                        break
+                    try:
+                        batch.append(await asyncio.wait_for(queue.get(), left))
+                    except TimeoutError:
+                        break
                 yield batch
 
         return batches()

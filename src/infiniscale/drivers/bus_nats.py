@@ -100,19 +100,27 @@ class NatsEventBus:
         return self._consume(group, types)
 
     def subscribe_batches(self, group: str, types: frozenset[str] | None = None,
-                          max_batch: int = 256) -> AsyncIterator[list[Event]]:
-        """What the group's consumer has waiting, up to `max_batch` events at a time; the batch is
-        acknowledged when the subscriber asks for the next one."""
-        return self._consume_batches(group, types, max_batch)
+                          max_batch: int = 256, linger_s: float = 0.0) -> AsyncIterator[list[Event]]:
+        """What the group's consumer has waiting, up to `max_batch` events at a time (gathered for up
+        to `linger_s` after the first); the batch is acknowledged when the subscriber asks for the
+        next one."""
+        return self._consume_batches(group, types, max_batch, linger_s)
 
     async def _consume_batches(self, group: str, types: frozenset[str] | None,
-                               max_batch: int) -> AsyncIterator[list[Event]]:
+                               max_batch: int, linger_s: float) -> AsyncIterator[list[Event]]:
         sub = await self._bind(group, types)
+        loop = asyncio.get_running_loop()
         while True:
             try:
                 messages = await sub.fetch(batch=max_batch, timeout=5)
             except (TimeoutError, NatsTimeout):
                 continue
+            until = loop.time() + linger_s
+            while len(messages) < max_batch and (left := until - loop.time()) > 0:
+                try:
+                    messages += await sub.fetch(batch=max_batch - len(messages), timeout=left)
+                except (TimeoutError, NatsTimeout):
+                    break
             events = [event for event in map(decode, (m.data for m in messages)) if event is not None]
             if events:
                 yield events

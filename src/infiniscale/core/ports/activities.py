@@ -20,10 +20,14 @@ class ActivityQuery:
     before_ns: int | None = None
 
 
+# (event id, recorded at, record, links: (node id, depth) of each resource it concerns)
+Entry = tuple[str, int, dict, list[tuple[str, int]]]
+
+
 class ActivityStore(Protocol):
-    def add(self, event_id: str, at_ns: int, record: dict, links: list[tuple[str, int]]) -> None:
-        """Stores `record` under `event_id` and links it to each (node id, depth); storing the same
-        event again changes nothing."""
+    def add_many(self, entries: list[Entry]) -> None:
+        """Stores each record under its event id and links it to each (node id, depth), all in one
+        transaction; storing the same event again changes nothing."""
     def forget_space(self, space_id: str) -> None:
         """Drops every activity recorded in a space (which is gone for good)."""
     def query(self, query: ActivityQuery) -> list[tuple[str, int, dict]]:

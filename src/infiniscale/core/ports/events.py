@@ -14,10 +14,12 @@ class EventBus(Protocol):
     def subscribe(self, group: str, types: frozenset[str] | None = None) -> AsyncIterator[Event]: ...
 
     def subscribe_batches(self, group: str, types: frozenset[str] | None = None,
-                          max_batch: int = 256) -> AsyncIterator[list[Event]]:
+                          max_batch: int = 256, linger_s: float = 0.0) -> AsyncIterator[list[Event]]:
         """Like `subscribe`, but hands over whatever is waiting (at least one event) at once; a batch
         counts as handled when the subscriber asks for the next one. For consumers whose commit is
-        costly (an index), which then commit once per batch."""
+        costly (an index), which then commit once per batch. With `linger_s`, a batch that is not
+        full gathers what else arrives for that long after its first event: a steady trickle of
+        events then makes one commit per `linger_s` instead of one per event."""
         ...
 
     def listen(self, types: frozenset[str] | None = None) -> AsyncIterator[Event]:
