@@ -237,6 +237,9 @@ class App:
             user = await public_links.link_for_signing(req, self.webdav.dav.files, public_token)
         else:
             user = await self.auth.authenticate(req.header("authorization"))
+            if user is None and self.signing_keys is not None and signed_urls.is_signed(req):
+                user = await signed_urls.authenticate(req, self.signing_keys, self.users, self.base_url,
+                                                      self._in_thread)
         if user is None:
             await respond(req.send, 401, [("content-type", "text/plain"), ("www-authenticate", self.auth.challenge())],
                           b"unauthorized")

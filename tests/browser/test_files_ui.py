@@ -8,6 +8,7 @@ import hashlib
 import os
 import re
 import uuid
+import zipfile
 from pathlib import Path
 
 import httpx
@@ -203,3 +204,32 @@ def test_changes_by_others_show_live_in_one_listing_per_burst(browsing: Browsing
         assert c.put(f"{web.dav()}/{elsewhere}/far.txt", content=b"away").status_code == 201
     page.wait_for_timeout(1500)
     assert listings == []
+
+
+def test_downloads_stream_from_signed_urls(browsing: Browsing, web: ServerProcess):
+    folder = f"dl-{uuid.uuid4().hex[:6]}"
+    content = {"one.bin": os.urandom(300_000), "two.txt": b"second file"}
+    with web.client() as c:
+        assert c.request("MKCOL", f"{web.dav()}/{folder}").status_code == 201
+        for name, data in content.items():
+            assert c.put(f"{web.dav()}/{folder}/{name}", content=data).status_code == 201
+    page = browsing.as_user("einstein")
+    open_folder(page, folder)
+
+    with page.expect_download() as one:
+        row_action(page, "one.bin", "Download")
+    # the browser fetched it itself, from a URL signed with the user's key: no copy in the page's memory
+    assert "OC-Signature=" in one.value.url and "OC-Credential=einstein" in one.value.url
+    assert one.value.suggested_filename == "one.bin"
+    assert Path(one.value.path()).read_bytes() == content["one.bin"]
+
+    for name in content:
+        row(page, name).locator("input[type=checkbox]").check()
+    with page.expect_download() as archive:
+        page.get_by_role("button", name="Download as archive").click()
+    assert "/archiver?" in archive.value.url and "OC-Signature=" in archive.value.url
+    with zipfile.ZipFile(archive.value.path()) as zipped:
+        assert {n: zipped.read(n) for n in zipped.namelist()} == content
+
+    signed = one.value.url  # not valid once tampered with
+    assert httpx.get(signed.replace("one.bin", "two.txt"), timeout=10).status_code == 401

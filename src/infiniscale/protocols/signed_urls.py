@@ -1,4 +1,4 @@
-"""Requests authenticated by a signed URL (core/signing.py): GET and HEAD of WebDAV paths."""
+"""Requests authenticated by a signed URL (core/signing.py): GET and HEAD of WebDAV paths and archives."""
 
 from __future__ import annotations
 
