@@ -16,7 +16,8 @@ import httpx
 import pytest
 
 VENV_BIN = Path(sys.executable).parent
-DEMO = {"einstein": "relativity", "marie": "radioactivity", "richard": "superfluidity"}
+DEMO = {"einstein": "relativity", "marie": "radioactivity", "richard": "superfluidity", "moss": "vista",
+        "katherine": "gemini"}
 
 
 def free_port() -> int:

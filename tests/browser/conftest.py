@@ -20,6 +20,7 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--
         "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
 
 expect.set_options(timeout=15_000)
+PASSWORDS = {**DEMO, "admin": "admin"}
 
 
 # Package scope, not session: while sync_playwright is open it marks its event loop as running in the
@@ -58,7 +59,7 @@ class Browsing:
         page = self.context(**kwargs).new_page()
         page.goto("/")
         page.locator("#username").fill(user)
-        page.locator("#password").fill(DEMO[user])
+        page.locator("#password").fill(PASSWORDS[user])
         page.get_by_role("button", name="Sign in").click()
         expect(page.locator(".file-list")).to_be_visible()
         return page

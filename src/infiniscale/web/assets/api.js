@@ -297,30 +297,49 @@ export function escapeXml(value) {
 
 // ---- Graph ----------------------------------------------------------------------------------------
 
-export const me = () => json("GET", "/graph/v1.0/me?$expand=memberOf");
+export const me = () => json("GET", "/graph/v1.0/me?$expand=memberOf,appRoleAssignments");
 export const drives = () => json("GET", "/graph/v1.0/me/drives").then((doc) => doc.value || []);
 export const createSpace = (name) => json("POST", "/graph/v1.0/drives", { name, driveType: "project" });
 export const sharedWithMe = () => json("GET", "/graph/v1beta1/me/drive/sharedWithMe").then((doc) => doc.value || []);
 
+// an item's shares, or with itemId null the space's members (its root)
+function itemPath(driveId, itemId) {
+  return `/graph/v1beta1/drives/${encodeURIComponent(driveId)}/${itemId ? `items/${encodeURIComponent(itemId)}` : "root"}`;
+}
+
 export function permissions(driveId, itemId) {
-  return json("GET", `/graph/v1beta1/drives/${encodeURIComponent(driveId)}/items/${encodeURIComponent(itemId)}/permissions`);
+  return json("GET", `${itemPath(driveId, itemId)}/permissions`);
 }
 
 export function invite(driveId, itemId, recipient, roleId, expiration) {
   const body = { recipients: [{ objectId: recipient.id, "@libre.graph.recipient.type": recipient.kind }], roles: [roleId] };
   if (expiration) body.expirationDateTime = expiration;
-  return json("POST", `/graph/v1beta1/drives/${encodeURIComponent(driveId)}/items/${encodeURIComponent(itemId)}/invite`, body);
+  return json("POST", `${itemPath(driveId, itemId)}/invite`, body);
 }
 
 export function createLink(driveId, itemId, type, password, expiration) {
   const body = { type };
   if (password) body.password = password;
   if (expiration) body.expirationDateTime = expiration;
-  return json("POST", `/graph/v1beta1/drives/${encodeURIComponent(driveId)}/items/${encodeURIComponent(itemId)}/createLink`, body);
+  return json("POST", `${itemPath(driveId, itemId)}/createLink`, body);
+}
+
+export function updatePermission(driveId, itemId, permissionId, change) {
+  return json("PATCH", `${itemPath(driveId, itemId)}/permissions/${encodeURIComponent(permissionId)}`, change);
 }
 
 export function removePermission(driveId, itemId, permissionId) {
-  return json("DELETE", `/graph/v1beta1/drives/${encodeURIComponent(driveId)}/items/${encodeURIComponent(itemId)}/permissions/${encodeURIComponent(permissionId)}`);
+  return json("DELETE", `${itemPath(driveId, itemId)}/permissions/${encodeURIComponent(permissionId)}`);
+}
+
+export const updateSpace = (driveId, change) => json("PATCH", `/graph/v1.0/drives/${encodeURIComponent(driveId)}`, change);
+
+/** Puts a file into the space's hidden .space folder and makes it the space's image or readme. */
+export async function setSpaceSpecial(driveId, kind, name, body) {
+  await request("MKCOL", davUrl(driveId, ".space")).catch((error) => { if (error.status !== 405) throw error; });
+  const res = await request("PUT", davUrl(driveId, `.space/${name}`), { body });
+  const fileId = res.headers.get("oc-fileid");
+  return updateSpace(driveId, { special: [{ specialFolder: { name: kind }, id: fileId }] });
 }
 
 export async function sharees(term) {

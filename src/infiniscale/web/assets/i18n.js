@@ -132,6 +132,18 @@ const EN = {
   file: "File",
   deletedFrom: "Deleted from",
   deletedAt: "Deleted",
+  members: "Members",
+  group: "group",
+  roleOf: "Role of {name}",
+  roleChanged: "Changed the role of {name}",
+  passwordProtected: "password protected",
+  manageSpace: "Manage {name}",
+  description: "Description",
+  editDescription: "Edit description",
+  spaceImage: "Set image",
+  editReadme: "Edit readme",
+  readme: "Readme",
+  saved: "Saved",
 };
 
 let strings = EN;

@@ -14,7 +14,17 @@ export function shareDialog(spaceId, item) {
   });
 }
 
+/** The members of a project space: the same dialog on the space's root, with space roles and no links. */
+export function membersDialog(space) {
+  return dialog(`${t("members")}: ${space.name}`, (done) => {
+    const body = h("div", { class: "share-dialog stack", id: "share-dialog" });
+    render(body, space.id, { id: null, name: space.name, isFolder: true }, done).catch((error) => { showError(error); done(null); });
+    return body;
+  });
+}
+
 async function render(body, spaceId, item, done) {
+  const members = item.id === null;
   const doc = await api.permissions(spaceId, item.id);
   const roles = doc["@libre.graph.permissions.roles.allowedValues"] || [];
   const existing = h("ul", { class: "plain", id: "share-list" });
@@ -30,13 +40,17 @@ async function render(body, spaceId, item, done) {
       if (p.link) {
         const url = p.link.webUrl;
         links.append(h("li", { class: "link-row" },
-          h("span", {}, `${t(LINK_TYPES.find(([k]) => k === p.link.type)?.[1] || "view_link")}${p.hasPassword ? " · 🔒" : ""}`),
+          h("span", {}, `${t(LINK_TYPES.find(([k]) => k === p.link.type)?.[1] || "view_link")}${p.hasPassword ? ` · ${t("passwordProtected")}` : ""}`),
           h("input", { readonly: true, value: url, "aria-label": t("publicLink"), class: "link-url" }),
           h("button", { type: "button", class: "link", onclick: () => copy(url) }, t("copyLink")), remove));
       } else {
         const who = p.grantedToV2?.user?.displayName || p.grantedToV2?.group?.displayName || "";
-        const role = roles.find((r) => p.roles?.includes(r.id))?.displayName || "";
-        existing.append(h("li", {}, h("span", {}, `${who} · ${role}`), remove));
+        const kind = p.grantedToV2?.group ? ` · ${t("group")}` : "";
+        const roleOf = h("select", { "aria-label": t("roleOf", { name: who }), class: "share-role-of",
+          onchange: async (e) => {
+            try { await api.updatePermission(spaceId, item.id, p.id, { roles: [e.target.value] }); toast(t("roleChanged", { name: who })); } catch (error) { showError(error); refresh(); }
+          } }, roles.map((r) => h("option", { value: r.id, selected: p.roles?.includes(r.id) }, r.displayName)));
+        existing.append(h("li", { class: "share-row", dataset: { name: who } }, h("span", {}, `${who}${kind}`), roleOf, remove));
       }
     }
   }
@@ -60,7 +74,7 @@ async function render(body, spaceId, item, done) {
       const found = await api.sharees(term).catch(() => []);
       suggestions.replaceChildren(...found.map((r, i) => h("li", { role: "option", id: `sharee-${i}`, tabindex: "-1", "aria-selected": "false",
         onclick: () => choose(r), onkeydown: (e) => { if (e.key === "Enter") { e.preventDefault(); choose(r); } } },
-      `${r.label}${r.detail ? ` (${r.detail})` : ""}${r.kind === "group" ? " · group" : ""}`)));
+      `${r.label}${r.detail ? ` (${r.detail})` : ""}${r.kind === "group" ? ` · ${t("group")}` : ""}`)));
       search.setAttribute("aria-expanded", String(found.length > 0));
     }, 200);
   });
@@ -118,7 +132,7 @@ async function render(body, spaceId, item, done) {
   h("button", { type: "submit", class: "button primary", id: "link-create" }, t("createLink")),
   links);
 
-  body.replaceChildren(inviteForm, linkForm,
+  body.replaceChildren(inviteForm, members ? "" : linkForm,
     h("div", { class: "dialog-actions" }, h("button", { type: "button", class: "button", onclick: () => done(null) }, t("close"))));
   search.focus();
 }
