@@ -233,3 +233,31 @@ def test_downloads_stream_from_signed_urls(browsing: Browsing, web: ServerProces
 
     signed = one.value.url  # not valid once tampered with
     assert httpx.get(signed.replace("one.bin", "two.txt"), timeout=10).status_code == 401
+
+
+def test_purging_from_the_trash_asks_first(browsing: Browsing, web: ServerProcess):
+    folder = f"purge-{uuid.uuid4().hex[:6]}"
+    with web.client("richard") as c:
+        assert c.request("MKCOL", f"{web.dav('richard')}/{folder}").status_code == 201
+        for name in ("keep.txt", "gone.txt", "also-gone.txt"):
+            assert c.put(f"{web.dav('richard')}/{folder}/{name}", content=name.encode()).status_code == 201
+            assert c.delete(f"{web.dav('richard')}/{folder}/{name}").status_code == 204
+    page = browsing.as_user("richard")
+    page.locator("nav.side").get_by_role("link", name="Trash").click()
+    gone = page.locator('#trash-list tr[data-name="gone.txt"]')
+    gone.get_by_role("button", name=re.compile("^Delete permanently")).click()
+    page.get_by_role("button", name="Cancel").click()  # asked first: nothing happens on cancel
+    expect(gone).to_be_visible()
+    gone.get_by_role("button", name=re.compile("^Delete permanently")).click()
+    page.locator("#confirm-yes").click()
+    expect(gone).to_have_count(0)
+    expect(page.locator('#trash-list tr[data-name="keep.txt"]')).to_be_visible()
+
+    page.locator("#empty-trash").click()
+    expect(page.get_by_role("dialog")).to_contain_text("Delete all 2 items")
+    page.locator("#confirm-yes").click()
+    expect(page.locator(".empty", has_text="The trash is empty")).to_be_visible()
+    expect(page.locator("#empty-trash")).to_be_hidden()
+    with web.client("richard") as c:
+        listing = c.request("PROPFIND", f"{web.base_url}/remote.php/dav/trash-bin/richard/", headers={"Depth": "1"})
+        assert listing.status_code == 207 and listing.text.count("<d:response>") == 1  # the trash root only

@@ -16,7 +16,8 @@ export function messageFor(status, serverMessage = "") {
   if (status === 423) return t("locked");
   if (status === 403) return t("forbidden");
   if (status === 404) return t("notFound");
-  if (status === 405 || status === 409 || status === 412) return t("conflict");
+  if (status === 405 || status === 412) return t("conflict");
+  if (status === 409) return t("parentMissing"); // WebDAV: the folder it goes into is not there (any more)
   if (status === 0) return t("networkError");
   return serverMessage || t("failed", { status });
 }
@@ -246,6 +247,10 @@ export function restoreTrash(spaceId, item) {
 
 export function purgeTrash(item) {
   return request("DELETE", item.href);
+}
+
+export function emptyTrash(spaceId) {
+  return request("DELETE", `/dav/spaces/trash-bin/${encodeURIComponent(spaceId)}/`);
 }
 
 export async function versions(fileId) {

@@ -82,6 +82,17 @@ export function dialog(title, build) {
   });
 }
 
+/** Ask before something that cannot be undone; true when confirmed. */
+export function confirmAction(title, message, confirm) {
+  return dialog(title, (done) => {
+    const yes = h("button", { type: "button", class: "button danger", id: "confirm-yes", onclick: () => done(true) }, confirm);
+    queueMicrotask(() => yes.focus());
+    return h("div", { class: "stack" }, h("p", {}, message),
+      h("div", { class: "dialog-actions" },
+        h("button", { type: "button", class: "button", onclick: () => done(false) }, t("cancel")), yes));
+  }).then(Boolean);
+}
+
 /** Ask for one line of text (a name). */
 export function ask(title, label, initial = "", confirm = t("save")) {
   return dialog(title, (done) => {

@@ -218,11 +218,14 @@ export async function filesView(spaceId, path) {
   const view = h("div", { class: "files-view" }, pane, details, dropZone);
   if (canWrite) {
     view.addEventListener("dragover", (e) => { if (e.dataTransfer.types.includes("Files")) { e.preventDefault(); dropZone.hidden = false; } });
-    view.addEventListener("dragleave", (e) => { if (e.target === dropZone) dropZone.hidden = true; });
+    // the pointer left the view (not just one element inside it for another)
+    view.addEventListener("dragleave", (e) => { if (!view.contains(e.relatedTarget)) dropZone.hidden = true; });
     view.addEventListener("drop", async (e) => {
       e.preventDefault();
       dropZone.hidden = true;
-      startUpload(await droppedFiles(e.dataTransfer));
+      try {
+        startUpload(await droppedFiles(e.dataTransfer));
+      } catch (error) { showError(error); }
     });
   }
   list.setItems(sorted());

@@ -41,6 +41,21 @@ export async function publicView(rest) {
   return page;
 }
 
+// One upload manager (and panel) per page; a folder view lists itself again once a burst of uploads
+// has finished, not after each file.
+let uploads = null;
+let relist = () => {};
+let relistTimer = 0;
+
+function uploadsOfPage() {
+  uploads ??= new UploadManager((upload) => {
+    if (upload.state === "failed") { showError(new Error(`${upload.relativePath}: ${upload.error}`)); return; }
+    clearTimeout(relistTimer);
+    relistTimer = setTimeout(() => relist(), 300);
+  });
+  return uploads;
+}
+
 async function show(main, token, path) {
   const space = `public:${token}`;
   let entries = null;
@@ -48,11 +63,8 @@ async function show(main, token, path) {
   const root = entries?.find((e) => e.path === path) || entries?.[0];
   const dropOnly = !entries || root?.linkPermission === "4";
   const canUpload = dropOnly || /[CK]/.test(root?.permissions || "");
-  const uploads = new UploadManager((upload) => {
-    if (upload.state === "failed") showError(new Error(`${upload.relativePath}: ${upload.error}`));
-    else if (!dropOnly) show(main, token, path);
-  });
-  const drop = canUpload ? dropArea(space, path, uploads, dropOnly) : null;
+  relist = dropOnly ? () => {} : () => show(main, token, path);
+  const drop = canUpload ? dropArea(space, path, uploadsOfPage(), dropOnly) : null;
   if (dropOnly) { main.replaceChildren(h("h1", {}, root?.displayName || t("publicLink")), drop); return; }
   if (!root?.isFolder && entries.length === 1) {
     main.replaceChildren(h("h1", {}, root.name), h("p", {}, formatSize(root.size)),
@@ -83,7 +95,9 @@ function dropArea(space, path, uploads, dropOnly) {
   area.addEventListener("drop", async (e) => {
     e.preventDefault();
     area.classList.remove("over");
-    uploads.add(space, path, await droppedFiles(e.dataTransfer)).catch(showError);
+    try {
+      await uploads.add(space, path, await droppedFiles(e.dataTransfer));
+    } catch (error) { showError(error); }
   });
   return area;
 }

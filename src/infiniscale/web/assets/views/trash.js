@@ -2,7 +2,7 @@
 import * as api from "../api.js";
 import { formatDate, formatSize, t } from "../i18n.js";
 import { state } from "../state.js";
-import { h, icon, showError, toast } from "../ui.js";
+import { confirmAction, h, icon, showError, toast } from "../ui.js";
 
 export async function trashView(spaceId) {
   const space = state.drives.find((d) => d.id === spaceId);
@@ -28,14 +28,22 @@ export async function trashView(spaceId) {
           try { await api.restoreTrash(spaceId, item); toast(t("restored", { name: item.name })); load(); } catch (error) { showError(error); }
         } }, t("restore")),
         h("button", { type: "button", class: "button danger", "aria-label": `${t("purge")}: ${item.name}`, onclick: async () => {
+          if (!await confirmAction(t("purge"), t("purgeQuestion", { name: item.name }), t("purge"))) return;
           try { await api.purgeTrash(item); load(); } catch (error) { showError(error); }
         } }, t("purge"))))));
+    emptyAll.hidden = items.length === 0;
+    emptyAll.onclick = async () => {
+      if (!await confirmAction(t("emptyTrash"), t("emptyTrashQuestion", { n: items.length }), t("emptyTrash"))) return;
+      try { await api.emptyTrash(spaceId); toast(t("trashEmptied")); load(); } catch (error) { showError(error); }
+    };
   }
+  const emptyAll = h("button", { type: "button", class: "button danger", id: "empty-trash", hidden: true }, t("emptyTrash"));
   await load();
   const others = state.drives.filter((d) => d.driveType === "project").map((d) =>
     h("li", {}, h("a", { href: `/trash/${encodeURIComponent(d.id)}`, onclick: (e) => { e.preventDefault(); state.navigate(`/trash/${encodeURIComponent(d.id)}`); } }, d.name)));
   return h("section", { class: "page" },
-    h("h1", {}, `${t("trash")}: ${space?.driveType === "personal" ? t("personal") : space?.name || ""}`),
+    h("div", { class: "page-head" },
+      h("h1", {}, `${t("trash")}: ${space?.driveType === "personal" ? t("personal") : space?.name || ""}`), emptyAll),
     others.length ? h("nav", { "aria-label": t("spaces") }, h("ul", { class: "chips" },
       h("li", {}, h("a", { href: "/", onclick: (e) => { e.preventDefault(); const p = state.drives.find((d) => d.driveType === "personal"); if (p) state.navigate(`/trash/${encodeURIComponent(p.id)}`); } }, t("personal"))), others)) : null,
     empty, table);
