@@ -1,6 +1,7 @@
 // OpenID Connect for a browser app: authorization code with PKCE (S256), tokens kept in this tab's
 // sessionStorage, refreshed with the refresh token before they expire, end-session on sign-out.
 // Works against the built-in provider and any external one named in /config.json.
+import { t } from "./i18n.js";
 
 const STORE = "infiniscale.tokens";
 const PENDING = "infiniscale.login";
@@ -94,7 +95,7 @@ async function finishLogin() {
   const pending = JSON.parse(sessionStorage.getItem(PENDING) || "null");
   sessionStorage.removeItem(PENDING);
   if (params.get("error")) throw new Error(params.get("error_description") || params.get("error"));
-  if (!pending || params.get("state") !== pending.state) throw new Error("The sign-in answer does not match.");
+  if (!pending || params.get("state") !== pending.state) throw new Error(t("signInMismatch"));
   save(await tokenRequest({
     grant_type: "authorization_code",
     code: params.get("code") || "",

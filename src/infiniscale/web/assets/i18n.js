@@ -1,5 +1,6 @@
 // Every string the app shows goes through t(): English is built in, other languages are JSON files
-// in /assets/l10n/<lang>.json with the same keys (missing keys fall back to English).
+// in /assets/l10n/<lang>.json with the same keys (missing keys fall back to English). A count {n}
+// picks the plural form the language's rules name: key_one, key_few, ... (else the key itself).
 const EN = {
   appName: "infiniscale",
   loading: "Loading…",
@@ -52,6 +53,13 @@ const EN = {
   view: "View",
   sortBy: "Sort by",
   items: "{n} items",
+  items_one: "{n} item",
+  skipToContent: "Skip to content",
+  breadcrumb: "Breadcrumb",
+  state: "State",
+  uploadAborted: "aborted",
+  percent: "{n} %",
+  signInMismatch: "The sign-in answer does not match. Please sign in again.",
   pause: "Pause",
   resume: "Resume",
   retry: "Retry",
@@ -150,32 +158,47 @@ const EN = {
   saved: "Saved",
 };
 
-let strings = EN;
+let own = {}; // the language's file: its keys win over English ones, plural forms included
+let language = "en";
+let plurals = new Intl.PluralRules("en");
 
 export async function loadLanguage(lang) {
   const code = (lang || navigator.language || "en").slice(0, 2).toLowerCase();
   document.documentElement.lang = code;
+  language = code;
+  plurals = new Intl.PluralRules(code);
   if (code === "en") return;
   try {
     const res = await fetch(`/assets/l10n/${code}.json`);
-    if (res.ok) strings = { ...EN, ...(await res.json()) };
+    if (res.ok) own = await res.json();
   } catch {
     // English it is
   }
 }
 
 export function t(key, vars = {}) {
-  const text = strings[key] ?? EN[key] ?? key;
+  const form = typeof vars.n === "number" ? `${key}_${plurals.select(vars.n)}` : "";
+  const text = own[form] ?? own[key] ?? EN[form] ?? EN[key] ?? key;
   return text.replace(/\{(\w+)\}/g, (_, name) => (name in vars ? String(vars[name]) : `{${name}}`));
 }
 
-const UNITS = ["B", "KB", "MB", "GB", "TB"];
+const UNITS = ["byte", "kilobyte", "megabyte", "gigabyte", "terabyte"];
+const sizeFormats = new Map();
+/** Bytes in the language's own digits, decimal sign and unit names (decimal units, as the server counts). */
 export function formatSize(bytes) {
   if (bytes === undefined || bytes === null || Number.isNaN(bytes)) return "";
   let n = Number(bytes);
   let unit = 0;
   while (n >= 1000 && unit < UNITS.length - 1) { n /= 1000; unit += 1; }
-  return `${unit === 0 ? n : n.toFixed(n < 10 ? 1 : 0)} ${UNITS[unit]}`;
+  const digits = unit === 0 ? 0 : n < 10 ? 1 : 0;
+  const key = `${language}|${unit}|${digits}`;
+  if (!sizeFormats.has(key)) {
+    // plain bytes as "B": the languages' short names for a byte ("byte", "Byte") read oddly beside kB
+    sizeFormats.set(key, unit === 0 ? { format: (v) => `${new Intl.NumberFormat(language).format(v)} B` }
+      : new Intl.NumberFormat(language, { style: "unit", unit: UNITS[unit], unitDisplay: "short",
+        minimumFractionDigits: digits, maximumFractionDigits: digits }));
+  }
+  return sizeFormats.get(key).format(n);
 }
 
 const dateFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });

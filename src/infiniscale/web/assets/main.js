@@ -106,6 +106,7 @@ async function route() {
 async function start() {
   applyTheme();
   await loadLanguage();
+  document.querySelector(".skip")?.replaceChildren(t("skipToContent"));
   const config = await fetch("/config.json").then((r) => r.json());
   state.config = config;
   if (location.pathname.startsWith("/s/")) { // visitors of a public link do not sign in

@@ -98,7 +98,7 @@ class Upload {
         }
       };
       xhr.onerror = () => { this.xhr = null; reject(new ApiError(0, messageFor(0))); };
-      xhr.onabort = () => { this.xhr = null; reject(new ApiError(0, "aborted")); };
+      xhr.onabort = () => { this.xhr = null; reject(new ApiError(0, t("uploadAborted"))); };
       xhr.send(this.file.slice(start, end));
     });
   }
@@ -189,7 +189,7 @@ export class UploadManager {
       return h("li", { class: `upload upload-${u.state}`, dataset: { name: u.relativePath } },
         h("span", { class: "upload-name" }, u.relativePath),
         h("progress", { max: "100", value: String(percent), "aria-label": u.relativePath }),
-        h("span", { class: "upload-state" }, u.state === "failed" ? t("uploadFailed", { reason: u.error }) : `${percent} %`),
+        h("span", { class: "upload-state" }, u.state === "failed" ? t("uploadFailed", { reason: u.error }) : t("percent", { n: percent })),
         action);
     });
     this.panel.replaceChildren(

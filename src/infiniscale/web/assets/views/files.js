@@ -253,7 +253,7 @@ function breadcrumbs(spaceId, path) {
     crumbs.push(h("li", {}, h("a", { href: filesUrl(spaceId, target), "aria-current": last ? "page" : null,
       onclick: (e) => { e.preventDefault(); state.navigate(filesUrl(spaceId, target)); } }, part)));
   });
-  return h("nav", { class: "breadcrumbs", "aria-label": "Breadcrumb" }, h("ol", {}, crumbs));
+  return h("nav", { class: "breadcrumbs", "aria-label": t("breadcrumb") }, h("ol", {}, crumbs));
 }
 
 export function popupMenu(anchor, actions) {

@@ -36,7 +36,7 @@ export async function sharesView() {
   return h("section", { class: "page" }, h("h1", {}, t("sharedWithMe")),
     rows.length ? h("table", { class: "table", id: "shares-list" },
       h("thead", {}, h("tr", {}, h("th", { scope: "col" }, t("name")), h("th", { scope: "col" }, t("owner")),
-        h("th", { scope: "col" }, t("modified")), h("th", { scope: "col" }, "State"),
+        h("th", { scope: "col" }, t("modified")), h("th", { scope: "col" }, t("state")),
         h("th", { scope: "col" }, h("span", { class: "visually-hidden" }, t("actions"))))),
       h("tbody", {}, rows)) : h("p", { class: "empty" }, t("noResults")));
 }
