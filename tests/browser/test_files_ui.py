@@ -261,3 +261,50 @@ def test_purging_from_the_trash_asks_first(browsing: Browsing, web: ServerProces
     with web.client("richard") as c:
         listing = c.request("PROPFIND", f"{web.base_url}/remote.php/dav/trash-bin/richard/", headers={"Depth": "1"})
         assert listing.status_code == 207 and listing.text.count("<d:response>") == 1  # the trash root only
+
+
+def test_the_keyboard_reaches_everything(browsing: Browsing, web: ServerProcess):
+    word = f"kestrel{uuid.uuid4().hex[:6]}"
+    folder = f"keys-{uuid.uuid4().hex[:6]}"
+    with web.client() as c:
+        assert c.request("MKCOL", f"{web.dav()}/{folder}").status_code == 201
+        for i in range(3):
+            assert c.put(f"{web.dav()}/{folder}/{word}-{i}.txt", content=b"k").status_code == 201
+        for i in range(80):
+            assert c.put(f"{web.dav()}/{folder}/row-{i:02}.txt", content=b"r").status_code == 201
+    page = browsing.as_user("einstein")
+
+    # search results: arrow keys walk the options, Escape goes back to the box
+    page.locator("#search").fill(word)
+    expect(page.locator("#search-results [role=option]")).to_have_count(3)
+    page.locator("#search").press("ArrowDown")
+    page.keyboard.press("ArrowDown")
+    expect(page.locator("#search-results [role=option]").nth(1)).to_be_focused()
+    expect(page.locator("#search-results [role=option]").nth(1)).to_have_attribute("aria-selected", "true")
+    page.keyboard.press("ArrowUp")
+    page.keyboard.press("ArrowUp")
+    expect(page.locator("#search")).to_be_focused()
+    page.locator("#search").press("ArrowDown")
+    page.keyboard.press("Escape")
+    expect(page.locator("#search")).to_be_focused()
+    expect(page.locator("#search-results [role=option]")).to_have_count(0)
+
+    # the notification popover closes with Escape, the focus back on its button
+    page.locator(".bell").click()
+    expect(page.locator("#notifications")).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(page.locator("#notifications")).to_be_hidden()
+    expect(page.locator(".bell")).to_be_focused()
+
+    # a row scrolled out of the list's DOM is still reached with Tab
+    open_folder(page, folder)
+    row(page, f"{word}-0.txt").click()
+    expect(row(page, f"{word}-0.txt")).to_be_focused()
+    page.locator("#new-folder").focus()
+    page.locator(".list-viewport").evaluate("v => { v.scrollTop = v.scrollHeight; }")
+    expect(row(page, f"{word}-0.txt")).to_have_count(0)  # scrolled away without the focus: not in the DOM
+    for _ in range(8):  # Tab from the toolbar gets to it again
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.classList.contains('row')"):
+            break
+    expect(row(page, f"{word}-0.txt")).to_be_focused()

@@ -28,6 +28,9 @@ export class FileList {
     this.el = h("div", { class: "file-list", role: "grid", "aria-label": t("name"), "aria-multiselectable": "true" },
       this.head, this.viewport);
     this.viewport.addEventListener("scroll", () => this.schedule(), { passive: true });
+    // Tab reaches the list even when the row to focus was scrolled out of the DOM: the viewport
+    // takes the focus then and hands it to that row
+    this.viewport.addEventListener("focus", (e) => { if (e.target === this.viewport) this.focus(this.focusIndex); });
     this.el.addEventListener("keydown", (e) => this.key(e));
     new ResizeObserver(() => this.schedule()).observe(this.viewport);
   }
@@ -120,6 +123,7 @@ export class FileList {
     for (const [index, row] of this.rows) {
       if (!wanted.has(index) && row !== document.activeElement) { row.remove(); this.rows.delete(index); }
     }
+    this.viewport.tabIndex = this.items.length && !this.rows.has(this.focusIndex) ? 0 : -1;
   }
 
   row(item, index) {

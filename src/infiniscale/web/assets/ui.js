@@ -82,6 +82,29 @@ export function dialog(title, build) {
   });
 }
 
+/** Arrow keys move among a listbox's options (which take the focus), Home/End to its ends, Escape
+ * closes it and goes back to the input that opened it. */
+export function listboxKeys(input, list, close) {
+  list.addEventListener("keydown", (e) => {
+    const options = [...list.querySelectorAll("[role=option]")];
+    const at = options.indexOf(document.activeElement);
+    let next = null;
+    if (e.key === "ArrowDown") next = Math.min(at + 1, options.length - 1);
+    else if (e.key === "ArrowUp") next = at - 1;
+    else if (e.key === "Home") next = 0;
+    else if (e.key === "End") next = options.length - 1;
+    else if (e.key === "Escape") { e.preventDefault(); close(); input.focus(); return; }
+    else return;
+    e.preventDefault();
+    if (next < 0) input.focus();
+    else options[next]?.focus();
+  });
+  list.addEventListener("focusin", (e) => {
+    for (const option of list.querySelectorAll("[role=option]")) option.setAttribute("aria-selected", String(option === e.target));
+    if (e.target.id) input.setAttribute("aria-activedescendant", e.target.id);
+  });
+}
+
 /** Ask before something that cannot be undone; true when confirmed. */
 export function confirmAction(title, message, confirm) {
   return dialog(title, (done) => {

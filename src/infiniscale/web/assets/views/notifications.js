@@ -81,5 +81,12 @@ export function notificationBell() {
   icon("bell"), badge);
   load();
   stream();
-  return h("div", { class: "bell-wrap" }, button, panel);
+  const wrap = h("div", { class: "bell-wrap" }, button, panel);
+  wrap.addEventListener("keydown", (e) => {
+    if (e.key !== "Escape" || panel.hidden) return;
+    panel.hidden = true;
+    button.setAttribute("aria-expanded", "false");
+    button.focus();
+  });
+  return wrap;
 }

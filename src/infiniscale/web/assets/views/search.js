@@ -2,7 +2,7 @@
 import * as api from "../api.js";
 import { formatSize, t } from "../i18n.js";
 import { state } from "../state.js";
-import { h, icon, showError } from "../ui.js";
+import { h, icon, listboxKeys, showError } from "../ui.js";
 import { filesUrl } from "./files.js";
 
 function pattern(term) {
@@ -21,7 +21,8 @@ export function searchBox() {
   const results = h("ul", { id: "search-results", role: "listbox", class: "suggestions search-results", "aria-label": t("search") });
   let timer = 0;
   let seq = 0;
-  const close = () => { results.replaceChildren(); input.setAttribute("aria-expanded", "false"); };
+  const close = () => { results.replaceChildren(); input.setAttribute("aria-expanded", "false"); input.removeAttribute("aria-activedescendant"); };
+  listboxKeys(input, results, close);
   input.addEventListener("input", () => {
     clearTimeout(timer);
     const term = input.value.trim();

@@ -2,7 +2,7 @@
 // (type, password, expiry, copy to clipboard). The roles offered are those the server allows here.
 import * as api from "../api.js";
 import { t } from "../i18n.js";
-import { dialog, h, showError, toast } from "../ui.js";
+import { dialog, h, listboxKeys, showError, toast } from "../ui.js";
 
 const LINK_TYPES = [["view", "view_link"], ["upload", "upload_link"], ["edit", "edit_link"], ["createOnly", "createOnly"]];
 
@@ -65,6 +65,7 @@ async function render(body, spaceId, item, done) {
   const suggestions = h("ul", { id: "share-suggestions", role: "listbox", class: "suggestions", "aria-label": t("searchPeople") });
   let recipient = null;
   let timer = 0;
+  listboxKeys(search, suggestions, () => { suggestions.replaceChildren(); search.setAttribute("aria-expanded", "false"); });
   search.addEventListener("input", () => {
     recipient = null;
     clearTimeout(timer);
