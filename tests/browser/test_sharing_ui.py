@@ -71,6 +71,18 @@ def test_a_folder_shared_with_marie_shows_under_her_shares_and_opens(browsing: B
     with web.client() as c:
         assert c.request("PROPFIND", f"{web.dav()}/{folder}/from-marie", headers={"Depth": "0"}).status_code == 207
 
+    # hidden from the list, and back again
+    marie.locator("nav.side").get_by_role("link", name="Shared with me").click()
+    shared.get_by_role("button", name="Hide").click()
+    expect(shared).to_have_count(0)
+    marie.locator("#show-hidden").click()
+    expect(shared).to_be_visible()
+    shared.get_by_role("button", name="Show again").click()
+    expect(shared.get_by_role("button", name="Hide")).to_be_visible()
+    marie.locator("#show-hidden").click()
+    expect(marie.locator("#show-hidden")).to_have_count(0)  # nothing hidden any more
+    expect(shared).to_be_visible()
+
 
 def test_a_password_protected_link_opens_for_a_visitor_who_downloads(browsing: Browsing, web: ServerProcess,
                                                                       tmp_path: Path):

@@ -10,6 +10,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import Browsing, screenshot
+from tests.browser.test_files_ui import row
 from tests.conftest import ServerProcess
 from tests.e2e.test_previews import picture
 
@@ -85,9 +86,19 @@ def test_a_manager_runs_a_space_from_its_card(browsing: Browsing, web: ServerPro
         members = c.get(f"{web.base_url}/graph/v1beta1/drives/{drive['id']}/root/permissions").json()["value"]
         marie = next(m for m in members if m["grantedToV2"].get("user", {}).get("displayName") == "Marie Curie")
         assert marie["roles"] == ["a8d5fe5e-96e3-418d-825b-534dbdf22b99"]  # Can view
+        assert c.put(f"{web.base_url}/dav/spaces/{drive['id']}/protocol.txt", content=b"step one").status_code == 201
 
     viewer = browsing.as_user("marie")
     viewer.locator("nav.side").get_by_role("link", name="Spaces").click()
     expect(card(viewer, renamed)).to_be_visible()
     expect(card(viewer, renamed).locator(".readme")).to_contain_text("Label every sample.")
     expect(card(viewer, renamed).locator(".space-menu")).to_have_count(0)
+
+    # a viewer reads and downloads, but is offered nothing that changes the space
+    card(viewer, renamed).get_by_role("link", name=renamed).click()
+    expect(row(viewer, "protocol.txt")).to_be_visible()
+    expect(viewer.locator("#new-folder")).to_have_count(0)
+    expect(viewer.locator("#upload-files")).to_have_count(0)
+    row(viewer, "protocol.txt").locator(".row-menu").click()
+    offered = viewer.get_by_role("menuitem").all_inner_texts()
+    assert "Download" in offered and not {"Rename", "Move", "Delete"} & set(offered), offered

@@ -118,6 +118,8 @@ const EN = {
   accept: "Accept",
   decline: "Decline",
   hide: "Hide",
+  unhide: "Show again",
+  showHidden: "Show hidden shares ({n})",
   pending: "Pending",
   accepted: "Accepted",
   declined: "Declined",

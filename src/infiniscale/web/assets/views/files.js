@@ -44,13 +44,16 @@ export async function filesView(spaceId, path) {
   let sort = localStorage.getItem("infiniscale.sort") || "name";
   let descending = localStorage.getItem("infiniscale.sortdesc") === "1";
   let chosen = [];
-  const canWrite = !self || /[CKW]/.test(self.permissions) || self.permissions === "";
+  // what the caller may do, from oc:permissions: C/K create in a folder (W write a file), N rename,
+  // V move, D delete; a viewer's items carry none of these
+  const canWrite = /[CKW]/.test(self?.permissions || "");
+  const may = (letter, selection) => selection.length > 0 && selection.every((i) => (i.permissions || "").includes(letter));
 
   const list = new FileList({
     onOpen: (item) => open(item),
     onMenu: (item, anchor) => menu(item, anchor),
     onSelectionChange: (sel) => { chosen = sel; renderSelection(); },
-    onDelete: (sel) => removeMany(sel),
+    onDelete: (sel) => { if (may("D", sel)) removeMany(sel); },
     preview: (item, size) => thumbnail(spaceId, item, size),
   });
 
@@ -151,12 +154,12 @@ export async function filesView(spaceId, path) {
   function menu(item, anchor) {
     const actions = [
       [t("download"), () => downloadMany([item])],
-      canWrite && [t("rename"), () => rename(item)],
-      canWrite && [t("move"), () => transferMany("MOVE", [item])],
+      may("N", [item]) && [t("rename"), () => rename(item)],
+      may("V", [item]) && [t("move"), () => transferMany("MOVE", [item])],
       [t("copy"), () => transferMany("COPY", [item])],
       [t("share"), () => shareDialog(spaceId, item)],
       [t("details"), () => showDetails(item)],
-      canWrite && [t("delete"), () => removeMany([item])],
+      may("D", [item]) && [t("delete"), () => removeMany([item])],
     ].filter(Boolean);
     popupMenu(anchor, actions);
   }
@@ -206,9 +209,9 @@ export async function filesView(spaceId, path) {
     selectionBar.replaceChildren(
       h("span", {}, t("selected", { n: chosen.length })),
       h("button", { type: "button", class: "button", onclick: () => downloadMany(chosen) }, t("downloadArchive")),
-      canWrite ? h("button", { type: "button", class: "button", onclick: () => transferMany("MOVE", chosen) }, t("move")) : null,
+      may("V", chosen) ? h("button", { type: "button", class: "button", onclick: () => transferMany("MOVE", chosen) }, t("move")) : null,
       h("button", { type: "button", class: "button", onclick: () => transferMany("COPY", chosen) }, t("copy")),
-      canWrite ? h("button", { type: "button", class: "button danger", onclick: () => removeMany(chosen) }, t("delete")) : null);
+      may("D", chosen) ? h("button", { type: "button", class: "button danger", onclick: () => removeMany(chosen) }, t("delete")) : null);
   }
   const empty = h("p", { class: "empty", hidden: items.length > 0 }, t("emptyFolder"));
   const quotaSlot = h("div", { class: "quota-slot" }, space?.quota ? quotaBar(space.quota) : null);

@@ -7,9 +7,13 @@ import { filesUrl } from "./files.js";
 
 const JAIL = "a0ca6a90-a365-4782-871e-d44447bbc668$a0ca6a90-a365-4782-871e-d44447bbc668";
 
+let showHidden = false;
+
 export async function sharesView() {
   const items = await api.sharedWithMe();
-  const rows = items.filter((i) => !i["@UI.Hidden"]).map((item) => {
+  const hiddenCount = items.filter((i) => i["@UI.Hidden"]).length;
+  const rows = items.filter((i) => showHidden || !i["@UI.Hidden"]).map((item) => {
+    const hidden = Boolean(item["@UI.Hidden"]);
     const accepted = item["@client.synchronize"];
     const sharer = item.remoteItem?.permissions?.[0]?.invitation?.invitedBy?.user?.displayName ||
       item.remoteItem?.createdBy?.user?.displayName || "";
@@ -31,9 +35,14 @@ export async function sharesView() {
         accepted ? h("button", { type: "button", class: "button", onclick: act(() =>
           api.json("DELETE", `/graph/v1beta1/drives/${encodeURIComponent(JAIL)}/items/${encodeURIComponent(item.id)}`)) }, t("decline")) : null,
         h("button", { type: "button", class: "button", onclick: act(() =>
-          api.json("PATCH", `/graph/v1beta1/drives/${encodeURIComponent(JAIL)}/items/${encodeURIComponent(item.id)}`, { "@UI.Hidden": true })) }, t("hide"))));
+          api.json("PATCH", `/graph/v1beta1/drives/${encodeURIComponent(JAIL)}/items/${encodeURIComponent(item.id)}`, { "@UI.Hidden": !hidden })) },
+        hidden ? t("unhide") : t("hide"))));
   });
-  return h("section", { class: "page" }, h("h1", {}, t("sharedWithMe")),
+  const toggle = hiddenCount || showHidden ? h("label", { class: "toggle" },
+    h("input", { type: "checkbox", id: "show-hidden", checked: showHidden,
+      onchange: (e) => { showHidden = e.target.checked; state.navigate("/shares", true); } }),
+    ` ${t("showHidden", { n: hiddenCount })}`) : null;
+  return h("section", { class: "page" }, h("div", { class: "page-head" }, h("h1", {}, t("sharedWithMe")), toggle),
     rows.length ? h("table", { class: "table", id: "shares-list" },
       h("thead", {}, h("tr", {}, h("th", { scope: "col" }, t("name")), h("th", { scope: "col" }, t("owner")),
         h("th", { scope: "col" }, t("modified")), h("th", { scope: "col" }, t("state")),
