@@ -8,6 +8,7 @@ import re
 import uuid
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
@@ -137,3 +138,33 @@ def test_a_file_drop_link_takes_an_upload_from_a_visitor(browsing: Browsing, web
     screenshot(visitor, "public-drop")
     with web.client() as c:
         assert c.get(f"{web.dav()}/{folder}/paper.pdf").content == paper.read_bytes()
+
+
+def test_a_link_is_changed_in_place(browsing: Browsing, web: ServerProcess):
+    folder = f"drafts-{uuid.uuid4().hex[:6]}"
+    make_folder(web, folder, {"draft.txt": b"v1"})
+    page = browsing.as_user("einstein")
+    row_action(page, folder, "Share")
+    url = create_link(page, "view", LINK_PASSWORD)
+    link = page.locator("#link-list li").last
+    link.get_by_role("button", name="Edit").click()
+    editor = link.locator(".link-editor")
+    editor.get_by_label("Link type").select_option("edit")
+    editor.get_by_label("Expires").fill("2099-03-01")
+    editor.get_by_label("New password").fill("Another-Secret-77!")
+    editor.get_by_role("button", name="Save").click()
+    expect(page.locator("#link-list li").last).to_contain_text("Can edit")
+    expect(page.locator("#link-list li").last).to_contain_text("expires")
+
+    token = url.rsplit("/", 1)[1]
+    with web.client() as c:
+        drive_item = c.request("PROPFIND", f"{web.dav()}/{folder}", headers={"Depth": "0"}).text
+        item = drive_item.split("<oc:fileid>")[1].split("</oc:fileid>")[0]
+        found = c.get(f"{web.base_url}/graph/v1beta1/drives/{item.split('!')[0]}/items/{item}/permissions").json()
+        changed = next(p for p in found["value"] if p.get("link", {}).get("webUrl") == url)
+        assert changed["link"]["type"] == "edit" and changed["expirationDateTime"].startswith("2099-03-01")
+    info = f"{web.base_url}/ocs/v1.php/apps/files_sharing/api/v1/tokeninfo/protected/{token}?format=json"
+    for password, accepted in (("Another-Secret-77!", True), (LINK_PASSWORD, False)):
+        reply = httpx.get(info, auth=("public", password), timeout=10)
+        ok = reply.status_code == 200 and reply.json()["ocs"]["meta"]["statuscode"] in (100, 200)
+        assert ok == accepted, (password, reply.status_code, reply.text[:200])

@@ -333,6 +333,10 @@ export function updatePermission(driveId, itemId, permissionId, change) {
   return json("PATCH", `${itemPath(driveId, itemId)}/permissions/${encodeURIComponent(permissionId)}`, change);
 }
 
+export function setLinkPassword(driveId, itemId, permissionId, password) {
+  return json("POST", `${itemPath(driveId, itemId)}/permissions/${encodeURIComponent(permissionId)}/setPassword`, { password });
+}
+
 export function removePermission(driveId, itemId, permissionId) {
   return json("DELETE", `${itemPath(driveId, itemId)}/permissions/${encodeURIComponent(permissionId)}`);
 }

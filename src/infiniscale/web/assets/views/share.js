@@ -1,7 +1,7 @@
 // The share dialog: invite users and groups with a role and an optional expiry, and public links
 // (type, password, expiry, copy to clipboard). The roles offered are those the server allows here.
 import * as api from "../api.js";
-import { t } from "../i18n.js";
+import { formatDate, t } from "../i18n.js";
 import { dialog, h, listboxKeys, showError, toast } from "../ui.js";
 
 const LINK_TYPES = [["view", "view_link"], ["upload", "upload_link"], ["edit", "edit_link"], ["createOnly", "createOnly"]];
@@ -39,10 +39,14 @@ async function render(body, spaceId, item, done) {
       } }, t("removeShare"));
       if (p.link) {
         const url = p.link.webUrl;
-        links.append(h("li", { class: "link-row" },
-          h("span", {}, `${t(LINK_TYPES.find(([k]) => k === p.link.type)?.[1] || "view_link")}${p.hasPassword ? ` · ${t("passwordProtected")}` : ""}`),
+        const li = h("li", { class: "link-row" });
+        li.append(
+          h("span", {}, `${t(LINK_TYPES.find(([k]) => k === p.link.type)?.[1] || "view_link")}${p.hasPassword ? ` · ${t("passwordProtected")}` : ""}` +
+            (p.expirationDateTime ? ` · ${t("expiresOn", { date: formatDate(p.expirationDateTime) })}` : "")),
           h("input", { readonly: true, value: url, "aria-label": t("publicLink"), class: "link-url" }),
-          h("button", { type: "button", class: "link", onclick: () => copy(url) }, t("copyLink")), remove));
+          h("button", { type: "button", class: "link", onclick: () => copy(url) }, t("copyLink")),
+          h("button", { type: "button", class: "link link-edit", onclick: () => li.append(linkEditor(p)) }, t("editLink")), remove);
+        links.append(li);
       } else {
         const who = p.grantedToV2?.user?.displayName || p.grantedToV2?.group?.displayName || "";
         const kind = p.grantedToV2?.group ? ` · ${t("group")}` : "";
@@ -54,6 +58,27 @@ async function render(body, spaceId, item, done) {
       }
     }
   }
+  // a link's type, expiry and password, changed in place
+  function linkEditor(p) {
+    const types = item.isFolder ? LINK_TYPES : LINK_TYPES.filter(([k]) => k === "view" || k === "edit");
+    const type = h("select", { "aria-label": t("linkType") },
+      types.map(([value, key]) => h("option", { value, selected: value === p.link.type }, t(key))));
+    const expiry = h("input", { type: "date", "aria-label": t("expires"), value: (p.expirationDateTime || "").slice(0, 10) });
+    const secret = h("input", { type: "password", "aria-label": t("newPassword"), autocomplete: "new-password" });
+    const form = h("form", { class: "row-fields link-editor", onsubmit: async (e) => {
+      e.preventDefault();
+      try {
+        await api.updatePermission(spaceId, item.id, p.id, { link: { type: type.value },
+          expirationDateTime: expiry.value ? new Date(`${expiry.value}T23:59:59`).toISOString() : null });
+        if (secret.value) await api.setLinkPassword(spaceId, item.id, p.id, secret.value);
+        toast(t("saved"));
+        refresh();
+      } catch (error) { showError(error); }
+    } }, type, expiry, secret, h("button", { type: "submit", class: "button primary" }, t("save")));
+    queueMicrotask(() => type.focus());
+    return form;
+  }
+
   async function refresh() {
     try { showExisting((await api.permissions(spaceId, item.id)).value || []); } catch (error) { showError(error); }
   }
