@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -547,7 +548,7 @@ def sign(url: str, user: str, key: str, date: str | None = None, expires: int = 
     from urllib.parse import urlencode
 
     date = date or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
-    signed = url + "?" + urlencode({"OC-Credential": user, "OC-Date": date, "OC-Expires": str(expires),
+    signed = url + ("&" if "?" in url else "?") + urlencode({"OC-Credential": user, "OC-Date": date, "OC-Expires": str(expires),
                                     "OC-Verb": "GET"})
     digest = hashlib.pbkdf2_hmac("sha512", signed.encode(), key.encode(), 10000, 32).hex()
     return signed + "&" + urlencode({"OC-Algo": "PBKDF2/10000-SHA512", "OC-Signature": digest})
@@ -577,6 +578,24 @@ async def test_signed_urls_download_without_credentials(env):
         wrong_path = other.replace("other.txt", "signed.txt").removeprefix("https://cloud.example.org")
         assert (await anonymous.get(wrong_path)).status_code == 401
         assert (await anonymous.put(path, content=b"x")).status_code == 401  # GET only
+        # nothing may follow the signature, and what it signs may not be said twice
+        expired_later = expired + "&OC-Date=2099-01-01T00:00:00.000Z&OC-Expires=999999999"
+        assert (await anonymous.get(expired_later)).status_code == 401
+        assert (await anonymous.get(path + "&format=json")).status_code == 401
+        doubled = sign(url + "?OC-Date=2099-01-01T00:00:00.000Z", "einstein", key)  # two dates: which one?
+        assert (await anonymous.get(doubled.removeprefix("https://cloud.example.org"))).status_code == 401
+
+        # an archive URL signed for one file does not reach another one appended to it
+        assert (await e.put("/remote.php/dav/files/einstein/secret.txt", content=b"secret")).status_code == 201
+        ids = {}
+        for name in ("signed.txt", "secret.txt"):
+            found = await e.request("PROPFIND", f"/remote.php/dav/files/einstein/{name}", headers={"Depth": "0"})
+            ids[name] = found.text.split("<oc:fileid>")[1].split("</oc:fileid>")[0]
+        archive = sign(f"https://cloud.example.org/archiver?id={quote(ids['signed.txt'])}&output-format=tar",
+                       "einstein", key).removeprefix("https://cloud.example.org")
+        got = await anonymous.get(archive)
+        assert got.status_code == 200 and b"signed content" in got.content
+        assert (await anonymous.get(archive + f"&id={quote(ids['secret.txt'])}")).status_code == 401
 
 
 async def test_graph_mount_hide_and_unmount_in_the_shares_space(tmp_path):
