@@ -548,8 +548,8 @@ def sign(url: str, user: str, key: str, date: str | None = None, expires: int = 
     from urllib.parse import urlencode
 
     date = date or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
-    signed = url + ("&" if "?" in url else "?") + urlencode({"OC-Credential": user, "OC-Date": date, "OC-Expires": str(expires),
-                                    "OC-Verb": "GET"})
+    query = urlencode({"OC-Credential": user, "OC-Date": date, "OC-Expires": str(expires), "OC-Verb": "GET"})
+    signed = url + ("&" if "?" in url else "?") + query
     digest = hashlib.pbkdf2_hmac("sha512", signed.encode(), key.encode(), 10000, 32).hex()
     return signed + "&" + urlencode({"OC-Algo": "PBKDF2/10000-SHA512", "OC-Signature": digest})
 

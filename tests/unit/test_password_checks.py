@@ -83,3 +83,30 @@ def test_verifications_of_different_users_are_bounded(tmp_path: Path):
     assert [u.username for u in users] == ["einstein", "marie", "richard", "moss"]
     assert directory.calls == 4
     assert directory.most_at_once == auth.PASSWORD_CHECKS_AT_ONCE
+
+
+def test_a_request_after_a_password_change_does_not_take_an_older_check(tmp_path: Path):
+    """A starts checking the old password; the password changes; B arrives with the old password
+    while A's check still runs: B must be refused, and nothing may cache the old password."""
+    class ReadsThenWaits(BuiltinDirectory):
+        def authenticate(self, username: str, password: str):
+            found = super().authenticate(username, password)  # decided on what the file says now
+            time.sleep(0.3)
+            return found
+
+    directory = ReadsThenWaits(str(tmp_path / "users.mpk"))
+    directory.put_user("id-einstein", "einstein", "einstein-pw", "Einstein", "")
+    authenticator = Authenticator(directory, basic=True, app_tokens=None, guard=None)
+    old = basic("einstein", "einstein-pw")
+
+    async def run():
+        first = asyncio.ensure_future(authenticator.authenticate(old))
+        await asyncio.sleep(0.1)  # A has read the old password and is still busy
+        await asyncio.to_thread(directory.set_password, "einstein", "new-pw")
+        second = await authenticator.authenticate(old)
+        await first
+        third = await authenticator.authenticate(old)
+        return second, third
+
+    second, third = asyncio.run(run())
+    assert second is None and third is None

@@ -57,7 +57,7 @@ class Authenticator:
         self._directory_version: Callable[[], Any] = getattr(directory, "version", lambda: None)
         self._cache: dict[bytes, tuple[float, User, Any]] = {}  # -> (expiry, user, directory version)
         self._bearer_cache: dict[bytes, tuple[float, User, str, Any]] = {}
-        self._checking: dict[bytes, asyncio.Future[tuple[User | None, bool]]] = {}
+        self._checking: dict[tuple[bytes, Any], asyncio.Future[tuple[User | None, bool]]] = {}
         self._hashing = asyncio.Semaphore(PASSWORD_CHECKS_AT_ONCE)
 
     @property
@@ -95,22 +95,26 @@ class Authenticator:
             user = await loop.run_in_executor(None, self._app_token, username, secret)
         cacheable = False
         if user is None:
-            user, cacheable = await self._password_check(key, username, secret)
+            user, cacheable = await self._password_check(key, version, username, secret)
         if user is not None and cacheable:
             if len(self._cache) >= CACHE_MAX:
                 self._cache.clear()
             self._cache[key] = (now + CACHE_SECONDS, user, version)
         return user
 
-    async def _password_check(self, key: bytes, username: str, secret: str) -> tuple[User | None, bool]:
+    async def _password_check(self, key: bytes, version: Any, username: str,
+                              secret: str) -> tuple[User | None, bool]:
         """One argon2 verification per credential however many requests carry it at once (a client
         opening 16 connections sends 16 before the first is cached), and at most
-        PASSWORD_CHECKS_AT_ONCE at a time: each holds ~19 MiB and a core for tens of milliseconds."""
-        pending = self._checking.get(key)
+        PASSWORD_CHECKS_AT_ONCE at a time: each holds ~19 MiB and a core for tens of milliseconds.
+        Requests share a verification only if they saw the same directory version: one that arrives
+        after a password change does not take the answer of a check that began before it."""
+        shared = (key, version)
+        pending = self._checking.get(shared)
         if pending is None:
             pending = asyncio.ensure_future(self._verify_password(username, secret))
-            self._checking[key] = pending
-            pending.add_done_callback(lambda _done: self._checking.pop(key, None))
+            self._checking[shared] = pending
+            pending.add_done_callback(lambda _done: self._checking.pop(shared, None))
         return await asyncio.shield(pending)
 
     async def _verify_password(self, username: str, secret: str) -> tuple[User | None, bool]:
