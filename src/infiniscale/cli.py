@@ -104,10 +104,8 @@ def cmd_init(args: argparse.Namespace) -> int:
         print(f"config written to {config_path}; users come from {settings.ldap_uri}")
         return 0
     directory = build_directory(settings)
-    previous = directory.get_by_name("admin")
-    if previous is not None:  # --force-overwrite: the new config names a new admin
-        directory.delete_user(previous.id)
-    directory.put_user(admin_id, "admin", password, "Admin", "admin@example.org", role="admin")
+    # with --force-overwrite the new config names a new admin id: the admin is written anew
+    directory.put_user(admin_id, "admin", password, "Admin", "admin@example.org", role="admin", replace=True)
     if settings.create_demo_users:
         directory.ensure_demo_users()
     print(f"config written to {config_path}")

@@ -266,6 +266,25 @@ def test_an_abandoned_listing_leaves_no_cache(storage):
     assert check(storage).clean and not check(storage).garbage
 
 
+def test_a_favorite_set_while_a_listing_is_built_is_not_lost(storage):
+    from infiniscale.core.model.nodes import FAVORITE_PREFIX
+    from infiniscale.drivers.decomposed import listing
+
+    folder = storage.make_folder(SPACE, root(storage), "many", SPACE)
+    for i in range(80):
+        put(storage, folder, f"f{i:02}", b"x")
+    folder = storage.stat(SPACE, folder.id)
+    building = storage.iter_children(SPACE, folder.id, cached=True)
+    first = next(building)  # the scan has begun, with the flags as they were
+    storage.set_favorite(SPACE, SPACE, storage.resolve(SPACE, ["many", "f79"])[-1].id, True)
+    rest = list(building)  # the scan ends: its cache, built partly before the change, is not kept
+    assert len(rest) + 1 == 80 and first is not None
+    assert not os.path.exists(listing.cache_path(storage.layout(SPACE), folder.id))
+    flags = {n.name: FAVORITE_PREFIX + SPACE in n.props for n in storage.iter_children(SPACE, folder.id, cached=True)}
+    assert flags["f79"] and sum(flags.values()) == 1
+    assert check(storage).clean and not check(storage).garbage
+
+
 def test_concurrent_writes_propagate_exact_sizes(storage):
     from concurrent.futures import ThreadPoolExecutor
 

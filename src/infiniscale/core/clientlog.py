@@ -89,8 +89,7 @@ class ClientLog:
 
     @contextlib.asynccontextmanager
     async def connect(self, user: User) -> AsyncIterator[asyncio.Queue[Message]]:
-        stream = _Stream(user, asyncio.Queue(BACKLOG))
-        self._directory_seen = None  # the user may have changed since their credentials were checked
+        stream = _Stream(user, asyncio.Queue(BACKLOG))  # the user as just authenticated: current
         self._streams.append(stream)
         try:
             yield stream.queue
@@ -110,7 +109,8 @@ class ClientLog:
         if self.user_by_id is None:
             return
         version = self.directory_version()  # a stat of a local file
-        if version is None:  # a directory that cannot tell (LDAP): looked at again now and then
+        versioned = version is not None
+        if not versioned:  # a directory that cannot tell (LDAP): looked at again now and then
             version = int(time.monotonic() // UNVERSIONED_RECHECK_S)
         if version == self._directory_seen:
             return
@@ -120,6 +120,8 @@ class ClientLog:
         for stream, user in zip(streams, current, strict=True):
             if user is not None:
                 stream.user = user
+                continue
+            if not versioned:  # an LDAP lookup that failed says nothing about the user: keep the stream
                 continue
             stream.ended = True
             if not stream.queue.full():

@@ -116,7 +116,8 @@ class NatsEventBus:
             except (TimeoutError, NatsTimeout):
                 continue
             until = loop.time() + linger_s
-            while len(messages) < max_batch and (left := until - loop.time()) > 0:
+            # (a pull shorter than a millisecond would reach the server as an already expired request)
+            while len(messages) < max_batch and (left := until - loop.time()) > 0.001:
                 try:
                     messages += await sub.fetch(batch=max_batch - len(messages), timeout=left)
                 except (TimeoutError, NatsTimeout):

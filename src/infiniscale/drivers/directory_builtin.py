@@ -153,12 +153,13 @@ class BuiltinDirectory:
     # ------------------------------------------------------------ writing
 
     def put_user(self, user_id: str, username: str, password: str, display_name: str, email: str,
-                 role: str = "user") -> None:
+                 role: str = "user", replace: bool = False) -> None:
         """Creates a user; a name that is taken is refused (409), also when another process took it
-        a moment ago, so two first logins of one new user cannot make two ids for it."""
+        a moment ago, so two first logins of one new user cannot make two ids for it. `replace`
+        overwrites that user instead (group memberships, kept by name, stay)."""
         secret = hash_password(password)  # slow: outside the lock
         with self._writing():
-            if username in self._users:
+            if username in self._users and not replace:
                 raise AccountError(409, "nameAlreadyExists", "a user with that name already exists")
             self._users[username] = {"id": user_id, "username": username, "display_name": display_name,
                                      "email": email, "role": role, "password": secret}

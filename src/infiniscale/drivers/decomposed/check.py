@@ -229,12 +229,13 @@ class Checker:
                 continue
             if name.endswith(".tmp"):
                 self._garbage(full, "temp metadata")
-            elif name.endswith(".idx"):
-                # listing caches: dropped on repair (they rebuild), garbage when their folder is gone
+            elif name.endswith((".idx", ".idx-dropped")):
+                # listing caches and their marks: dropped on repair (they rebuild), garbage when their
+                # folder is gone
                 if self.repair:
                     with contextlib.suppress(OSError):
                         os.unlink(full)
-                elif name[:-4] not in reachable:
+                elif name.split(".idx", 1)[0] not in reachable:
                     self._garbage(full, "listing cache of a removed folder")
             elif name.endswith(".mpk") and name[:-4] not in reachable:
                 self._garbage(full, "unlinked node")

@@ -2,8 +2,10 @@
 
 It is derived data and never the truth. It is valid only while the folder's tree mtime equals the one
 recorded when it was built: every change to a child moves that mtime forward (propagation), so a stale
-cache is never served. A crash cannot leave a stale cache that looks valid either, because unclean
-start-up deletes every cache. Locks are not propagated, so listings that must show locks bypass it.
+cache is never served. The one change that does not propagate (a user's favorite flag) drops the cache
+instead and leaves a mark (`.idx-dropped`), so that a cache being built meanwhile from the old flag is
+not published. A crash cannot leave a stale cache that looks valid either, because unclean start-up
+deletes every cache. Locks are not propagated, so listings that must show locks bypass it.
 
 Format: msgpack stream of [format, tmtime] followed by one positional entry per child; read with a streaming
 unpacker so memory stays flat for huge folders.
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Iterator
 
 import msgpack
@@ -22,6 +25,7 @@ from infiniscale.core.model.nodes import NodeInfo
 from infiniscale.drivers.decomposed.layout import SpaceLayout
 
 FORMAT = 2
+DROPPED = "-dropped"  # suffix of the mark drop() leaves beside the cache
 MIN_ENTRIES = 64  # small folders list fast without a cache
 READ_SIZE = 256 * 1024
 
@@ -61,6 +65,7 @@ class Writer:
 
     def __init__(self, layout: SpaceLayout, folder: NodeInfo) -> None:
         self.path = cache_path(layout, folder.id)
+        self.dropped = _dropped_at(self.path)
         self.tmp = f"{self.path}.{unique_suffix()}.tmp"
         self.fh = open(self.tmp, "wb")  # noqa: SIM115
         self.fh.write(msgpack.packb([FORMAT, folder.tmtime_ns]))
@@ -74,7 +79,7 @@ class Writer:
 
     def commit(self) -> None:
         self.fh.close()
-        if self.count < MIN_ENTRIES:
+        if self.count < MIN_ENTRIES or _dropped_at(self.path) != self.dropped:  # small, or dropped while built
             self.discard()
             return
         os.rename(self.tmp, self.path)
@@ -86,5 +91,18 @@ class Writer:
 
 
 def drop(layout: SpaceLayout, folder_id: str) -> None:
+    """Removes the folder's cache, and marks when: a cache whose building began before is not published."""
+    path = cache_path(layout, folder_id)
     with contextlib.suppress(OSError):
-        os.unlink(cache_path(layout, folder_id))
+        os.unlink(path)
+    with contextlib.suppress(OSError):
+        os.close(os.open(path + DROPPED, os.O_WRONLY | os.O_CREAT, 0o600))
+        now = time.time_ns()
+        os.utime(path + DROPPED, ns=(now, now))
+
+
+def _dropped_at(path: str) -> int:
+    try:
+        return os.stat(path + DROPPED).st_mtime_ns
+    except OSError:
+        return 0

@@ -17,7 +17,7 @@ export function messageFor(status, serverMessage = "") {
   if (status === 403) return t("forbidden");
   if (status === 404) return t("notFound");
   if (status === 405 || status === 412) return t("conflict");
-  if (status === 409) return t("parentMissing"); // WebDAV: the folder it goes into is not there (any more)
+  if (status === 409) return serverMessage || t("parentMissing"); // WebDAV: mostly the target folder is gone
   if (status === 0) return t("networkError");
   return serverMessage || t("failed", { status });
 }

@@ -101,7 +101,6 @@ export function listboxKeys(input, list, close) {
   });
   list.addEventListener("focusin", (e) => {
     for (const option of list.querySelectorAll("[role=option]")) option.setAttribute("aria-selected", String(option === e.target));
-    if (e.target.id) input.setAttribute("aria-activedescendant", e.target.id);
   });
 }
 

@@ -69,7 +69,9 @@ function handle(block) {
   try { doc = JSON.parse(data || "{}"); } catch { return; }
   if (doc.initiatorid && doc.initiatorid === api.INITIATOR_ID) return; // this tab's own change, already shown
   const space = doc.spaceid ? doc.spaceid.split("!")[0] : "";
-  if (state.refreshOpenFolder) state.refreshOpenFolder(space && state.drives.some((d) => d.id === space) ? space : "", doc);
+  // a move names only the folder it went to: the one it left is refreshed too (any open folder is)
+  const about = event === "item-moved" ? {} : doc;
+  if (state.refreshOpenFolder) state.refreshOpenFolder(space && state.drives.some((d) => d.id === space) ? space : "", about);
 }
 
 export function notificationBell() {

@@ -21,7 +21,7 @@ export function searchBox() {
   const results = h("ul", { id: "search-results", role: "listbox", class: "suggestions search-results", "aria-label": t("search") });
   let timer = 0;
   let seq = 0;
-  const close = () => { results.replaceChildren(); input.setAttribute("aria-expanded", "false"); input.removeAttribute("aria-activedescendant"); };
+  const close = () => { results.replaceChildren(); input.setAttribute("aria-expanded", "false"); };
   listboxKeys(input, results, close);
   input.addEventListener("input", () => {
     clearTimeout(timer);

@@ -45,7 +45,9 @@ async function render(body, spaceId, item, done) {
             (p.expirationDateTime ? ` · ${t("expiresOn", { date: formatDate(p.expirationDateTime) })}` : "")),
           h("input", { readonly: true, value: url, "aria-label": t("publicLink"), class: "link-url" }),
           h("button", { type: "button", class: "link", onclick: () => copy(url) }, t("copyLink")),
-          h("button", { type: "button", class: "link link-edit", onclick: () => li.append(linkEditor(p)) }, t("editLink")), remove);
+          h("button", { type: "button", class: "link link-edit", onclick: () => {
+            if (!li.querySelector(".link-editor")) li.append(linkEditor(p));
+          } }, t("editLink")), remove);
         links.append(li);
       } else {
         const who = p.grantedToV2?.user?.displayName || p.grantedToV2?.group?.displayName || "";
@@ -63,14 +65,19 @@ async function render(body, spaceId, item, done) {
     const types = item.isFolder ? LINK_TYPES : LINK_TYPES.filter(([k]) => k === "view" || k === "edit");
     const type = h("select", { "aria-label": t("linkType") },
       types.map(([value, key]) => h("option", { value, selected: value === p.link.type }, t(key))));
-    const expiry = h("input", { type: "date", "aria-label": t("expires"), value: (p.expirationDateTime || "").slice(0, 10) });
+    const expiry = h("input", { type: "date", "aria-label": t("expires"), value: localDate(p.expirationDateTime) });
+    const expiryBefore = expiry.value;
     const secret = h("input", { type: "password", "aria-label": t("newPassword"), autocomplete: "new-password" });
     const form = h("form", { class: "row-fields link-editor", onsubmit: async (e) => {
       e.preventDefault();
       try {
-        await api.updatePermission(spaceId, item.id, p.id, { link: { type: type.value },
-          expirationDateTime: expiry.value ? new Date(`${expiry.value}T23:59:59`).toISOString() : null });
+        // the password first: a type that needs one is refused until the link has it
         if (secret.value) await api.setLinkPassword(spaceId, item.id, p.id, secret.value);
+        const change = { link: { type: type.value } };
+        if (expiry.value !== expiryBefore) {
+          change.expirationDateTime = expiry.value ? new Date(`${expiry.value}T23:59:59`).toISOString() : null;
+        }
+        await api.updatePermission(spaceId, item.id, p.id, change);
         toast(t("saved"));
         refresh();
       } catch (error) { showError(error); }
@@ -161,6 +168,14 @@ async function render(body, spaceId, item, done) {
   body.replaceChildren(inviteForm, members ? "" : linkForm,
     h("div", { class: "dialog-actions" }, h("button", { type: "button", class: "button", onclick: () => done(null) }, t("close"))));
   search.focus();
+}
+
+/** The calendar day, in this browser's time zone, of an ISO date-time ("" for none). */
+function localDate(iso) {
+  if (!iso) return "";
+  const date = new Date(iso);
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}`;
 }
 
 async function copy(url, announce = true) {

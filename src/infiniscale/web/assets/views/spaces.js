@@ -60,7 +60,7 @@ function card(drive) {
       [t("members"), () => membersDialog(drive).then(reload)],
       [t("rename"), () => rename(drive)],
       [t("editDescription"), () => describe(drive)],
-      [t("editReadme"), () => editReadme(drive, readme_ ? readme.textContent : "")],
+      [t("editReadme"), () => editReadme(drive, readme_)],
       [t("spaceImage"), () => chooseImage(drive)],
     ]) }, icon("more")) : null;
   return h("li", { class: "card", dataset: { name: drive.name } }, image,
@@ -94,7 +94,12 @@ async function describe(drive) {
   if (description !== null && description !== drive.description) await change(drive, { description });
 }
 
-async function editReadme(drive, current) {
+async function editReadme(drive, readme) {
+  // the whole file, not the card's shortened preview; nothing to save until it is here
+  let current = "";
+  try {
+    if (readme) current = await (await api.request("GET", `/dav/spaces/${encodeURIComponent(readme.id)}`)).text();
+  } catch (error) { showError(error); return; }
   const text = await dialog(`${t("editReadme")}: ${drive.name}`, (done) => {
     const area = h("textarea", { id: "readme-text", rows: 10 });
     area.value = current;
