@@ -207,8 +207,10 @@ class PreviewJanitor:
 
     async def run(self, bus: EventBus) -> None:
         async for batch in bus.subscribe_batches(self.GROUP, self.TYPES):
-            for event in batch:
-                await asyncio.to_thread(self.apply, event)
+            # new files have nothing cached yet: most uploads cost no thread hop here
+            work = [e for e in batch if not (isinstance(e, events.FileUploaded) and e.new)]
+            if work:
+                await asyncio.to_thread(lambda work=work: [self.apply(e) for e in work])
 
     def apply(self, event: events.Event) -> None:
         node_id = getattr(event, "node_id", "")
