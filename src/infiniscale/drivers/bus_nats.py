@@ -18,13 +18,19 @@ import functools
 import logging
 from collections.abc import AsyncIterator
 
-import nats
 import orjson
-from nats.errors import TimeoutError as NatsTimeout
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
-from nats.js.errors import NotFoundError
 
 from infiniscale.core.model.events import Event
+from infiniscale.drivers.nats_import import (
+    AckPolicy,
+    ConsumerConfig,
+    DeliverPolicy,
+    NatsTimeout,
+    NotFoundError,
+    StorageType,
+    StreamConfig,
+    nats,
+)
 
 log = logging.getLogger("infiniscale.events")
 

@@ -19,6 +19,7 @@ from tantivy import Occur, Query
 from infiniscale.core import kql
 from infiniscale.core.ports.search import Hit, IndexDoc, Visibility
 from infiniscale.core.search_query import Below, Everything, Exact, NamePattern, Prefix, Range, Words
+from infiniscale.memory import give_back
 
 log = logging.getLogger("infiniscale.search")
 
@@ -122,6 +123,9 @@ class TantivyIndex:
     def commit(self) -> None:
         if self._writer is not None:
             self._writer.commit()
+            # a commit's buffers and merges leave freed heap behind that glibc would keep: a writer
+            # process stayed about 25 MiB larger after a thousand small commits
+            give_back()
 
     # ------------------------------------------------------------------ reading (any process)
 
