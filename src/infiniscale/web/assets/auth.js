@@ -75,7 +75,8 @@ export async function init(appConfig) {
 export async function login(returnTo = location.pathname + location.search + location.hash) {
   const verifier = randomString();
   const state = randomString(16);
-  sessionStorage.setItem(PENDING, JSON.stringify({ verifier, state, returnTo }));
+  const nonce = randomString(16);
+  sessionStorage.setItem(PENDING, JSON.stringify({ verifier, state, nonce, returnTo }));
   const params = new URLSearchParams({
     client_id: config.openIdConnect.client_id,
     response_type: "code",
@@ -84,7 +85,7 @@ export async function login(returnTo = location.pathname + location.search + loc
     code_challenge: await challengeOf(verifier),
     code_challenge_method: "S256",
     state,
-    nonce: randomString(16),
+    nonce,
   });
   location.assign(`${metadata.authorization_endpoint}?${params}`);
   return new Promise(() => {}); // the page is leaving
@@ -96,13 +97,25 @@ async function finishLogin() {
   sessionStorage.removeItem(PENDING);
   if (params.get("error")) throw new Error(params.get("error_description") || params.get("error"));
   if (!pending || params.get("state") !== pending.state) throw new Error(t("signInMismatch"));
-  save(await tokenRequest({
+  const answer = await tokenRequest({
     grant_type: "authorization_code",
     code: params.get("code") || "",
     redirect_uri: location.origin + CALLBACK,
     code_verifier: pending.verifier,
-  }));
+  });
+  // the ID token must be the one this sign-in asked for (its nonce), not one replayed from elsewhere
+  if (answer.id_token && claims(answer.id_token).nonce !== pending.nonce) throw new Error(t("signInMismatch"));
+  save(answer);
   history.replaceState(null, "", pending.returnTo && pending.returnTo !== CALLBACK ? pending.returnTo : "/");
+}
+
+function claims(jwt) {
+  try {
+    const part = jwt.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+    return JSON.parse(atob(part.padEnd(part.length + ((4 - (part.length % 4)) % 4), "=")));
+  } catch {
+    return {};
+  }
 }
 
 export function refresh() {
@@ -123,7 +136,8 @@ export function logout() {
   const idToken = tokens?.id_token || "";
   save(null);
   const end = metadata?.end_session_endpoint;
-  if (!end) { location.assign("/"); return; }
+  // a provider without end-session keeps its own session: going to "/" would sign in again at once
+  if (!end) { location.assign("/?signed-out"); return; }
   const params = new URLSearchParams({ post_logout_redirect_uri: `${location.origin}/`, client_id: config.openIdConnect.client_id });
   if (idToken) params.set("id_token_hint", idToken);
   location.assign(`${end}?${params}`);

@@ -7,6 +7,7 @@ const EN = {
   signIn: "Sign in",
   signOut: "Sign out",
   signingIn: "Signing in…",
+  signedOut: "You are signed out.",
   personal: "Personal",
   spaces: "Spaces",
   sharedWithMe: "Shared with me",

@@ -115,6 +115,12 @@ async function start() {
   }
   app.replaceChildren(h("p", { class: "loading" }, t("signingIn")));
   const signedIn = await auth.init(config);
+  if (!signedIn && new URLSearchParams(location.search).has("signed-out")) {
+    app.removeAttribute("aria-busy");
+    app.replaceChildren(h("main", { id: "main", class: "center" }, h("h1", {}, t("appName")), h("p", {}, t("signedOut")),
+      h("button", { type: "button", class: "button primary", onclick: () => auth.login("/") }, t("signIn"))));
+    return;
+  }
   if (!signedIn) { await auth.login(); return; }
   const [me, drives, caps] = await Promise.all([api.me(), api.drives(),
     api.json("GET", "/ocs/v1.php/cloud/capabilities?format=json")]);
