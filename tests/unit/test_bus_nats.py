@@ -135,3 +135,13 @@ def test_a_lingering_batch_gathers_a_trickle_of_events(nats_server):
         eager = asyncio.run(run(make(), 0.0))
         assert sum(eager) == 5 and max(eager) < 5, eager  # batches as the events come
         assert asyncio.run(run(make(), 0.6)) == [5]  # the whole trickle in one batch
+
+
+def test_the_nats_client_leaves_aiohttp_unloaded_but_importable():
+    """aiohttp (20 MiB a process) comes only with S3, not with the event bus."""
+    import subprocess
+    import sys
+
+    code = ("import sys, infiniscale.drivers.bus_nats; assert 'aiohttp' not in sys.modules, 'loaded'; "
+            "import aiohttp, aiobotocore.session")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
