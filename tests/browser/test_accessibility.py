@@ -69,7 +69,16 @@ def test_main_screens_have_no_critical_or_serious_violations(browsing: Browsing,
     found += violations(page, "search")
     page.keyboard.press("Escape")
 
-    page.get_by_role("button", name="Dark mode").click()
+    toggle = page.get_by_role("button", name="Dark mode")
+    before = page.evaluate("document.documentElement.dataset.theme")
+    toggle.click()
+    expect(page.locator("html")).not_to_have_attribute("data-theme", before)
+    toggle.click()  # and back, from the same button
+    expect(page.locator("html")).to_have_attribute("data-theme", before)
+    if before != "dark":
+        toggle.click()
+    expect(page.locator("html")).to_have_attribute("data-theme", "dark")
+    expect(toggle).to_have_attribute("aria-pressed", "true")
     page.locator("nav.side").get_by_role("link", name="Personal").click()
     expect(row(page, folder)).to_be_visible()
     found += violations(page, "files, dark mode")

@@ -43,11 +43,10 @@ function frame(content, section) {
     h("div", { class: "top-actions" },
       notificationBell(),
       h("button", { type: "button", class: "icon-button", "aria-label": t("themeToggle"), "aria-pressed": String(dark),
-        onclick: (e) => {
-          localStorage.setItem("infiniscale.theme", dark ? "light" : "dark");
-          applyTheme();
-          e.currentTarget.setAttribute("aria-pressed", String(!dark));
-          route();
+        onclick: (e) => { // the page's colours change in place: nothing is fetched again
+          const wasDark = document.documentElement.dataset.theme === "dark";
+          localStorage.setItem("infiniscale.theme", wasDark ? "light" : "dark");
+          e.currentTarget.setAttribute("aria-pressed", String(applyTheme()));
         } }, icon("moon")),
       h("span", { class: "user-name", id: "user-name" }, state.me?.displayName || ""),
       h("button", { type: "button", class: "button", id: "sign-out", onclick: () => auth.logout() }, t("signOut"))));
