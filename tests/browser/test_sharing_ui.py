@@ -168,3 +168,24 @@ def test_a_link_is_changed_in_place(browsing: Browsing, web: ServerProcess):
         reply = httpx.get(info, auth=("public", password), timeout=10)
         ok = reply.status_code == 200 and reply.json()["ocs"]["meta"]["statuscode"] in (100, 200)
         assert ok == accepted, (password, reply.status_code, reply.text[:200])
+
+
+def test_the_bell_rings_live_when_something_is_shared(browsing: Browsing, web: ServerProcess):
+    folder = f"live-share-{uuid.uuid4().hex[:6]}"
+    make_folder(web, folder, {"note.txt": b"for richard"})
+    richard = browsing.as_user("richard")
+    badge = richard.locator("#notification-count")
+    before = int(badge.inner_text() or 0) if badge.is_visible() else 0
+    richard.locator("nav.side").get_by_role("link", name="Spaces").click()  # the bell stays across views
+    with web.client() as c, web.client("admin") as admin:
+        richard_id = next(u["id"] for u in admin.get(f"{web.base_url}/graph/v1.0/users").json()["value"]
+                          if u["onPremisesSamAccountName"] == "richard")
+        found = c.request("PROPFIND", f"{web.dav()}/{folder}", headers={"Depth": "0"}).text
+        item = found.split("<oc:fileid>")[1].split("</oc:fileid>")[0]
+        invite = c.post(f"{web.base_url}/graph/v1beta1/drives/{item.split('!')[0]}/items/{item}/invite",
+                        json={"recipients": [{"objectId": richard_id}],
+                              "roles": ["b1e2218d-eef8-4d4c-b82d-0f1a1b48f3b5"]})
+        assert invite.status_code == 200, invite.text
+    expect(badge).to_have_text(str(before + 1), timeout=10_000)  # no reload: it came over the event stream
+    richard.locator(".bell").click()
+    expect(richard.locator("#notifications")).to_contain_text(folder)

@@ -9,6 +9,7 @@ let items = [];
 let badge = null;
 let panel = null;
 let streaming = false;
+let bell = null; // built once: every view's header shows the same bell (its list comes live, not per view)
 
 async function load() {
   try { items = await api.notifications(); } catch { items = []; }
@@ -75,20 +76,21 @@ function handle(block) {
 }
 
 export function notificationBell() {
+  if (bell) return bell;
   badge = h("span", { class: "badge", hidden: true, id: "notification-count" });
-  panel = panel || h("div", { class: "popover", hidden: true, id: "notifications" });
+  panel = h("div", { class: "popover", hidden: true, id: "notifications" });
   const button = h("button", { type: "button", class: "icon-button bell", "aria-label": t("notifications"),
     "aria-expanded": String(!panel.hidden), "aria-controls": "notifications",
     onclick: () => { panel.hidden = !panel.hidden; button.setAttribute("aria-expanded", String(!panel.hidden)); render(); } },
   icon("bell"), badge);
   load();
   stream();
-  const wrap = h("div", { class: "bell-wrap" }, button, panel);
-  wrap.addEventListener("keydown", (e) => {
+  bell = h("div", { class: "bell-wrap" }, button, panel);
+  bell.addEventListener("keydown", (e) => {
     if (e.key !== "Escape" || panel.hidden) return;
     panel.hidden = true;
     button.setAttribute("aria-expanded", "false");
     button.focus();
   });
-  return wrap;
+  return bell;
 }
