@@ -308,3 +308,59 @@ def test_the_keyboard_reaches_everything(browsing: Browsing, web: ServerProcess)
         if page.evaluate("document.activeElement.classList.contains('row')"):
             break
     expect(row(page, f"{word}-0.txt")).to_be_focused()
+
+
+def test_an_upload_survives_a_dropped_connection_and_a_pause(browsing: Browsing, web: ServerProcess, tmp_path: Path):
+    folder = f"resume-{uuid.uuid4().hex[:6]}"
+    with web.client() as c:
+        assert c.request("MKCOL", f"{web.dav()}/{folder}").status_code == 201
+    page = browsing.as_user("einstein")
+    open_folder(page, folder)
+    patches: list[str] = []
+    page.on("request", lambda r: patches.append(r.url) if r.method == "PATCH" else None)
+
+    # the second chunk's connection drops: the upload asks the server how far it got and goes on
+    dropped = tmp_path / "dropped.bin"
+    dropped.write_bytes(os.urandom(35_000_000))  # four chunks of 10 MB
+    cut = {"done": False}
+
+    def drop_second_chunk(route) -> None:
+        if route.request.method == "PATCH" and len(patches) >= 2 and not cut["done"]:
+            cut["done"] = True
+            route.abort("connectionreset")
+        else:
+            route.continue_()
+
+    page.route(re.compile(r"/data/"), drop_second_chunk)
+    with page.expect_file_chooser() as chooser:
+        page.locator("#upload-files").click()
+    chooser.value.set_files(str(dropped))
+    state = page.locator('.upload[data-name="dropped.bin"] .upload-state')
+    expect(state).to_have_text("100 %", timeout=60_000)
+    assert cut["done"]
+    page.unroute(re.compile(r"/data/"))
+
+    # paused after its first chunk: nothing more is sent until it is resumed
+    paused = tmp_path / "paused.bin"
+    paused.write_bytes(os.urandom(80_000_000))  # eight chunks: time to press Pause while it runs
+    patches.clear()
+    with page.expect_file_chooser() as chooser:
+        page.locator("#upload-files").click()
+    with page.expect_request(lambda r: r.method == "PATCH"):
+        chooser.value.set_files(str(paused))
+    page.locator('.upload[data-name="paused.bin"]').get_by_role("button", name="Pause").click()
+    resume = page.locator('.upload[data-name="paused.bin"]').get_by_role("button", name="Resume")
+    expect(resume).to_be_visible()
+    sent = len(patches)
+    page.wait_for_timeout(1500)
+    assert len(patches) == sent  # paused: no chunk went out meanwhile
+    resume.click()
+    expect(page.locator('.upload[data-name="paused.bin"] .upload-state')).to_have_text("100 %", timeout=60_000)
+
+    with web.client() as c:
+        for source in (dropped, paused):
+            with c.stream("GET", f"{web.dav()}/{folder}/{source.name}") as res:
+                digest = hashlib.sha256()
+                for chunk in res.iter_bytes():
+                    digest.update(chunk)
+            assert digest.hexdigest() == hashlib.sha256(source.read_bytes()).hexdigest(), source.name
