@@ -111,6 +111,7 @@ def test_a_password_protected_link_opens_for_a_visitor_who_downloads(browsing: B
     screenshot(visitor, "public-link")
     with visitor.expect_download() as download:
         listed.get_by_role("button", name=re.compile("Download")).click()
+    assert "OC-Signature=" in download.value.url  # signed with the link's key: streamed to disk
     saved = tmp_path / "statement.txt"
     download.value.save_as(saved)
     assert saved.read_bytes() == b"we are pleased to announce"

@@ -162,23 +162,28 @@ export function transfer(method, spaceId, path, targetSpaceId, targetPath, overw
 
 // ---- downloads ------------------------------------------------------------------------------------
 // A download goes to disk as the browser receives it: the app signs the URL with the user's signing
-// key (as ownCloud Web does), so no Authorization header is needed and nothing is held in memory.
-// Where WebCrypto is missing (plain HTTP on another host) or for link visitors, the file comes
-// through fetch as a blob instead.
+// key (as ownCloud Web does), so no Authorization header is needed and nothing is held in memory. A
+// link's visitor signs with the link's key (asked for with the link's password). Where WebCrypto is
+// missing (plain HTTP on another host), the file comes through fetch as a blob instead.
 
 const SIGNED_URL_LIFETIME_S = 1200;
-let signingKey = null;
+const signingKeys = new Map(); // "" for the signed-in user, else the public link's token -> key request
 
 async function hex(buffer) {
   return [...new Uint8Array(buffer)].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 export async function signedUrl(url) {
-  if (!globalThis.crypto?.subtle || publicCredential) return null;
-  signingKey ??= json("GET", "/ocs/v1.php/cloud/user/signing-key?format=json").then((doc) => doc.ocs.data)
-    .catch((error) => { signingKey = null; throw error; });
-  const { user, "signing-key": key } = await signingKey;
+  if (!globalThis.crypto?.subtle) return null;
   const target = new URL(url, location.origin);
+  const link = publicCredential ? /^\/dav\/public-files\/([^/]+)/.exec(target.pathname)?.[1] : "";
+  if (link === undefined) return null; // a visitor's URL that is not the link's
+  if (!signingKeys.has(link)) {
+    const query = link ? `format=json&public-token=${link}` : "format=json";
+    signingKeys.set(link, json("GET", `/ocs/v1.php/cloud/user/signing-key?${query}`).then((doc) => doc.ocs.data)
+      .catch((error) => { signingKeys.delete(link); throw error; }));
+  }
+  const { user, "signing-key": key } = await signingKeys.get(link);
   const unsigned = `${target.origin}${target.pathname}${target.search ? target.search + "&" : "?"}` +
     `OC-Credential=${encodeURIComponent(user)}&OC-Date=${encodeURIComponent(new Date().toISOString())}` +
     `&OC-Expires=${SIGNED_URL_LIFETIME_S}&OC-Verb=GET`;
