@@ -181,6 +181,7 @@ class Spaces:
         return hit[1] if hit[0] == current else None
 
     def forget(self, space_id: str) -> None:
+        """Drops a purged space's record from the cache."""
         with self._lock:
             self._cache.pop(space_id, None)
 
@@ -296,7 +297,6 @@ class Spaces:
             return info
 
         self.store.update_space(space_id, change)
-        self.forget(space_id)
         return self.get(space_id)
 
     def disable(self, user: User, space_id: str) -> Space:
@@ -304,13 +304,11 @@ class Spaces:
         if space.type == "personal":
             raise Forbidden("personal spaces cannot be disabled")
         self.store.update_space(space_id, lambda info: {**info, "disabled": time.time_ns()})
-        self.forget(space_id)
         return self.get(space_id)
 
     def restore(self, user: User, space_id: str) -> Space:
         self._manageable(user, space_id, "Drives.DeleteProject")
         self.store.update_space(space_id, lambda info: {**info, "disabled": 0})
-        self.forget(space_id)
         return self.get(space_id)
 
     def purge(self, user: User, space_id: str) -> Space:
@@ -320,7 +318,7 @@ class Spaces:
         if not space.disabled:
             raise Conflict("a space must be disabled before it is purged")
         self.store.purge_space(space_id)
-        self.forget(space_id)
+        self.forget(space_id)  # updated records need no forgetting (their version tells); a gone one does
         return space
 
     def _manageable(self, user: User, space_id: str, admin_permission: str) -> Space:
@@ -373,7 +371,6 @@ class Spaces:
             return info
 
         self.store.update_space(space_id, change)
-        self.forget(space_id)
         return member
 
     def revoke(self, user: User, space_id: str, principal_key: str) -> None:
@@ -389,7 +386,6 @@ class Spaces:
             return info
 
         self.store.update_space(space_id, change)
-        self.forget(space_id)
 
 
     @staticmethod

@@ -66,12 +66,10 @@ class BuiltinDirectory:
     # ------------------------------------------------------------ file
 
     def _load(self) -> None:
-        try:
-            st = os.stat(self.path)
-        except FileNotFoundError:
+        stamp = self.version()
+        if stamp is None:
             self._users, self._groups, self._stamp = {}, {}, None
             return
-        stamp = (st.st_mtime_ns, st.st_ino, st.st_size)
         if stamp == self._stamp:
             return
         with open(self.path, "rb") as fh:

@@ -169,7 +169,7 @@ export function transfer(method, spaceId, path, targetSpaceId, targetPath, overw
 const SIGNED_URL_LIFETIME_S = 1200;
 const signingKeys = new Map(); // "" for the signed-in user, else the public link's token -> key request
 
-async function hex(buffer) {
+function hex(buffer) {
   return [...new Uint8Array(buffer)].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
@@ -191,7 +191,7 @@ export async function signedUrl(url) {
   const material = await crypto.subtle.importKey("raw", encoder.encode(unsigned), "PBKDF2", false, ["deriveBits"]);
   const bits = await crypto.subtle.deriveBits({ name: "PBKDF2", hash: "SHA-512", salt: encoder.encode(key), iterations: 10000 },
     material, 256);
-  return `${unsigned}&OC-Algo=${encodeURIComponent("PBKDF2/10000-SHA512")}&OC-Signature=${await hex(bits)}`;
+  return `${unsigned}&OC-Algo=${encodeURIComponent("PBKDF2/10000-SHA512")}&OC-Signature=${hex(bits)}`;
 }
 
 export async function download(url, name) {
