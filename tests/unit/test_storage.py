@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 import uuid
 from collections.abc import Iterator
 from functools import partial
@@ -15,6 +16,7 @@ import pytest
 
 from infiniscale.core.model.errors import AlreadyExists, Conflict, NotFound
 from infiniscale.drivers.decomposed.check import check
+from infiniscale.drivers.decomposed.fsutil import flocked
 from infiniscale.drivers.decomposed.s3blobs import S3Blobs, S3Config
 from infiniscale.drivers.decomposed.tree import DecomposedStorage
 from tests.s3server import ACCESS_KEY, REGION, SECRET_KEY
@@ -615,3 +617,88 @@ def test_scrub_reads_every_blob_and_reports_a_missing_one(storage):
     report = Scrubber(storage).run()
     assert [(f.path, f.problem) for f in report.missing] == [("/a/g", "missing")]
     assert not report.corrupt and not report.orphans
+
+
+# ---------------------------------------------------------------- commits from the event loop
+
+def _sink(storage: DecomposedStorage, data: bytes):
+    sink = storage.new_blob(SPACE)
+    sink.write(data)
+    sink.finish()
+    return sink
+
+
+def _inline(storage: DecomposedStorage, parent, name: str, data: bytes):
+    async def commit():
+        return await storage.commit_blob_inline(SPACE, parent, name, _sink(storage, data), len(data),
+                                                {"sha1": "x"}, None, SPACE)
+
+    return asyncio.run(commit())
+
+
+def test_inline_commits_create_and_overwrite_like_threaded_ones(tmp_path: Path):
+    storage = DecomposedStorage(str(tmp_path / "users"))
+    storage.create_space(SPACE, "personal", "Einstein", SPACE)
+    folder = storage.make_folder(SPACE, root(storage), "docs", SPACE)
+    etag_before = root(storage).etag
+    node, created = _inline(storage, folder, "a.txt", b"first")
+    assert created and content(storage, node) == b"first"
+    assert storage.stat(SPACE, folder.id).size == 5 and root(storage).size == 5
+    assert root(storage).etag != etag_before
+    again, created = _inline(storage, folder, "a.txt", b"second!")
+    assert not created and again.id == node.id and content(storage, again) == b"second!"
+    assert root(storage).size == 7
+    assert [r.size for r in storage.list_revisions(SPACE, node.id)] == [5]
+    assert check(storage).clean
+
+
+def test_an_inline_commit_that_would_wait_for_a_lock_commits_nothing(tmp_path: Path):
+    storage = DecomposedStorage(str(tmp_path / "users"))
+    storage.create_space(SPACE, "personal", "Einstein", SPACE)
+    sink = _sink(storage, b"data")
+    held, release = threading.Event(), threading.Event()
+
+    def structure_change() -> None:  # e.g. a move in another process holds the namespace
+        with flocked(storage.layout(SPACE).ns_lock):
+            held.set()
+            release.wait(5)
+
+    thread = threading.Thread(target=structure_change)
+    thread.start()
+    assert held.wait(5)
+
+    async def commit():
+        return await storage.commit_blob_inline(SPACE, root(storage), "a.txt", sink, 4, {}, None, SPACE)
+
+    try:
+        assert asyncio.run(commit()) is None
+        assert storage.child(SPACE, SPACE, "a.txt") is None
+    finally:
+        release.set()
+        thread.join()
+    node, created = storage.commit_blob(SPACE, root(storage), "a.txt", sink, 4, {}, None, SPACE)  # in a thread
+    assert created and content(storage, node) == b"data"
+    assert check(storage).clean
+
+
+def test_an_inline_commit_runs_to_its_end_when_its_request_is_cancelled(tmp_path: Path):
+    storage = DecomposedStorage(str(tmp_path / "users"))
+    storage.create_space(SPACE, "personal", "Einstein", SPACE)
+
+    async def main() -> None:
+        sink = _sink(storage, b"payload")
+        request = asyncio.ensure_future(storage.commit_blob_inline(SPACE, root(storage), "a.txt", sink, 7, {},
+                                                                   None, SPACE))
+        await asyncio.sleep(0)  # the commit has begun: it waits for its first flush
+        request.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await request
+        for _ in range(200):  # the commit itself goes on
+            if storage.child(SPACE, SPACE, "a.txt") is not None and root(storage).size == 7:
+                break
+            await asyncio.sleep(0.01)
+
+    asyncio.run(main())
+    node = storage.child(SPACE, SPACE, "a.txt")
+    assert node is not None and content(storage, node) == b"payload"
+    assert check(storage).clean

@@ -52,6 +52,8 @@ from infiniscale.core.spaces import READ, WRITE, Space, SpaceRole, Spaces
 T = TypeVar("T")
 Chain = list[NodeInfo]
 UPLOAD_BUFFER = 1 << 20
+# uploads up to this size are written and committed from the event loop, not a thread
+INLINE_UPLOAD = 64 * 1024
 
 
 class FileService:
@@ -468,7 +470,8 @@ class FileService:
             parent, _node = await self.resolve_slot(user, space_id, names, rid)
             space, _ = await self._check_access(user, space_id, WRITE, parent)
 
-        def work() -> tuple[NodeInfo, bool]:
+        def prepare() -> tuple[NodeInfo, _BlobWriter, int, dict[str, str]]:
+            """Resolves, checks and writes the content; returns the parent and the written blob."""
             parent, node = self._walk_slot(space_id, names, rid)
             validate(parent, [*parent, node] if node is not None else None)
             self._check_quota(space, len(data) - (node.size if node is not None else 0))
@@ -477,12 +480,33 @@ class FileService:
                 writer.pending += data
                 size, sums = writer.finish()
                 verify_checksum(expected, sums)
-                return self.driver.commit_blob(space_id, parent[-1], name, writer.sink, size, sums, mtime_ns,
+            except BaseException:
+                writer.discard()
+                raise
+            return parent[-1], writer, size, sums
+
+        def work() -> tuple[NodeInfo, bool]:
+            parent, writer, size, sums = prepare()
+            try:
+                return self.driver.commit_blob(space_id, parent, name, writer.sink, size, sums, mtime_ns,
                                                user.id, precondition)
             finally:
                 writer.discard()
 
-        node, created = await self._run(work)
+        committed = None
+        if len(data) <= INLINE_UPLOAD and not self.driver.remote_blobs(space_id):
+            # small enough to write from the event loop: page-cache work, cheaper than the thread
+            # hops and the lock traffic of many threads; only the flushes are waited for
+            parent, writer, size, sums = prepare()
+            try:
+                committed = await self.driver.commit_blob_inline(space_id, parent, name, writer.sink, size, sums,
+                                                                 mtime_ns, user.id, precondition)
+                if committed is None:  # a lock is held elsewhere: wait for it in a thread
+                    committed = await self._run(self.driver.commit_blob, space_id, parent, name, writer.sink,
+                                                size, sums, mtime_ns, user.id, precondition)
+            finally:
+                writer.discard()
+        node, created = committed or await self._run(work)
         await self.bus.publish(events.FileUploaded(executant=user.id, space_id=space_id, node_id=node.id,
                                                    parent_id=node.parent_id, name=name, size=node.size,
                                                    new=created))

@@ -147,6 +147,12 @@ class SpaceRegistry:
         return self._on(space_id).commit_blob(space_id, parent, name, sink, size, checksums, mtime_ns, owner_id,
                                               precondition)
 
+    async def commit_blob_inline(self, space_id: str, parent: NodeInfo, name: str, sink: BlobSink, size: int,
+                                 checksums: dict[str, str], mtime_ns: int | None, owner_id: str,
+                                 precondition: Precondition | None = None) -> tuple[NodeInfo, bool] | None:
+        return await self._on(space_id).commit_blob_inline(space_id, parent, name, sink, size, checksums, mtime_ns,
+                                                           owner_id, precondition)
+
     def update_node(self, space_id: str, node_id: str, change: Callable[[NodeInfo], NodeInfo],
                     propagate: bool = True) -> NodeInfo:
         return self._on(space_id).update_node(space_id, node_id, change, propagate)

@@ -60,6 +60,11 @@ class StorageDriver(Protocol):
     def commit_blob(self, space_id: str, parent: NodeInfo, name: str, sink: BlobSink, size: int,
                     checksums: dict[str, str], mtime_ns: int | None, owner_id: str,
                     precondition: Precondition | None = None) -> tuple[NodeInfo, bool]: ...
+    async def commit_blob_inline(self, space_id: str, parent: NodeInfo, name: str, sink: BlobSink, size: int,
+                                 checksums: dict[str, str], mtime_ns: int | None, owner_id: str,
+                                 precondition: Precondition | None = None) -> tuple[NodeInfo, bool] | None:
+        """`commit_blob` from the event loop, for local content; it never blocks the loop. None
+        when it would have to wait for a lock: nothing is committed, use `commit_blob`."""
     def update_node(self, space_id: str, node_id: str, change: Callable[[NodeInfo], NodeInfo],
                     propagate: bool = True) -> NodeInfo: ...
     def move(self, space_id: str, node: NodeInfo, dst_parent: NodeInfo, dst_name: str, overwrite: bool,

@@ -70,9 +70,8 @@ class LocalSink(BlobSinkBase):
             write_all(fd, data)
 
     def finish(self) -> None:
-        fd = self._open()
-        os.fsync(fd)  # the directory entry is made durable by the commit's link fsync
-        os.close(fd)
+        # not fsynced here: the commit's group sync makes it durable before any link refers to it
+        os.close(self._open())
         self.fd = None
 
     def discard(self) -> None:

@@ -67,6 +67,30 @@ def write_atomic(path: str, data: bytes, durable: bool = True, sync_dir: bool = 
     `newer_mtime` (for files whose readers cache them by their stat, written under a lock) gives the
     new file an mtime later than the old one's to the nanosecond: the filesystem's own clock ticks
     in milliseconds and inodes are reused, so two quick rewrites could otherwise look the same."""
+    tmp = write_staged(path, data, durable, newer_mtime)
+    os.rename(tmp, path)
+    if durable and sync_dir:
+        fsync_dir(os.path.dirname(path))
+
+
+def write_new(path: str, data: bytes, durable: bool = True) -> None:
+    """Creates `path` with `data`, failing if it exists. Only for files nothing refers to yet (the
+    sidecar of a node before its link is made): a crash leaves unreferenced garbage for
+    `storage check`, so the temp file and rename of `write_atomic` are not needed. Without
+    `durable`, a group sync before the file is referred to makes it durable."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        write_all(fd, data)
+        if durable:
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_staged(path: str, data: bytes, durable: bool = False, newer_mtime: bool = False) -> str:
+    """Writes what is to replace `path` into a temp file beside it and returns the temp file's
+    name: renaming it over `path` is the atomic replacement. Without `durable`, the caller makes it
+    durable before the rename (a group sync); `newer_mtime` as for `write_atomic`."""
     tmp = f"{path}.{unique_suffix()}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
@@ -86,21 +110,7 @@ def write_atomic(path: str, data: bytes, durable: bool = True, sync_dir: bool = 
             os.unlink(tmp)
         raise
     os.close(fd)
-    os.rename(tmp, path)
-    if durable and sync_dir:
-        fsync_dir(os.path.dirname(path))
-
-
-def write_new(path: str, data: bytes) -> None:
-    """Creates `path` with `data`, durably, failing if it exists. Only for files nothing refers to
-    yet (the sidecar of a node before its link is made): a crash leaves unreferenced garbage for
-    `storage check`, so the temp file and rename of `write_atomic` are not needed."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        write_all(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    return tmp
 
 
 def makedirs(path: str) -> None:
@@ -132,16 +142,24 @@ class _LockFiles(threading.local):
 _lock_files = _LockFiles()
 
 
+class WouldBlock(Exception):
+    """A lock is held elsewhere, and the caller (a coroutine on the event loop) may not wait."""
+
+
 @contextlib.contextmanager
-def flocked(path: str, shared: bool = False) -> Iterator[None]:
+def flocked(path: str, shared: bool = False, wait: bool = True) -> Iterator[None]:
     """Holds a lock on `path` (created if missing). Works across processes and threads alike:
-    every holder has its own open file description."""
+    every holder has its own open file description. Without `wait`, raises WouldBlock at once
+    when somebody else holds it."""
     fd = _lock_files.take(path)
     try:
-        lock_fd(fd, exclusive=not shared)
+        locked = lock_fd(fd, exclusive=not shared, wait=wait)
     except BaseException:
         os.close(fd)
         raise
+    if not locked:
+        _lock_files.give_back(path, fd)
+        raise WouldBlock(path)
     try:
         yield
     finally:

@@ -11,8 +11,10 @@ batches of different processes compose.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 # (space id, node id) -> size delta to add there and above
@@ -37,10 +39,14 @@ class Propagator:
 
     def propagate(self, space_id: str, start_id: str, delta: int) -> None:
         """Returns once the delta has been applied up to the root (by this thread or a leader)."""
+        self.propagate_all({(space_id, start_id): delta})
+
+    def propagate_all(self, deltas: Deltas) -> None:
+        """`propagate` for several starting points at once."""
         with self._cv:
             batch = self._current
-            key = (space_id, start_id)
-            batch.deltas[key] = batch.deltas.get(key, 0) + delta
+            for key, delta in deltas.items():
+                batch.deltas[key] = batch.deltas.get(key, 0) + delta
             if self._leader:
                 while not batch.done:
                     self._cv.wait()
@@ -77,3 +83,39 @@ class Propagator:
                     key = (space_id, parent_id)
                     upper[key] = upper.get(key, 0) + delta
             work = upper
+
+
+class LoopPropagation:
+    """The propagations that coroutines of one event loop ask for in one turn of the loop, handed
+    to the propagator in one call, in a thread of its own. Uploads whose flush completed together
+    resume together, so they propagate together too."""
+
+    def __init__(self, propagate_all: Callable[[Deltas], None]) -> None:
+        self._propagate_all = propagate_all
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="propagation")
+        self._open: dict[asyncio.AbstractEventLoop, tuple[Deltas, asyncio.Future[None]]] = {}
+
+    async def propagate(self, space_id: str, node_id: str, delta: int) -> None:
+        loop = asyncio.get_running_loop()
+        batch = self._open.get(loop)
+        if batch is None:
+            batch = self._open[loop] = ({}, loop.create_future())
+            loop.call_soon(self._launch, loop)  # after the coroutines that are ready now
+        deltas, done = batch
+        key = (space_id, node_id)
+        deltas[key] = deltas.get(key, 0) + delta
+        await asyncio.shield(done)  # one member's cancellation must not fail the others
+
+    def _launch(self, loop: asyncio.AbstractEventLoop) -> None:
+        deltas, done = self._open.pop(loop)
+        work = loop.run_in_executor(self._executor, self._propagate_all, deltas)
+        work.add_done_callback(lambda finished: _pass_on(finished, done))
+
+
+def _pass_on(finished: asyncio.Future[None], done: asyncio.Future[None]) -> None:
+    if finished.cancelled():
+        done.cancel()
+    elif (error := finished.exception()) is not None:
+        done.set_exception(error)
+    else:
+        done.set_result(None)

@@ -41,8 +41,8 @@ def valid_key(key: str) -> bool:
     return key.isdigit() and len(key) < 24
 
 
-def keep(layout: SpaceLayout, node: NodeInfo) -> Revision:
-    """Records the node's current content as a revision (durably)."""
+def keep(layout: SpaceLayout, node: NodeInfo, durable: bool = True) -> Revision:
+    """Records the node's current content as a revision (durably, or for the caller to sync)."""
     folder = layout.revision_dir(node.id)
     makedirs(folder)
     key_ns = node.mtime_ns
@@ -50,7 +50,7 @@ def keep(layout: SpaceLayout, node: NodeInfo) -> Revision:
         key_ns += 1  # the same mtime twice (clients may set it): the next free key
     rev = Revision(node_id=node.id, key=str(key_ns), size=node.size, mtime_ns=node.mtime_ns,
                    blob_id=node.blob_id, checksums=dict(node.checksums), created_ns=time.time_ns())
-    write_atomic(os.path.join(folder, rev.key + SUFFIX), _encode(rev))
+    write_atomic(os.path.join(folder, rev.key + SUFFIX), _encode(rev), durable=durable)
     return rev
 
 

@@ -15,14 +15,16 @@ Consistency rules, relied upon by `check.py` and the crash tests:
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import errno
 import logging
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import replace
+from typing import NamedTuple
 
 import msgpack
 
@@ -33,16 +35,31 @@ from infiniscale.drivers.decomposed import listing, revisions
 from infiniscale.drivers.decomposed.blobs import AsyncSource, BlobSinkBase, BlobStore, LocalBlobs, LocalSource
 from infiniscale.drivers.decomposed.fsutil import (
     TEMP_PREFIX,
+    WouldBlock,
     flocked,
     fsync_dir,
     makedirs,
     write_atomic,
     write_new,
+    write_staged,
 )
+from infiniscale.drivers.decomposed.groupsync import GroupSync
 from infiniscale.drivers.decomposed.layout import SpaceLayout, check_id, decode_node, encode_node
-from infiniscale.drivers.decomposed.propagate import Propagator
+from infiniscale.drivers.decomposed.propagate import Deltas, LoopPropagation, Propagator
 
 Precondition = Callable[[NodeInfo | None], None]
+
+
+class Propagation(NamedTuple):
+    """A step of a commit: add `delta` to the tree size of `node_id` and everything above it."""
+
+    space_id: str
+    node_id: str
+    delta: int
+
+
+SYNC = "sync"  # a step of a commit: everything written so far must be on disk before it goes on
+CommitSteps = Generator["str | Propagation", None, tuple[NodeInfo, bool, str]]
 log = logging.getLogger("infiniscale.storage")
 
 
@@ -60,6 +77,10 @@ class DecomposedStorage:
         self._layouts: dict[str, SpaceLayout] = {}
         self.blobs: BlobStore = blobs(self.layout)
         self._propagator = Propagator(self._propagate_one)
+        self._inline_propagation = LoopPropagation(self._propagate_all)
+        self._inline_commits: set[asyncio.Future] = set()
+        makedirs(root)
+        self._group = GroupSync(root)
 
     # ---------------------------------------------------------------- spaces
 
@@ -344,18 +365,19 @@ class DecomposedStorage:
             makedirs(os.path.dirname(path))
             write_atomic(path, encode_node(node, trashed), durable=durable, sync_dir=sync_dir)
 
-    def _write_new_node(self, layout: SpaceLayout, node: NodeInfo) -> None:
+    def _write_new_node(self, layout: SpaceLayout, node: NodeInfo, durable: bool = True) -> None:
         """The sidecar of a node no link points to yet, written in place: until the link exists
         nothing reads it, and a crash leaves garbage that `storage check` reclaims."""
         path = layout.meta_path(node.id)
         try:
-            write_new(path, encode_node(node))
+            write_new(path, encode_node(node), durable)
         except FileNotFoundError:
             makedirs(os.path.dirname(path))
-            write_new(path, encode_node(node))
+            write_new(path, encode_node(node), durable)
 
-    def _link(self, layout: SpaceLayout, parent_id: str, name: str, child_id: str) -> None:
-        """Creates the child link; raises AlreadyExists when the name is taken."""
+    def _link(self, layout: SpaceLayout, parent_id: str, name: str, child_id: str, durable: bool = True) -> None:
+        """Creates the child link; raises AlreadyExists when the name is taken. Without `durable`
+        the caller makes it durable (a group sync)."""
         path = os.path.join(layout.node_dir(parent_id), name)
         try:
             os.symlink(child_id, path)
@@ -367,7 +389,8 @@ class DecomposedStorage:
             return
         except FileNotFoundError:
             raise Conflict("parent folder does not exist") from None
-        fsync_dir(layout.node_dir(parent_id))
+        if durable:
+            fsync_dir(layout.node_dir(parent_id))
 
     def _replace_link(self, layout: SpaceLayout, parent_id: str, name: str, child_id: str) -> None:
         """Points `name` at `child_id`, atomically replacing whatever it pointed to."""
@@ -399,6 +422,13 @@ class DecomposedStorage:
 
     def _propagate(self, space_id: str, start_id: str, size_delta: int) -> None:
         self._propagator.propagate(space_id, start_id, size_delta)
+
+    def _propagate_all(self, deltas: Deltas) -> None:
+        """`propagate` for several starting points; never raises either."""
+        try:
+            self._propagator.propagate_all(deltas)
+        except OSError:
+            log.exception("propagation failed; run `infiniscale storage check --repair`")
 
     def _propagate_one(self, space_id: str, node_id: str, size_delta: int) -> str:
         """Applies a delta to one ancestor; returns where to continue ("" to stop)."""
@@ -500,8 +530,9 @@ class DecomposedStorage:
                         precondition: Precondition | None) -> tuple[NodeInfo, bool]:
         """Links the stored blob; on failure the blob is deleted again."""
         try:
-            node, created, old_blob = self._link_content(
-                self.layout(space_id), parent, name, blob_id, size, checksums, mtime_ns, owner_id, precondition)
+            node, created, old_blob = self._run_steps(self._commit_steps(
+                self.layout(space_id), parent, name, blob_id, size, checksums, mtime_ns, owner_id, precondition,
+                wait=True))
         except BaseException:
             self.blobs.delete(space_id, blob_id)
             raise
@@ -509,9 +540,69 @@ class DecomposedStorage:
             self.blobs.delete(space_id, old_blob)
         return node, created
 
-    def _link_content(self, layout, parent, name, blob_id, size, checksums, mtime_ns, owner_id, precondition):
+    async def commit_blob_inline(self, space_id: str, parent: NodeInfo, name: str, sink: BlobSinkBase, size: int,
+                                 checksums: dict[str, str], mtime_ns: int | None, owner_id: str,
+                                 precondition: Precondition | None = None) -> tuple[NodeInfo, bool] | None:
+        """`commit_blob` run on the event loop, for small content already on local disk: the file
+        operations are page-cache work, and where the thread version waits (the syncs, the
+        propagation) this awaits, so concurrent uploads share one flush and one propagation and
+        no thread of the pool is involved. None when a lock is held elsewhere: nothing has been
+        committed then, and the caller commits through `commit_blob` in a thread instead."""
+        # once begun, a commit runs to its end even if the request is cancelled meanwhile
+        task = asyncio.ensure_future(self._commit_inline(
+            self._commit_steps(self.layout(space_id), parent, name, sink.blob_id, size, checksums, mtime_ns,
+                               owner_id, precondition, wait=False), space_id, sink))
+        self._inline_commits.add(task)  # the loop keeps only weak references to tasks
+        task.add_done_callback(self._inline_commits.discard)
+        return await asyncio.shield(task)
+
+    async def _commit_inline(self, steps: CommitSteps, space_id: str,
+                             sink: BlobSinkBase) -> tuple[NodeInfo, bool] | None:
+        try:
+            step = next(steps)
+            while True:
+                if step is SYNC:
+                    await self._group.sync_async()
+                else:
+                    await self._inline_propagation.propagate(*step)
+                step = steps.send(None)
+        except StopIteration as done:
+            node, created, old_blob = done.value
+        except WouldBlock:
+            return None
+        except BaseException:
+            self.blobs.delete(space_id, sink.blob_id)
+            sink.committed = True
+            raise
+        sink.committed = True
+        if old_blob:
+            self.blobs.delete(space_id, old_blob)
+        return node, created
+
+    def _run_steps(self, steps: CommitSteps) -> tuple[NodeInfo, bool, str]:
+        """Runs a commit in this thread: waits for each sync and propagation it asks for."""
+        try:
+            step = next(steps)
+            while True:
+                if step is SYNC:
+                    self._group.sync()
+                else:
+                    self.propagate(*step)
+                step = steps.send(None)
+        except StopIteration as done:
+            return done.value
+
+    def _commit_steps(self, layout: SpaceLayout, parent: NodeInfo, name: str, blob_id: str, size: int,
+                      checksums: dict[str, str], mtime_ns: int | None, owner_id: str,
+                      precondition: Precondition | None, wait: bool) -> CommitSteps:
+        """Makes the blob the content of `parent/name`; returns the node, whether it was created and
+        the blob it replaced when that may go. Yields SYNC where everything written so far must be
+        on disk before it goes on, and a `Propagation` when the ancestors' sizes must change; the
+        runner does both (a thread waits, a coroutine awaits). Without `wait`, a lock held
+        elsewhere raises WouldBlock, always before anything is changed."""
         now = _now_ns()
-        with flocked(layout.ns_lock, shared=True):
+        result: tuple[NodeInfo, bool, str] | None = None
+        with flocked(layout.ns_lock, shared=True, wait=wait):
             for _attempt in range(3):
                 current = self._child(layout, parent.id, name)
                 if current is not None and current.is_folder:
@@ -523,17 +614,19 @@ class DecomposedStorage:
                     node = NodeInfo(space_id=layout.space_id, id=new_id(), parent_id=parent.id, name=name,
                                     type=FILE, mtime_ns=mtime_ns or now, tmtime_ns=now, size=size,
                                     blob_id=blob_id, checksums=checksums, owner_id=owner_id)
-                    # not linked yet: the link's directory fsync also commits the blob's and this
-                    # sidecar's directory entries (ext4, XFS: one ordered journal)
-                    self._write_new_node(layout, node)
+                    # not linked yet; the sync puts content and sidecar on disk before the link
+                    # that makes them visible
+                    self._write_new_node(layout, node, durable=False)
+                    yield SYNC
                     try:
-                        self._link(layout, parent.id, name, node.id)
+                        self._link(layout, parent.id, name, node.id, durable=False)
                     except AlreadyExists:
                         self._discard_node(layout, node)
                         continue  # somebody created it meanwhile: overwrite theirs
-                    self.propagate(layout.space_id, parent.id, size)
-                    return node, True, ""
-                with flocked(layout.stripe(current.id)):
+                    yield Propagation(layout.space_id, parent.id, size)
+                    result = node, True, ""
+                    break
+                with flocked(layout.stripe(current.id), wait=wait):
                     fresh, trashed = self._read_node(layout, current.id)
                     if trashed or fresh.parent_id != parent.id or fresh.name != name:
                         continue
@@ -541,11 +634,27 @@ class DecomposedStorage:
                         precondition(fresh)
                     node = replace(fresh, blob_id=blob_id, size=size, checksums=checksums,
                                    mtime_ns=mtime_ns or now, tmtime_ns=max(now, fresh.tmtime_ns + 1))
-                    kept = self._keep_revision(layout, fresh)
-                    self._write_node(layout, node)
-                self.propagate(layout.space_id, parent.id, size - fresh.size)
-                return node, False, "" if kept else fresh.blob_id
-        raise Conflict("the resource changed concurrently, try again")
+                    # content, the revision of what it replaces and the new sidecar are on disk
+                    # before the sidecar takes the old one's place
+                    kept = self._keep_revision(layout, fresh, durable=False)
+                    path = layout.meta_path(node.id)
+                    staged = write_staged(path, encode_node(node))
+                    try:
+                        yield SYNC
+                        os.rename(staged, path)
+                    except BaseException:
+                        with contextlib.suppress(OSError):
+                            os.unlink(staged)
+                        raise
+                yield Propagation(layout.space_id, parent.id, size - fresh.size)
+                result = node, False, "" if kept else fresh.blob_id
+                break
+        if result is None:
+            raise Conflict("the resource changed concurrently, try again")
+        # the new link or sidecar and the ancestors' sizes reach the disk before the request
+        # answers, and before the replaced content may go
+        yield SYNC
+        return result
 
     def update_node(self, space_id: str, node_id: str, change: Callable[[NodeInfo], NodeInfo],
                     propagate: bool = True) -> NodeInfo:
@@ -567,11 +676,12 @@ class DecomposedStorage:
 
     # ---------------------------------------------------------------- revisions
 
-    def _keep_revision(self, layout: SpaceLayout, replaced: NodeInfo) -> bool:
-        """Keeps the content being replaced as a revision (caller holds the node's stripe)."""
+    def _keep_revision(self, layout: SpaceLayout, replaced: NodeInfo, durable: bool = True) -> bool:
+        """Keeps the content being replaced as a revision (caller holds the node's stripe).
+        Without `durable` the caller syncs before the content stops being the node's."""
         if not self.versioning or not replaced.blob_id:
             return False
-        revisions.keep(layout, replaced)
+        revisions.keep(layout, replaced, durable)
         return True
 
     def list_revisions(self, space_id: str, node_id: str) -> list[Revision]:
