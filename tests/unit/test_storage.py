@@ -702,3 +702,18 @@ def test_an_inline_commit_runs_to_its_end_when_its_request_is_cancelled(tmp_path
     node = storage.child(SPACE, SPACE, "a.txt")
     assert node is not None and content(storage, node) == b"payload"
     assert check(storage).clean
+
+
+def test_propagation_rewrites_small_sidecars_in_place_and_others_by_rename(tmp_path: Path):
+    storage = DecomposedStorage(str(tmp_path / "users"))
+    storage.create_space(SPACE, "personal", "Einstein", SPACE)
+    folder = storage.make_folder(SPACE, root(storage), "docs", SPACE)
+    meta = Path(storage.layout(SPACE).meta_path(folder.id))
+    inode = meta.stat().st_ino
+    put(storage, folder, "a", b"x" * 100)
+    assert meta.stat().st_ino == inode  # the same length: one write in place, no new file
+    assert storage.stat(SPACE, folder.id).size == 100
+    put(storage, folder, "b", b"y" * 70_000)  # the size needs a wider number: the sidecar grows
+    assert meta.stat().st_ino != inode
+    assert storage.stat(SPACE, folder.id).size == 70_100 and root(storage).size == 70_100
+    assert check(storage).clean

@@ -59,8 +59,22 @@ class Propagation(NamedTuple):
 
 
 SYNC = "sync"  # a step of a commit: everything written so far must be on disk before it goes on
-CommitSteps = Generator["str | Propagation", None, tuple[NodeInfo, bool, str]]
+
+
+class Finish(NamedTuple):
+    """The last step of a commit: the propagation, and a sync of everything written so far (the
+    link or rename that committed). The two do not depend on each other (propagation writes
+    derived data, which a crash may lose), so they may run at the same time."""
+
+    propagation: Propagation
+
+
+CommitSteps = Generator["str | Finish", None, tuple[NodeInfo, bool, str]]
 log = logging.getLogger("infiniscale.storage")
+
+
+# the largest write a disk is relied on to make whole: the smallest sector size there is
+SECTOR = 512
 
 
 def _now_ns() -> int:
@@ -220,6 +234,9 @@ class DecomposedStorage:
     # ---------------------------------------------------------------- reading
 
     def _read_node(self, layout: SpaceLayout, node_id: str) -> tuple[NodeInfo, dict | None]:
+        return decode_node(layout.space_id, self._read_sidecar(layout, node_id))
+
+    def _read_sidecar(self, layout: SpaceLayout, node_id: str) -> bytes:
         try:
             fd = os.open(layout.meta_path(node_id), os.O_RDONLY)
         except FileNotFoundError:
@@ -233,7 +250,7 @@ class DecomposedStorage:
                 raw = b"".join(chunks)
         finally:
             os.close(fd)
-        return decode_node(layout.space_id, raw)
+        return raw
 
     def stat(self, space_id: str, node_id: str) -> NodeInfo:
         """The node by id, wherever it is in the tree (not if trashed)."""
@@ -435,16 +452,33 @@ class DecomposedStorage:
         layout = self.layout(space_id)
         with flocked(layout.stripe(node_id)):
             try:
-                node, trashed = self._read_node(layout, node_id)
+                raw = self._read_sidecar(layout, node_id)
             except NotFound:
                 return ""
+            node, trashed = decode_node(space_id, raw)
             if trashed:
                 return ""
             # no clamping at 0: concurrent deltas may arrive in any order and must add up exactly
             updated = replace(node, size=node.size + size_delta, tmtime_ns=max(_now_ns(), node.tmtime_ns + 1))
+            encoded = encode_node(updated)
             # derived data: a crash loses at most this update, and recovery recomputes it
-            self._write_node(layout, updated, durable=False)
+            if len(encoded) == len(raw) <= SECTOR:
+                self._rewrite_in_place(layout, node_id, encoded)
+            else:
+                self._write_node(layout, updated, durable=False)
         return node.parent_id
+
+    def _rewrite_in_place(self, layout: SpaceLayout, node_id: str, encoded: bytes) -> None:
+        """Overwrites a sidecar with new content of the same length, in one write within one sector:
+        a killed process or a power cut leaves the old or the new bytes, as disks write a sector
+        whole. Only the numbers of propagation change this way; the rename of `write_atomic`
+        costs a new inode and two directory updates, and this runs for every ancestor of every
+        change."""
+        fd = os.open(layout.meta_path(node_id), os.O_WRONLY)
+        try:
+            os.pwrite(fd, encoded, 0)
+        finally:
+            os.close(fd)
 
     # ---------------------------------------------------------------- folders
 
@@ -564,7 +598,8 @@ class DecomposedStorage:
                 if step is SYNC:
                     await self._group.sync_async()
                 else:
-                    await self._inline_propagation.propagate(*step)
+                    await asyncio.gather(self._inline_propagation.propagate(*step.propagation),
+                                         self._group.sync_async())
                 step = steps.send(None)
         except StopIteration as done:
             node, created, old_blob = done.value
@@ -587,7 +622,8 @@ class DecomposedStorage:
                 if step is SYNC:
                     self._group.sync()
                 else:
-                    self.propagate(*step)
+                    self.propagate(*step.propagation)
+                    self._group.sync()
                 step = steps.send(None)
         except StopIteration as done:
             return done.value
@@ -597,9 +633,10 @@ class DecomposedStorage:
                       precondition: Precondition | None, wait: bool) -> CommitSteps:
         """Makes the blob the content of `parent/name`; returns the node, whether it was created and
         the blob it replaced when that may go. Yields SYNC where everything written so far must be
-        on disk before it goes on, and a `Propagation` when the ancestors' sizes must change; the
-        runner does both (a thread waits, a coroutine awaits). Without `wait`, a lock held
-        elsewhere raises WouldBlock, always before anything is changed."""
+        on disk before it goes on, and `Finish` once committed; the runner does what they ask (a
+        thread waits, a coroutine awaits). The replaced content may go only after `Finish`, and the
+        request is answered after it. Without `wait`, a lock held elsewhere raises WouldBlock,
+        always before anything is changed."""
         now = _now_ns()
         result: tuple[NodeInfo, bool, str] | None = None
         with flocked(layout.ns_lock, shared=True, wait=wait):
@@ -623,7 +660,7 @@ class DecomposedStorage:
                     except AlreadyExists:
                         self._discard_node(layout, node)
                         continue  # somebody created it meanwhile: overwrite theirs
-                    yield Propagation(layout.space_id, parent.id, size)
+                    yield Finish(Propagation(layout.space_id, parent.id, size))
                     result = node, True, ""
                     break
                 with flocked(layout.stripe(current.id), wait=wait):
@@ -646,14 +683,11 @@ class DecomposedStorage:
                         with contextlib.suppress(OSError):
                             os.unlink(staged)
                         raise
-                yield Propagation(layout.space_id, parent.id, size - fresh.size)
+                yield Finish(Propagation(layout.space_id, parent.id, size - fresh.size))
                 result = node, False, "" if kept else fresh.blob_id
                 break
         if result is None:
             raise Conflict("the resource changed concurrently, try again")
-        # the new link or sidecar and the ancestors' sizes reach the disk before the request
-        # answers, and before the replaced content may go
-        yield SYNC
         return result
 
     def update_node(self, space_id: str, node_id: str, change: Callable[[NodeInfo], NodeInfo],
