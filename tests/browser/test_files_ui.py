@@ -348,7 +348,14 @@ def test_an_upload_survives_a_dropped_connection_and_a_pause(browsing: Browsing,
         page.locator("#upload-files").click()
     with page.expect_request(lambda r: r.method == "PATCH"):
         chooser.value.set_files(str(paused))
-    page.locator('.upload[data-name="paused.bin"]').get_by_role("button", name="Pause").click()
+    pause = page.locator('.upload[data-name="paused.bin"]').get_by_role("button", name="Pause")
+    button = pause.element_handle()
+    progress = page.locator('.upload[data-name="paused.bin"] .upload-state')
+    before = progress.text_content()
+    expect(progress).not_to_have_text(before or "", timeout=30_000)
+    # progress repaints the row in place: the button under the pointer stays the same element
+    assert button.evaluate("b => b.isConnected")
+    pause.click()
     resume = page.locator('.upload[data-name="paused.bin"]').get_by_role("button", name="Resume")
     expect(resume).to_be_visible()
     sent = len(patches)
@@ -359,8 +366,12 @@ def test_an_upload_survives_a_dropped_connection_and_a_pause(browsing: Browsing,
 
     with web.client() as c:
         for source in (dropped, paused):
-            with c.stream("GET", f"{web.dav()}/{folder}/{source.name}") as res:
-                digest = hashlib.sha256()
-                for chunk in res.iter_bytes():
-                    digest.update(chunk)
-            assert digest.hexdigest() == hashlib.sha256(source.read_bytes()).hexdigest(), source.name
+            got = c.get(f"{web.dav()}/{folder}/{source.name}").content
+            sent_bytes = source.read_bytes()
+            if got != sent_bytes:  # say where: which chunk, and whether bytes are missing or wrong
+                first = next((i for i, (a, b) in enumerate(zip(got, sent_bytes, strict=False)) if a != b),
+                             min(len(got), len(sent_bytes)))
+                log = web.log_path.read_text(errors="replace").splitlines()
+                patch_log = [line[:300] for line in log if '"PATCH"' in line or '"HEAD"' in line]
+                raise AssertionError(f"{source.name}: {len(got)} bytes arrived of {len(sent_bytes)}, first difference "
+                                     f"at {first} (chunk {first // 10_000_000}); requests: {patch_log[-30:]}")

@@ -28,7 +28,7 @@ class Upload {
     this.url = "";
     this.xhr = null;
     this.error = "";
-    this.row = null;
+    this.view = null; // its row in the uploads panel, made by the manager
   }
 
   get total() { return this.file.size; }
@@ -180,26 +180,58 @@ export class UploadManager {
     const sent = this.uploads.reduce((n, u) => n + (u.state === "done" ? u.total : u.sent), 0);
     const done = this.uploads.filter((u) => u.state === "done").length;
     const finished = this.uploads.every((u) => u.state === "done" || u.state === "failed");
-    const rows = this.uploads.slice(-200).map((u) => {
-      const percent = u.total ? Math.round((u.state === "done" ? u.total : u.sent) * 100 / u.total) : (u.state === "done" ? 100 : 0);
+    if (!this.parts) {
+      // built once: progress repaints up to every frame, and an element replaced that often
+      // cannot be clicked (the press lands on one button, the release on its successor)
+      this.parts = {
+        title: h("h2", {}),
+        total: h("span", { class: "uploads-total", id: "upload-total" }),
+        bar: h("progress", { class: "uploads-bar", "aria-label": t("uploads") }),
+        list: h("ul", { class: "upload-list" }),
+      };
+      this.panel.replaceChildren(
+        h("div", { class: "uploads-head" }, this.parts.title, this.parts.total,
+          h("button", { type: "button", class: "icon-button", "aria-label": t("close"), onclick: () => this.clear() }, icon("close"))),
+        this.parts.bar, this.parts.list);
+    }
+    const { title, bar, list } = this.parts;
+    title.textContent = finished ? t("uploadDone") : t("uploads");
+    this.parts.total.textContent = `${t("uploadProgress", { done, total: this.uploads.length })} · ${formatSize(sent)} / ${formatSize(total)}`;
+    bar.max = total || 1;
+    bar.value = sent;
+    const rows = this.uploads.slice(-200).map((u) => this.row(u));
+    if (rows.length !== list.children.length || rows.some((row, i) => list.children[i] !== row)) list.replaceChildren(...rows);
+  }
+
+  /** The upload's row, made once and brought up to date; its button changes only with the state. */
+  row(u) {
+    // 100 % only once the server has the file: the last bytes are sent before it has committed them
+    const percent = u.state === "done" ? 100 : u.total ? Math.min(99, Math.floor(u.sent * 100 / u.total)) : 0;
+    if (!u.view) {
+      u.view = {
+        li: h("li", { dataset: { name: u.relativePath } }, h("span", { class: "upload-name" }, u.relativePath)),
+        progress: h("progress", { max: "100", "aria-label": u.relativePath }),
+        state: h("span", { class: "upload-state" }),
+        action: null,
+        actionFor: "",
+      };
+      u.view.li.append(u.view.progress, u.view.state);
+    }
+    const view = u.view;
+    view.li.className = `upload upload-${u.state}`;
+    view.progress.value = percent;
+    view.state.textContent = u.state === "failed" ? t("uploadFailed", { reason: u.error }) : t("percent", { n: percent });
+    if (view.actionFor !== u.state) {
+      view.actionFor = u.state;
       const action = u.state === "running" ? h("button", { type: "button", class: "link", onclick: () => u.pause() }, t("pause"))
         : u.state === "paused" ? h("button", { type: "button", class: "link", onclick: () => u.resume() }, t("resume"))
           : u.state === "failed" ? h("button", { type: "button", class: "link", onclick: () => { u.reported = false; u.url = ""; u.resume(); } }, t("retry"))
             : null;
-      return h("li", { class: `upload upload-${u.state}`, dataset: { name: u.relativePath } },
-        h("span", { class: "upload-name" }, u.relativePath),
-        h("progress", { max: "100", value: String(percent), "aria-label": u.relativePath }),
-        h("span", { class: "upload-state" }, u.state === "failed" ? t("uploadFailed", { reason: u.error }) : t("percent", { n: percent })),
-        action);
-    });
-    this.panel.replaceChildren(
-      h("div", { class: "uploads-head" },
-        h("h2", {}, finished ? t("uploadDone") : t("uploads")),
-        h("span", { class: "uploads-total", id: "upload-total" }, t("uploadProgress", { done, total: this.uploads.length }),
-          ` · ${formatSize(sent)} / ${formatSize(total)}`),
-        h("button", { type: "button", class: "icon-button", "aria-label": t("close"), onclick: () => this.clear() }, icon("close"))),
-      h("progress", { class: "uploads-bar", max: String(total || 1), value: String(sent), "aria-label": t("uploads") }),
-      h("ul", { class: "upload-list" }, rows));
+      view.action?.remove();
+      view.action = action;
+      if (action) view.li.append(action);
+    }
+    return view.li;
   }
 
   clear() {
@@ -207,6 +239,7 @@ export class UploadManager {
     this.uploads = [];
     this.panel?.remove();
     this.panel = null;
+    this.parts = null;
   }
 }
 
