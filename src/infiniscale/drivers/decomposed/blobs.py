@@ -22,6 +22,9 @@ from infiniscale.drivers.decomposed.layout import SpaceLayout
 
 READ_CHUNK = 1 << 20
 INLINE_READ = 64 * 1024
+# content this large is flushed on its own when finished: left to the commit's group flush, its
+# writeback would hold up every small upload that shares that flush
+FLUSH_ALONE = 8 << 20
 
 
 class BlobStore(Protocol):
@@ -54,6 +57,7 @@ class LocalSink(BlobSinkBase):
         super().__init__(os.path.basename(path))
         self.path = path
         self.fd: int | None = None
+        self.size = 0
 
     def _open(self) -> int:
         if self.fd is None:
@@ -68,10 +72,15 @@ class LocalSink(BlobSinkBase):
         fd = self._open()
         if data:
             write_all(fd, data)
+            self.size += len(data)
 
     def finish(self) -> None:
-        # not fsynced here: the commit's group sync makes it durable before any link refers to it
-        os.close(self._open())
+        # small content is not fsynced here: the commit's group flush makes it durable before any
+        # link refers to it
+        fd = self._open()
+        if self.size >= FLUSH_ALONE:
+            os.fsync(fd)
+        os.close(fd)
         self.fd = None
 
     def discard(self) -> None:
