@@ -562,13 +562,15 @@ class DecomposedStorage:
     def _commit_content(self, space_id: str, parent: NodeInfo, name: str, blob_id: str, size: int,
                         checksums: dict[str, str], mtime_ns: int | None, owner_id: str,
                         precondition: Precondition | None) -> tuple[NodeInfo, bool]:
-        """Links the stored blob; on failure the blob is deleted again."""
+        """Links the stored blob; a failure before the link deletes the blob again."""
+        steps = self._commit_steps(self.layout(space_id), parent, name, blob_id, size, checksums, mtime_ns,
+                                   owner_id, precondition, wait=True)
+        linked = [False]
         try:
-            node, created, old_blob = self._run_steps(self._commit_steps(
-                self.layout(space_id), parent, name, blob_id, size, checksums, mtime_ns, owner_id, precondition,
-                wait=True))
+            node, created, old_blob = self._run_steps(steps, linked)
         except BaseException:
-            self.blobs.delete(space_id, blob_id)
+            if not linked[0]:  # afterwards the node refers to it, whatever failed later
+                self.blobs.delete(space_id, blob_id)
             raise
         if old_blob:
             self.blobs.delete(space_id, old_blob)
@@ -592,12 +594,14 @@ class DecomposedStorage:
 
     async def _commit_inline(self, steps: CommitSteps, space_id: str,
                              sink: BlobSinkBase) -> tuple[NodeInfo, bool] | None:
+        linked = False
         try:
             step = next(steps)
             while True:
                 if step is SYNC:
                     await self._group.sync_async()
                 else:
+                    linked = True
                     await asyncio.gather(self._inline_propagation.propagate(*step.propagation),
                                          self._group.sync_async())
                 step = steps.send(None)
@@ -606,7 +610,8 @@ class DecomposedStorage:
         except WouldBlock:
             return None
         except BaseException:
-            self.blobs.delete(space_id, sink.blob_id)
+            if not linked:  # afterwards the node refers to it, whatever failed later
+                self.blobs.delete(space_id, sink.blob_id)
             sink.committed = True
             raise
         sink.committed = True
@@ -614,14 +619,16 @@ class DecomposedStorage:
             self.blobs.delete(space_id, old_blob)
         return node, created
 
-    def _run_steps(self, steps: CommitSteps) -> tuple[NodeInfo, bool, str]:
-        """Runs a commit in this thread: waits for each sync and propagation it asks for."""
+    def _run_steps(self, steps: CommitSteps, linked: list[bool]) -> tuple[NodeInfo, bool, str]:
+        """Runs a commit in this thread: waits for each sync and propagation it asks for. Sets
+        `linked[0]` once the new content is committed (its node refers to it)."""
         try:
             step = next(steps)
             while True:
                 if step is SYNC:
                     self._group.sync()
                 else:
+                    linked[0] = True
                     self.propagate(*step.propagation)
                     self._group.sync()
                 step = steps.send(None)
