@@ -7,8 +7,15 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+import orjson
+
 from infiniscale.core.model.events import ContainerCreated, FileUploaded, TagsAdded
-from infiniscale.drivers.bus_nats import NatsEventBus, decode, encode
+from infiniscale.drivers.bus_nats import NatsEventBus, decode
+
+
+def encode(event) -> bytes:
+    """A message as earlier versions published it: one event, not a list."""
+    return orjson.dumps(event.to_dict())
 
 
 def uploaded(i: int) -> FileUploaded:

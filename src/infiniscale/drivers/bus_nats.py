@@ -58,10 +58,6 @@ def _event_types() -> dict[str, type[Event]]:
 MAX_EVENTS_PER_MESSAGE = 256
 
 
-def encode(event: Event) -> bytes:
-    return orjson.dumps(event.to_dict())
-
-
 def encode_many(events: list[Event]) -> bytes:
     return orjson.dumps([event.to_dict() for event in events])
 

@@ -70,11 +70,10 @@ class Finish(NamedTuple):
 
 
 CommitSteps = Generator["str | Finish", None, tuple[NodeInfo, bool, str]]
-log = logging.getLogger("infiniscale.storage")
-
 
 # the largest write a disk is relied on to make whole: the smallest sector size there is
 SECTOR = 512
+log = logging.getLogger("infiniscale.storage")
 
 
 def _now_ns() -> int:
