@@ -378,8 +378,10 @@ class Planner:
         src_height = max(depth(p) for p in tree.under(path)[1]) - depth(path) if src_folder else 0
         parents = [f for f in folders if not (src_folder and is_within(f, path))
                    and depth(f) + 1 + src_height <= MAX_DEPTH + 1]
+        # a victim is replaced by the source's subtree, so it obeys the same depth limit as a parent
         victims = [p for p in (sorted(tree.folders) if src_folder else files)
-                   if p != path and not is_within(p, path) and not is_within(path, p)]
+                   if p != path and not is_within(p, path) and not is_within(path, p)
+                   and depth(p) + src_height <= MAX_DEPTH + 1]
         if victims and rng.random() < 0.25:
             dest = rng.choice(victims)
         else:
