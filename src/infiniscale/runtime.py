@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import logging
 import os
 import uuid
@@ -14,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from infiniscale import memory
 from infiniscale.asgi import App
 from infiniscale.core import unified_roles
 from infiniscale.core.accounts import Accounts
@@ -441,6 +441,7 @@ async def run_workers(settings: Settings) -> None:
     """A process with only the `workers` role: the event consumers, until SIGTERM."""
     import signal
 
+    memory.tune_allocator()
     bus = build_bus(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -509,18 +510,9 @@ async def every(interval_s: float, job) -> None:
         await asyncio.sleep(interval_s)
 
 
-def tune_malloc() -> None:
-    """glibc gives each thread its own malloc arena and keeps freed memory in it; with a pool of
-    storage threads that multiplies resident memory for nothing. Two arenas are plenty."""
-    try:
-        ctypes.CDLL("libc.so.6").mallopt(-8, 2)  # M_ARENA_MAX
-    except (OSError, AttributeError):
-        pass
-
-
 def create_app() -> App:
     """granian's factory in each worker process: settings come resolved from the parent."""
-    tune_malloc()
+    memory.tune_allocator()
     settings = Settings.from_json(os.environ[RESOLVED_ENV])
     setup_logging(settings.log_level, settings.log_pretty)
     return build_app(settings)

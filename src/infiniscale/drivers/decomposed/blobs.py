@@ -20,7 +20,8 @@ from infiniscale.core.model.ids import new_id
 from infiniscale.drivers.decomposed.fsutil import fsync_dir, makedirs, write_all
 from infiniscale.drivers.decomposed.layout import SpaceLayout
 
-READ_CHUNK = 1 << 20
+# just under memory.LARGE_BLOCK: the buffers of a long read reuse heap memory, not a new mapping each
+READ_CHUNK = (1 << 20) - (4 << 10)
 INLINE_READ = 64 * 1024
 # content this large is flushed on its own when finished: left to the commit's group flush, its
 # writeback would hold up every small upload that shares that flush
