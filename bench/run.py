@@ -29,6 +29,7 @@ SERVERS = ["infiniscale", "apache", "rclone"]
 GROUPS = ["small", "propfind", "big", "tree", "auth"]
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 RSS = Metric("peak_rss", "peak RSS (process tree)", "MiB", False)
+PSS = Metric("peak_pss", "peak PSS (process tree)", "MiB", False)
 
 Runner = Callable[[Target, Config, dict[str, Result]], None]
 RoundResults = dict[str, dict[str, list[Result]]]  # metric key -> server -> one result per round
@@ -82,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             shutil.rmtree(tmp, ignore_errors=True)
     results = {key: {srv: Result.merge(rs) for srv, rs in row.items()} for key, row in rounds.items()}
-    shown = [m for g in args.workloads for m in groups[g]] + [RSS]
+    shown = [m for g in args.workloads for m in groups[g]] + [RSS, PSS]
     shown += [Metric(f"rss_{g}", f"  peak RSS during {g}", "MiB", False) for g in args.workloads]
     for m in shown:  # a server that never started fails every figure, not just the RSS one
         for name in args.only:
@@ -124,6 +125,7 @@ def run_all(args: argparse.Namespace, cfg: Config, tmp: Path, rounds: RoundResul
             t.server.stop()
     for t in targets:
         rounds.setdefault(RSS.key, {})[t.name] = [Result(value=sampler.peak[t.name] / 2**20)]
+        rounds.setdefault(PSS.key, {})[t.name] = [Result(value=sampler.peak_pss.get(t.name, 0) / 2**20)]
         print(f"peak RSS of {t.name} by process (pid:MiB): {sampler.peak_detail.get(t.name, '')}", flush=True)
 
 

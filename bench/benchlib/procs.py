@@ -102,15 +102,29 @@ def tree_cpu_seconds(root: int) -> float:
     return sum(snap[p].cpu_s for p in tree(root, snap))
 
 
+def pss_bytes(pid: int) -> int:
+    """Proportional set size: resident pages, each shared one divided among the processes that map
+    it. Forked workers share their parent's pages, which summed RSS counts once per process."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", "rb") as f:
+            for line in f:
+                if line.startswith(b"Pss:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass  # exited meanwhile
+    return 0
+
+
 @dataclass
 class RssSampler:
-    """Background thread recording the peak summed RSS of each watched process tree."""
+    """Background thread recording the peak summed RSS (and PSS) of each watched process tree."""
 
     interval: float = 0.1
     roots: dict[str, int] = field(default_factory=dict)
     peak: dict[str, int] = field(default_factory=dict)
     window: dict[str, int] = field(default_factory=dict)  # peak since the last reset_window()
     peak_detail: dict[str, str] = field(default_factory=dict)
+    peak_pss: dict[str, int] = field(default_factory=dict)
     phase: str = "start-up"  # what the harness is doing, set by run.py
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
@@ -152,6 +166,8 @@ class RssSampler:
                                               + f" during {self.phase}")
                 self.peak[name] = max(self.peak[name], rss)
                 self.window[name] = max(self.window.get(name, 0), rss)
+                pss = sum(pss_bytes(p) for p in pids)
+                self.peak_pss[name] = max(self.peak_pss.get(name, 0), pss)
 
     def _run(self) -> None:
         while not self._stop.is_set():
