@@ -33,6 +33,22 @@ def wait_for(check, timeout: float = 20.0) -> None:
         time.sleep(0.1)
 
 
+def children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            # the parent pid is the second field after the command name in parentheses
+            if entry.name.isdigit() and int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+        except OSError:
+            continue  # exited meanwhile
+    return found
+
+
+def command(pid: int) -> str:
+    return Path(f"/proc/{pid}/comm").read_text().strip()
+
+
 def uploaded(records: list[dict]) -> list[str]:
     return [r["name"] for r in records if r["Action"] == "FileUploaded"]
 
@@ -59,6 +75,9 @@ def test_two_workers_log_each_event_once(tmp_path: Path):
         assert first["User"] and first["SpaceID"] and first["Time"].endswith("Z")
         nats = (tmp_path / "data" / "nats" / "nats-server.log")
         assert nats.exists()  # the embedded server, started by `infiniscale server`
+        # with a soft memory limit, as no GOMEMLIMIT was given
+        (nats_pid,) = [pid for pid in children(server.proc.pid) if command(pid) == "nats-server"]
+        assert b"GOMEMLIMIT=24MiB" in Path(f"/proc/{nats_pid}/environ").read_bytes().split(b"\0")
     finally:
         server.stop()
 
