@@ -361,8 +361,22 @@ def test_an_upload_survives_a_dropped_connection_and_a_pause(browsing: Browsing,
     sent = len(patches)
     page.wait_for_timeout(1500)
     assert len(patches) == sent  # paused: no chunk went out meanwhile
+
+    # the server may still be finishing the chunk the pause cut off: it answers 423 while it holds
+    # the upload and 409 once its offset moved past the one HEAD gave; the upload asks again for both
+    refused = ["423", "409"]
+
+    def busy_then_moved(route) -> None:
+        if route.request.method == "PATCH" and refused:
+            route.fulfill(status=int(refused.pop(0)), body="")
+        else:
+            route.continue_()
+
+    page.route(re.compile(r"/data/"), busy_then_moved)
     resume.click()
     expect(page.locator('.upload[data-name="paused.bin"] .upload-state')).to_have_text("100 %", timeout=60_000)
+    assert not refused
+    page.unroute(re.compile(r"/data/"))
 
     with web.client() as c:
         for source in (dropped, paused):

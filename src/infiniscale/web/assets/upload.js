@@ -49,7 +49,10 @@ class Upload {
         if (this.state === "running") this.state = "done";
       } catch (error) {
         if (this.state !== "running") break; // paused or cancelled: the abort is expected
-        const retryable = error.status === 0 || error.status >= 500 && error.status !== 507;
+        // after a pause or a dropped connection the server may still be writing the chunk before:
+        // 423 while it holds the upload, 409 once it has moved the offset on; both mean "ask again"
+        const resync = this.url && (error.status === 423 || error.status === 409);
+        const retryable = resync || error.status === 0 || error.status >= 500 && error.status !== 507;
         attempts += 1;
         if (!retryable || attempts > RETRIES) {
           this.state = "failed";
