@@ -294,8 +294,29 @@ def build_bus(settings: Settings) -> EventBus:
     if settings.events_endpoint:
         from infiniscale.drivers.bus_nats import NatsEventBus  # only processes that use NATS load its client
 
-        return NatsEventBus(f"nats://{settings.events_endpoint}")
+        return NatsEventBus(f"nats://{settings.events_endpoint}", groups=event_groups(settings))
     return LocalEventBus()
+
+
+def event_groups(settings: Settings) -> dict[str, frozenset[str] | None]:
+    """The consumer groups `consumer_jobs` runs with these settings, in whichever process: every
+    process creates them on the bus, so events published before a group's first subscriber are
+    kept for it (the stream keeps only what a group has yet to get)."""
+    from infiniscale.core import activities, audit, indexer, mail_notifications, userlog
+    from infiniscale.core.thumbnails import PreviewJanitor
+
+    groups: dict[str, frozenset[str] | None] = {userlog.GROUP: userlog.TYPES}
+    if settings.smtp_host:
+        groups[mail_notifications.GROUP] = mail_notifications.MailNotifications.TYPES
+    if activitylog_enabled(settings):
+        groups[activities.GROUP] = activities.TYPES
+    if not settings.disable_previews:
+        groups[PreviewJanitor.GROUP] = PreviewJanitor.TYPES
+    if search_enabled(settings):
+        groups[indexer.GROUP] = indexer.TYPES
+    if settings.audit_log_to_file or settings.audit_log_to_console:
+        groups[audit.GROUP] = None
+    return groups
 
 
 class LazyVips:

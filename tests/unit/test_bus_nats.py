@@ -1,6 +1,7 @@
 """The EventBus on a real NATS JetStream server: every event reaches each group once, shared by
 the group's subscribers; a group that was away gets what was published meanwhile; events travel
-with their fields (tuples included); filters by type hold."""
+with their fields (tuples included); filters by type hold; the stream keeps only what a group has
+yet to acknowledge."""
 
 from __future__ import annotations
 
@@ -38,7 +39,8 @@ def test_each_group_gets_each_event_once(nats_server):
     stream = f"T{uuid.uuid4().hex}"
 
     async def run() -> None:
-        buses = [NatsEventBus(nats_server, stream) for _ in range(4)]
+        buses = [NatsEventBus(nats_server, stream) for _ in range(3)]
+        buses.append(NatsEventBus(nats_server, stream, groups={"index": None, "audit": None}))
         indexer: list = []
         auditor: list = []
         tasks = [asyncio.create_task(collect(buses[0], "index", indexer, "a")),
@@ -63,7 +65,7 @@ def test_a_group_that_was_away_catches_up(nats_server):
     stream = f"T{uuid.uuid4().hex}"
 
     async def run() -> None:
-        publisher = NatsEventBus(nats_server, stream)
+        publisher = NatsEventBus(nats_server, stream, groups={"late": None})
         got: list = []
         first = NatsEventBus(nats_server, stream)
         task = asyncio.create_task(collect(first, "late", got, "first"))
@@ -89,9 +91,10 @@ def test_type_filters_and_round_trip_of_fields(nats_server):
     stream = f"T{uuid.uuid4().hex}"
 
     async def run() -> None:
-        bus = NatsEventBus(nats_server, stream)
+        types = frozenset({"TagsAdded", "ContainerCreated"})
+        bus = NatsEventBus(nats_server, stream, groups={"tags": types})
         got: list = []
-        task = asyncio.create_task(collect(bus, "tags", got, "x", frozenset({"TagsAdded", "ContainerCreated"})))
+        task = asyncio.create_task(collect(bus, "tags", got, "x", types))
         await bus.publish(uploaded(1))
         tagged = TagsAdded(executant="u", space_id="s", node_id="n", tags=("red", "blue"))
         await bus.publish(tagged)
@@ -126,13 +129,71 @@ def test_concurrent_publications_share_messages_and_all_arrive_in_order(nats_ser
         await settle(got, 301)
         task.cancel()
         js = await bus._jetstream()
-        messages = (await js.stream_info(stream)).state.messages
+        messages = (await js.stream_info(stream)).state.last_seq  # stored ever, acknowledged ones too
         assert messages < 50  # published while others awaited their acknowledgement: batched
         uploads = [e.node_id for _, e in got if isinstance(e, FileUploaded)]
         assert uploads == [f"n{i}" for i in range(300)]  # in the order published
         assert [e for _, e in got if isinstance(e, ContainerCreated)] == [folder]
         await bus.close()
         await reader.close()
+
+    asyncio.run(run())
+
+
+def test_the_stream_keeps_events_until_every_group_acknowledged_them(nats_server):
+    stream = f"T{uuid.uuid4().hex}"
+
+    async def run() -> None:
+        bus = NatsEventBus(nats_server, stream, groups={"fast": None, "slow": None})
+        for i in range(10):  # before any subscriber: kept for both declared groups
+            await bus.publish(uploaded(i))
+        js = await bus._jetstream()
+
+        async def stored() -> int:
+            return (await js.stream_info(stream)).state.messages
+
+        assert await stored() > 0
+        fast: list = []
+        task = asyncio.create_task(collect(bus, "fast", fast, "f"))
+        await settle(fast, 10)
+        assert await stored() > 0  # "slow" has not had them yet
+        slow: list = []
+        task2 = asyncio.create_task(collect(bus, "slow", slow, "s"))
+        await settle(slow, 10)
+        await bus.publish(uploaded(10))  # asking for the next one acknowledges the last
+        await settle(slow, 11)
+        await settle(fast, 11)
+        task.cancel()
+        task2.cancel()
+        assert [e.node_id for _, e in slow] == [f"n{i}" for i in range(11)]
+        async with asyncio.timeout(10):
+            while await stored() > 1:  # all but the newest acknowledged by both: gone
+                await asyncio.sleep(0.05)
+        await bus.close()
+
+    asyncio.run(run())
+
+
+def test_a_stream_of_an_earlier_version_keeps_only_what_groups_need(nats_server):
+    """Streams used to keep every event for a week; they are switched over, keeping the events a
+    group of the deployment has yet to get."""
+    from infiniscale.drivers.nats_import import RetentionPolicy, StorageType, StreamConfig, nats
+
+    stream = f"T{uuid.uuid4().hex}"
+
+    async def run() -> None:
+        nc = await nats.connect(nats_server)
+        js = nc.jetstream()
+        await js.add_stream(StreamConfig(name=stream, subjects=[f"{stream.lower()}.events.>"],
+                                         storage=StorageType.FILE, max_age=3600))
+        await js.publish(f"{stream.lower()}.events.FileUploaded", b"[]")
+        bus = NatsEventBus(nats_server, stream, groups={"search": None})
+        await bus._jetstream()
+        info = await js.stream_info(stream)
+        assert info.config.retention == RetentionPolicy.INTEREST
+        assert info.state.messages == 1
+        await bus.close()
+        await nc.close()
 
     asyncio.run(run())
 

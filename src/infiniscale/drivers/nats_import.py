@@ -16,11 +16,11 @@ if _hide:
 try:
     import nats
     from nats.errors import TimeoutError as NatsTimeout
-    from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
+    from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, RetentionPolicy, StorageType, StreamConfig
     from nats.js.errors import NotFoundError
 finally:
     if _hide:
         del sys.modules["aiohttp"]
 
-__all__ = ["AckPolicy", "ConsumerConfig", "DeliverPolicy", "NatsTimeout", "NotFoundError", "StorageType",
-           "StreamConfig", "nats"]
+__all__ = ["AckPolicy", "ConsumerConfig", "DeliverPolicy", "NatsTimeout", "NotFoundError", "RetentionPolicy",
+           "StorageType", "StreamConfig", "nats"]
