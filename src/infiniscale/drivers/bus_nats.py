@@ -167,8 +167,9 @@ class NatsEventBus:
 
     def subscribe(self, group: str, types: frozenset[str] | None = None) -> AsyncIterator[Event]:
         """Events for `group` (of `types`, or all), from the first one the group has not
-        acknowledged. A new group starts with everything the stream still holds (it keeps a week),
-        so events published before its first process came up are not lost either."""
+        acknowledged. A group named in `groups` exists from the bus's first connection, so events
+        published before its first process came up are kept for it; any other group starts with
+        what the stream still holds for the groups that exist."""
         return self._consume(group, types)
 
     def subscribe_batches(self, group: str, types: frozenset[str] | None = None,
