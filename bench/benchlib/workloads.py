@@ -7,10 +7,12 @@ import hashlib
 import json
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from benchlib import procs
 from benchlib.dav import (
     DELETE_OK,
     MOVE_OK,
@@ -112,9 +114,26 @@ class Target:
         return self.base + rel
 
 
-def quiesce() -> None:
-    """Flush dirty pages so one server's writeback does not land in the next one's timing."""
+IDLE_WINDOW_S = 0.25
+IDLE_CPU_S = 0.02  # less than this much CPU in a window (8 % of a core): the server is idle
+IDLE_WAIT_MAX_S = 60.0
+
+
+def quiesce(t: Target) -> None:
+    """Before a timed section: flush dirty pages, so one server's writeback does not land in the
+    next one's timing, and wait until the server's own background work is done (two idle windows
+    in a row). infiniscale indexes and records what the untimed setup uploaded; that work belongs
+    to the setup, not to the download timed next."""
     os.sync()
+    deadline = time.monotonic() + IDLE_WAIT_MAX_S
+    idle, before = 0, procs.tree_cpu_seconds(t.server.pid)
+    while idle < 2 and time.monotonic() < deadline:
+        time.sleep(IDLE_WINDOW_S)
+        now = procs.tree_cpu_seconds(t.server.pid)
+        idle = idle + 1 if now - before < IDLE_CPU_S else 0
+        before = now
+    if idle < 2:
+        print(f"    {t.name} still busy after {IDLE_WAIT_MAX_S:.0f} s; timing anyway", flush=True)
 
 
 def populate(t: Target, folder: str, names: list[str], conc: int) -> None:
@@ -164,10 +183,10 @@ def run_small(t: Target, cfg: Config, rec: dict[str, Result]) -> None:
         t.dav.mkcol(t.path(folder))
         blobs = random_blobs(cfg.n_small, SMALL_SIZE, seed=conc)
         paths = [t.path(f"{folder}/f{i:05d}.bin") for i in range(cfg.n_small)]
-        quiesce()
+        quiesce(t)
         sw, failures = transfer(t, [Job("PUT", p, b) for p, b in zip(paths, blobs, strict=True)], conc)
         rec[put_key] = _failed(failures) if failures else _rate(sw, cfg.n_small)
-        quiesce()
+        quiesce(t)
         sw, failures = transfer(t, [Job("GET", p, b) for p, b in zip(paths, blobs, strict=True)], conc)
         if failures:
             rec[get_key] = _failed(failures)
@@ -189,7 +208,7 @@ def _propfind_one(t: Target, cfg: Config, n: int) -> Result:
     folder = f"listing-{n}"
     names = [f"e{i:05d}.txt" for i in range(n)]
     populate(t, folder, names, cfg.conc)
-    quiesce()
+    quiesce(t)
     check_listing(t.dav.propfind(t.path(folder), "1"), folder, names)  # warm-up, untimed
     res = Result()
     for _ in range(cfg.propfind_reps):
@@ -218,7 +237,7 @@ def run_big(t: Target, cfg: Config, rec: dict[str, Result], pattern: Pattern, sh
     headers = {"Content-Length": str(pattern.size)}  # explicit length: no chunked encoding
     if t.server.sends_oc_checksum:
         headers["OC-Checksum"] = f"SHA1:{sha1}"
-    quiesce()
+    quiesce(t)
     t.dav.ping()
     sw_put = t.stopwatch()
     sw_put.start()
@@ -226,7 +245,7 @@ def run_big(t: Target, cfg: Config, rec: dict[str, Result], pattern: Pattern, sh
     sw_put.stop()
     if r.status not in PUT_OK:
         raise DavError(f"PUT big.bin: HTTP {r.status}: {r.body[:200]!r}")
-    quiesce()
+    quiesce(t)
     sw_get, got_size, got_sha1 = _download_sha1(t, path)
     if (got_size, got_sha1) != (pattern.size, sha1):
         raise DavError(f"GET big.bin: {got_size} bytes sha1 {got_sha1}, sent {pattern.size} sha1 {sha1}")
@@ -244,7 +263,7 @@ def _tus_upload(t: Target, name: str, pattern: Pattern, sha1: str) -> Stopwatch:
     meta = (f"filename {base64.b64encode(t.path(name).encode()).decode()},"
             f"checksum {base64.b64encode(f'SHA1 {sha1}'.encode()).decode()}")
     tus = {"Tus-Resumable": "1.0.0"}
-    quiesce()
+    quiesce(t)
     t.dav.ping()
     sw = t.stopwatch()
     sw.start()
@@ -313,7 +332,7 @@ def _move_delete_once(t: Target, cfg: Config, n: int, rep: int, moves: Result, d
     src, dst = f"tree-{n}-{rep}", f"tree-{n}-{rep}-moved"
     names = [f"m{i:05d}.dat" for i in range(n)]
     populate(t, src, names, cfg.conc)
-    quiesce()
+    quiesce(t)
     t.dav.ping()
     r = _timed(t, moves, lambda: t.dav.move(t.path(src), t.path(dst)))
     if r.status not in MOVE_OK:
@@ -321,7 +340,7 @@ def _move_delete_once(t: Target, cfg: Config, n: int, rep: int, moves: Result, d
     check_listing(t.dav.propfind(t.path(dst), "1"), dst, names)
     if (code := t.dav.propfind(t.path(src), "0").status) != 404:
         raise DavError(f"PROPFIND {src} after MOVE: HTTP {code}, expected 404")
-    quiesce()
+    quiesce(t)
     t.dav.ping()
     r = _timed(t, deletes, lambda: t.dav.delete(t.path(dst)))
     if r.status not in DELETE_OK:
@@ -360,7 +379,7 @@ def run_auth(t: Target, cfg: Config, rec: dict[str, Result]) -> None:
             ("auth_basic", t.dav.root, "PROPFIND", password, 207),
             ("auth_apptoken", t.dav.root, "PROPFIND", app_token, 207),
             ("auth_bearer", t.dav.root, "PROPFIND", {"Authorization": f"Bearer {access}"}, 207)):
-        quiesce()
+        quiesce(t)
         rec[key] = _hammer(t, url, method, headers, expected, cfg.n_auth, cfg.conc)
 
 
