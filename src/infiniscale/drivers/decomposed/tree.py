@@ -561,14 +561,25 @@ class DecomposedStorage:
     def _commit_content(self, space_id: str, parent: NodeInfo, name: str, blob_id: str, size: int,
                         checksums: dict[str, str], mtime_ns: int | None, owner_id: str,
                         precondition: Precondition | None) -> tuple[NodeInfo, bool]:
-        """Links the stored blob; a failure before the link deletes the blob again."""
+        """Links the stored blob in this thread, waiting for each sync and propagation the commit
+        asks for; a failure before the link deletes the blob again."""
         steps = self._commit_steps(self.layout(space_id), parent, name, blob_id, size, checksums, mtime_ns,
                                    owner_id, precondition, wait=True)
-        linked = [False]
+        linked = False
         try:
-            node, created, old_blob = self._run_steps(steps, linked)
+            step = next(steps)
+            while True:
+                if step is SYNC:
+                    self._group.sync()
+                else:
+                    linked = True
+                    self.propagate(*step.propagation)
+                    self._group.sync()
+                step = steps.send(None)
+        except StopIteration as done:
+            node, created, old_blob = done.value
         except BaseException:
-            if not linked[0]:  # afterwards the node refers to it, whatever failed later
+            if not linked:  # afterwards the node refers to it, whatever failed later
                 self.blobs.delete(space_id, blob_id)
             raise
         if old_blob:
@@ -617,22 +628,6 @@ class DecomposedStorage:
         if old_blob:
             self.blobs.delete(space_id, old_blob)
         return node, created
-
-    def _run_steps(self, steps: CommitSteps, linked: list[bool]) -> tuple[NodeInfo, bool, str]:
-        """Runs a commit in this thread: waits for each sync and propagation it asks for. Sets
-        `linked[0]` once the new content is committed (its node refers to it)."""
-        try:
-            step = next(steps)
-            while True:
-                if step is SYNC:
-                    self._group.sync()
-                else:
-                    linked[0] = True
-                    self.propagate(*step.propagation)
-                    self._group.sync()
-                step = steps.send(None)
-        except StopIteration as done:
-            return done.value
 
     def _commit_steps(self, layout: SpaceLayout, parent: NodeInfo, name: str, blob_id: str, size: int,
                       checksums: dict[str, str], mtime_ns: int | None, owner_id: str,

@@ -197,9 +197,9 @@ export class UploadManager {
           h("button", { type: "button", class: "icon-button", "aria-label": t("close"), onclick: () => this.clear() }, icon("close"))),
         this.parts.bar, this.parts.list);
     }
-    const { title, bar, list } = this.parts;
+    const { title, total: totalLabel, bar, list } = this.parts;
     title.textContent = finished ? t("uploadDone") : t("uploads");
-    this.parts.total.textContent = `${t("uploadProgress", { done, total: this.uploads.length })} · ${formatSize(sent)} / ${formatSize(total)}`;
+    totalLabel.textContent = `${t("uploadProgress", { done, total: this.uploads.length })} · ${formatSize(sent)} / ${formatSize(total)}`;
     bar.max = total || 1;
     bar.value = sent;
     const rows = this.uploads.slice(-200).map((u) => this.row(u));
