@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -74,6 +75,32 @@ def test_coroutines_share_a_flush_and_the_loop_goes_on(tmp_path: Path, monkeypat
 
     asyncio.run(main())
     assert flush.started <= 2
+
+
+def test_coroutines_that_ask_in_one_turn_of_the_loop_share_one_flush(tmp_path: Path, monkeypatch):
+    """Sixteen uploads resumed in one turn each write for a while, then ask: the first must not
+    start a flush that the other fifteen then wait behind."""
+    flush = GatedFlush()
+    monkeypatch.setattr(groupsync, "_flush", flush)
+    sync = GroupSync(str(tmp_path))
+
+    async def upload() -> None:
+        time.sleep(0.002)  # the writes before the flush, done on the loop
+        await sync.sync_async()
+
+    async def main() -> None:
+        warm = asyncio.ensure_future(sync.sync_async())  # the flushing thread is up and idle
+        await asyncio.sleep(0.05)
+        flush.gate.release()
+        await asyncio.wait_for(warm, 5)
+        uploads = [asyncio.ensure_future(upload()) for _ in range(16)]
+        await asyncio.sleep(0.1)
+        for _ in range(2):  # (a second flush, should one start)
+            flush.gate.release()
+        await asyncio.wait_for(asyncio.gather(*uploads), 5)
+
+    asyncio.run(main())
+    assert flush.started == 2  # the warm-up's and the one for all sixteen
 
 
 def test_a_failed_flush_fails_its_waiters_and_the_next_one_may_succeed(tmp_path: Path, monkeypatch):

@@ -53,6 +53,7 @@ class GroupSync:
         self._finished = 0
         self._errors: dict[int, OSError] = {}  # generation -> what its flush raised
         self._coroutines: list[tuple[int, asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
+        self._asking: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}  # this turn's askers
         self._thread: threading.Thread | None = None
         self._thread_pid = 0
 
@@ -65,12 +66,23 @@ class GroupSync:
             self._raise_for(target)
 
     async def sync_async(self) -> None:
-        """`sync()` for a coroutine: the event loop goes on meanwhile."""
+        """`sync()` for a coroutine: the event loop goes on meanwhile. The coroutines that ask in
+        one turn of the loop ask together, at its end: at once, the first would start a flush
+        alone and the rest would wait for the one after it."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
-        with self._cv:
-            self._coroutines.append((self._ask(), loop, future))
+        asking = self._asking.get(loop)
+        if asking is None:
+            asking = self._asking[loop] = []
+            loop.call_soon(self._ask_for, loop)
+        asking.append(future)
         await future
+
+    def _ask_for(self, loop: asyncio.AbstractEventLoop) -> None:
+        futures = self._asking.pop(loop)
+        with self._cv:
+            target = self._ask()
+            self._coroutines.extend((target, loop, future) for future in futures)
 
     def _ask(self) -> int:
         """Under the lock: the generation that settles a request made now, and the flusher told."""
