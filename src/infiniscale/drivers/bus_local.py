@@ -23,7 +23,8 @@ class LocalEventBus:
         for queue, types in list(self._listeners):
             if (types is None or event.type in types) and not queue.full():
                 queue.put_nowait(event)
-        log.debug("event %s", event.type, extra={"event": event.to_dict()})
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("event %s", event.type, extra={"event": event.to_dict()})
         for name, (queue, types) in self._groups.items():
             if types is not None and event.type not in types:
                 continue

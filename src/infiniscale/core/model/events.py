@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from contextvars import ContextVar
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 # the client session behind the current request (its Initiator-ID header): clients recognise the
@@ -21,7 +21,9 @@ class Event:
     initiator_id: str = field(default_factory=initiator.get)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"type": self.type, **asdict(self)}
+        # fields hold strings, numbers and tuples of strings: a shallow copy is a whole one, and
+        # several times cheaper than asdict's deep copy
+        return {"type": self.type, **vars(self)}
 
 
 @dataclass(frozen=True, kw_only=True)
