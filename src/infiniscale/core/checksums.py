@@ -42,6 +42,29 @@ class MultiHasher:
         if extra is not None:
             extra.result()
 
+    def update_parts(self, parts: list[bytes], also: Callable[[], object] | None = None) -> None:
+        """`update` for consecutive buffers: a request body's chunks as they came, hashed where they
+        lie instead of copied into one buffer first."""
+        if sum(len(p) for p in parts) < 256 * 1024:
+            for part in parts:
+                self.update(part)
+            if also is not None:
+                also()
+            return
+        md5 = _pool.submit(self._each, self._md5.update, parts)
+        adler = _pool.submit(self._each, self._adler_update, parts)
+        extra = _pool.submit(also) if also is not None else None
+        self._each(self._sha1.update, parts)
+        md5.result()
+        adler.result()
+        if extra is not None:
+            extra.result()
+
+    @staticmethod
+    def _each(update: Callable[[bytes], object], parts: list[bytes]) -> None:
+        for part in parts:
+            update(part)
+
     def hexdigests(self) -> dict[str, str]:
         return {
             "sha1": self._sha1.hexdigest(),

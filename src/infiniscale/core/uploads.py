@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from functools import partial
 
 from infiniscale.core.checksums import ChunkHasher, MultiHasher
-from infiniscale.core.files import Chain, FileService, verify_checksum, write_all
+from infiniscale.core.files import Chain, FileService, verify_checksum, write_all, write_parts
 from infiniscale.core.model import events
 from infiniscale.core.model.errors import (
     AlreadyExists,
@@ -532,17 +532,17 @@ class HashLane:
         self.waiting: deque[tuple[asyncio.Future, int]] = deque()  # steps not known to be done, oldest first
         self.queued = 0
 
-    def feed(self, data: bytes | bytearray) -> None:
+    def feed(self, parts: list[bytes], size: int) -> None:
         previous = self.tail
 
         async def step() -> None:
             if previous is not None:
                 await previous
-            await self.run(self.hasher.update, data)
+            await self.run(self.hasher.update_parts, parts)
 
         self.tail = asyncio.ensure_future(step())
-        self.waiting.append((self.tail, len(data)))
-        self.queued += len(data)
+        self.waiting.append((self.tail, size))
+        self.queued += size
 
     async def room(self) -> None:
         """Returns once the bytes waiting to be hashed are within the bound (steps end in order)."""
@@ -566,38 +566,40 @@ async def _stream_into(fd: int, offset: int, body: AsyncIterator[bytes], limit: 
     feeding the hashers. More than `limit` bytes is an error. Returns the bytes written; what was
     written before a client went away stays written (a TUS client resumes from there)."""
     written = 0
-    pending = bytearray()
+    pending: list[bytes] = []  # the chunks as they came: joining them copied every byte once more
+    pending_size = 0
     in_flight: asyncio.Future | None = None
     position = offset
 
-    def consume(data: bytes | bytearray, at: int) -> None:
+    def consume(parts: list[bytes], at: int) -> None:
         if chunk is not None:
-            chunk.update(data, also=partial(write_all, fd, data, at))
-        else:
-            write_all(fd, data, at)
+            for part in parts:
+                chunk.update(part)
+        write_parts(fd, parts, at)
 
-    async def hand_over(data: bytes | bytearray, at: int) -> asyncio.Future:
+    async def hand_over(parts: list[bytes], size: int, at: int) -> asyncio.Future:
         if lane is not None:
             await lane.room()
-            lane.feed(data)
-        return asyncio.ensure_future(run(consume, data, at))
+            lane.feed(parts, size)
+        return asyncio.ensure_future(run(consume, parts, at))
 
     try:
         async for piece in body:
             written += len(piece)
             if limit is not None and written > limit:
                 raise InvalidArgument("the body is longer than the upload")
-            pending += piece
-            if len(pending) >= BUFFER:
-                data, pending = pending, bytearray()
+            pending.append(piece)
+            pending_size += len(piece)
+            if pending_size >= BUFFER:
+                parts, size, pending, pending_size = pending, pending_size, [], 0
                 if in_flight is not None:
                     await in_flight
-                in_flight = await hand_over(data, position)
-                position += len(data)
+                in_flight = await hand_over(parts, size, position)
+                position += size
     finally:
         if in_flight is not None:
             await asyncio.shield(in_flight)
         if pending:
-            await asyncio.shield(await hand_over(bytes(pending), position))
+            await asyncio.shield(await hand_over(pending, pending_size, position))
     return written
 

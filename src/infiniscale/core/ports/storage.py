@@ -17,6 +17,8 @@ class BlobSink(Protocol):
     blob_id: str
 
     def write(self, data: bytes | bytearray | memoryview) -> None: ...
+    def write_parts(self, parts: list[bytes]) -> None:
+        """Consecutive buffers, written as if joined."""
     def finish(self) -> None:
         """Everything written is durable when this returns."""
     def discard(self) -> None:

@@ -16,6 +16,7 @@ import shutil
 from collections.abc import AsyncIterator, Callable
 from typing import Protocol
 
+from infiniscale.core.files import write_parts
 from infiniscale.core.model.ids import new_id
 from infiniscale.drivers.decomposed.fsutil import fsync_dir, makedirs, write_all
 from infiniscale.drivers.decomposed.layout import SpaceLayout
@@ -49,6 +50,13 @@ class BlobSinkBase:
         self.blob_id = blob_id
         self.committed = False
 
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        raise NotImplementedError
+
+    def write_parts(self, parts: list[bytes]) -> None:
+        for part in parts:
+            self.write(part)
+
 
 class LocalSink(BlobSinkBase):
     """Writes new content straight to its final blob path: until a commit refers to it, the file is
@@ -74,6 +82,10 @@ class LocalSink(BlobSinkBase):
         if data:
             write_all(fd, data)
             self.size += len(data)
+
+    def write_parts(self, parts: list[bytes]) -> None:
+        write_parts(self._open(), parts)
+        self.size += sum(len(p) for p in parts)
 
     def finish(self) -> None:
         # small content is not fsynced here: the commit's group flush makes it durable before any
