@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from infiniscale.core.batch_lookups import BatchLookups
 from infiniscale.core.files import FileService
 from infiniscale.core.model import events
 from infiniscale.core.model.errors import Forbidden, InvalidArgument, StorageError
@@ -31,6 +32,7 @@ from infiniscale.core.userlog import rfc3339_nano
 log = logging.getLogger("infiniscale.activities")
 
 GROUP = "activitylog"
+Lookups = BatchLookups | SpaceRegistry  # a batch's reads are shared; a query reads the tree itself
 
 # what happened -> oCIS's message (ours for a restore from the trash bin, which oCIS does not show)
 MESSAGES = {
@@ -84,6 +86,7 @@ class Activities:
     def record(self, batch: list[events.Event]) -> None:
         """Records a batch of events in one transaction (a purged space's in order with the rest)."""
         entries: list[Entry] = []
+        look = BatchLookups(self.registry)
         for event in batch:
             if isinstance(event, events.SpaceDeleted):
                 if entries:
@@ -91,17 +94,17 @@ class Activities:
                     entries = []
                 self.store.forget_space(event.space_id)
                 continue
-            record = self._record_of(event)
+            record = self._record_of(event, look)
             if record is None:
                 continue
             # the event's own fields make its id: a redelivered event lands on its first copy
             key = "/".join(str(v) for v in event.to_dict().values())
             entries.append((str(uuid.uuid5(uuid.NAMESPACE_OID, key)), event.timestamp_ns, record,
-                            self._links(event, record)))
+                            self._links(event, record, look)))
         if entries:
             self.store.add_many(entries)
 
-    def _record_of(self, event: events.Event) -> dict | None:
+    def _record_of(self, event: events.Event, look: Lookups) -> dict | None:
         """What to keep of the event: its kind, the ids, and the names as they are now."""
         record: dict = {"executant": event.executant, "space": event.space_id}
         if isinstance(event, events.ContainerCreated | events.FileTouched | events.ItemCopied):
@@ -137,14 +140,14 @@ class Activities:
         else:
             return None
         if "name" not in record:
-            record["name"] = self._name_now(event.space_id, record["node"])
+            record["name"] = self._name_now(event.space_id, record["node"], look)
         if "parent" not in record:
-            record["parent"] = self._parent_now(event.space_id, record["node"])
-        record["parent_name"] = self._name_now(event.space_id, record["parent"]) if record["parent"] else ""
-        record["space_name"] = self._space_name(event.space_id)
+            record["parent"] = self._parent_now(event.space_id, record["node"], look)
+        record["parent_name"] = self._name_now(event.space_id, record["parent"], look) if record["parent"] else ""
+        record["space_name"] = self._space_name(event.space_id, look)
         return record
 
-    def _links(self, event: events.Event, record: dict) -> list[tuple[str, int]]:
+    def _links(self, event: events.Event, record: dict, look: Lookups) -> list[tuple[str, int]]:
         """The resource at depth 0, then each folder above it. A trashed item is no longer in its
         folder: as in oCIS, its folder and those above count from 0 again."""
         space_id, node_id = event.space_id, record["node"]
@@ -153,10 +156,10 @@ class Activities:
             return links
         start, depth = (record["parent"], 0) if record["kind"] == "deleted" else (node_id, None)
         try:
-            chain = self.registry.ancestors(space_id, self.registry.stat(space_id, start))
+            chain = look.ancestors(space_id, look.stat(space_id, start))
         except StorageError:  # gone already: its last known folder and what is above that
             try:
-                chain = self.registry.ancestors(space_id, self.registry.stat(space_id, record["parent"]))
+                chain = look.ancestors(space_id, look.stat(space_id, record["parent"]))
                 depth = 1
             except StorageError:
                 return links
@@ -166,25 +169,25 @@ class Activities:
         links += [(ancestor, depth + i) for i, ancestor in enumerate(above) if ancestor != node_id]
         return links
 
-    def _name_now(self, space_id: str, node_id: str) -> str:
+    def _name_now(self, space_id: str, node_id: str, look: Lookups) -> str:
         if node_id == space_id:
-            return self._space_name(space_id)
+            return self._space_name(space_id, look)
         try:
-            return self.registry.stat(space_id, node_id).name
+            return look.stat(space_id, node_id).name
         except StorageError:
             return ""
 
-    def _parent_now(self, space_id: str, node_id: str) -> str:
+    def _parent_now(self, space_id: str, node_id: str, look: Lookups) -> str:
         if node_id == space_id:
             return ""
         try:
-            return self.registry.stat(space_id, node_id).parent_id
+            return look.stat(space_id, node_id).parent_id
         except StorageError:
             return ""
 
-    def _space_name(self, space_id: str) -> str:
+    def _space_name(self, space_id: str, look: Lookups) -> str:
         try:
-            return str(self.registry.space_info(space_id).get("name", ""))
+            return str(look.space_info(space_id).get("name", ""))
         except StorageError:
             return ""
 
@@ -213,7 +216,7 @@ class Activities:
         def name(node_id: str, fallback: str) -> str:
             key = (space_id, node_id)
             if key not in names:
-                names[key] = self._name_now(space_id, node_id)
+                names[key] = self._name_now(space_id, node_id, self.registry)
             return names[key] or fallback
 
         node = record["node"]

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 
+from infiniscale.core.batch_lookups import BatchLookups
 from infiniscale.core.model import events
 from infiniscale.core.model.errors import NotFound, StorageError
 from infiniscale.core.model.events import Event
@@ -87,10 +88,12 @@ class Indexer:
             await self._put(docs)
 
     def _stat_each(self, keys: list[tuple[str, str]]) -> list[tuple[NodeInfo, tuple[str, ...]]]:
+        look = BatchLookups(self.registry)  # the folders above the nodes are read once for all
         found = []
         for space_id, node_id in keys:
             try:
-                found.append(self._stat(space_id, node_id))
+                node = look.stat(space_id, node_id)
+                found.append((node, tuple(n.id for n in look.ancestors(space_id, node)[:-1])))
             except (StorageError, OSError):  # gone again, or unreadable: nothing to index
                 log.debug("search skipped %s", node_id, exc_info=True)
         return found
