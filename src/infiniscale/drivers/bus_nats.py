@@ -82,10 +82,17 @@ def _from_dict(data: dict) -> Event | None:
     cls = _event_types().get(data.pop("type", ""))
     if cls is None:
         return None
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    values = {k: tuple(v) if isinstance(v, list) and "tuple" in str(fields[k].type) else v
-              for k, v in data.items() if k in fields}
+    names, tuples = _shape(cls)
+    values = {k: tuple(v) if k in tuples and isinstance(v, list) else v for k, v in data.items() if k in names}
     return cls(**values)
+
+
+@functools.cache
+def _shape(cls: type[Event]) -> tuple[frozenset[str], frozenset[str]]:
+    """The event type's field names, and those that hold tuples (JSON gives lists): worked out once
+    per type instead of for every event of every message each group decodes."""
+    fields = dataclasses.fields(cls)
+    return frozenset(f.name for f in fields), frozenset(f.name for f in fields if "tuple" in str(f.type))
 
 
 class NatsEventBus:
