@@ -15,6 +15,7 @@ import orjson
 
 from infiniscale import memory
 from infiniscale.asgi import App
+from infiniscale.consumer_claim import ConsumerClaim
 from infiniscale.core import unified_roles
 from infiniscale.core.accounts import Accounts
 from infiniscale.core.activities import Activities, Principals
@@ -64,7 +65,14 @@ from infiniscale.protocols.shares_ocs import SharesOcs
 from infiniscale.protocols.web import WebApp
 from infiniscale.protocols.webdav.app import WebDavApp
 from infiniscale.protocols.webdav.context import DavConfig, DavContext
-from infiniscale.settings import RESOLVED_ENV, Settings, activitylog_enabled, search_enabled, web_enabled
+from infiniscale.settings import (
+    RESOLVED_ENV,
+    Settings,
+    activitylog_enabled,
+    http_worker_count,
+    search_enabled,
+    web_enabled,
+)
 from infiniscale.storage_setup import (  # noqa: F401 - re-exported for the CLI and the tests
     STALE_S3_UPLOAD_AGE_S,
     abort_stale_s3_uploads,
@@ -213,6 +221,11 @@ def build_app(settings: Settings) -> App:
     userlog = build_userlog(settings, registry, directory, spaces, sharing)
     mail = build_mail_notifications(settings, registry, directory)
     activities = build_activities(settings, registry, directory, files)
+    consumers = consumer_jobs(settings, bus, registry, index, previews, userlog, mail, activities)
+    if settings.events_endpoint and http_worker_count(settings) > 1:
+        # the workers share the events through NATS: one of them consumes, the others serve (an
+        # in-process bus has only this process's events, which only this process can consume)
+        consumers = ConsumerClaim.for_server().guard(consumers)
     dav = DavContext(files, DavConfig(base_url=settings.url.rstrip("/"),
                                       allow_depth_infinity=settings.allow_propfind_depth_infinity,
                                       max_xml_bytes=settings.max_request_xml_bytes), uploads,
@@ -269,7 +282,7 @@ def build_app(settings: Settings) -> App:
                            lambda: every(STALE_S3_UPLOAD_CHECK_S, partial(abort_stale_s3_uploads, registry)),
                            lambda: every_async(EXPIRED_SHARES_CHECK_S, share_service.expire),
                            *retention_jobs(settings, registry),
-                           *consumer_jobs(settings, bus, registry, index, previews, userlog, mail, activities)))
+                           *consumers))
 
 
 GRANT_PURGE_INTERVAL_S = 600

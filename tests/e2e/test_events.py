@@ -161,3 +161,49 @@ def test_live_updates_cross_workers_without_any_other_consumer(tmp_path: Path):
         for listener in listeners:
             listener.close()
         server.stop()
+
+
+def claim_holders(main_pid: int) -> list[int]:
+    """The processes holding the consumer claim of the server whose main process is `main_pid`:
+    the abstract socket's inode in /proc/net/unix, found among each child's descriptors."""
+    name = f"@infiniscale/consumers/{main_pid}"
+    inodes = {line.split()[6] for line in Path("/proc/net/unix").read_text().splitlines()[1:]
+              if line.split()[-1] == name}
+    holders = []
+    for pid in children(main_pid):
+        try:
+            links = {os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")}
+        except OSError:
+            continue  # exited meanwhile
+        if any(f"socket:[{inode}]" in links for inode in inodes):
+            holders.append(pid)
+    return holders
+
+
+def test_one_worker_consumes_and_another_takes_over_when_it_dies(tmp_path: Path):
+    audit = tmp_path / "audit.log"
+    server = ServerProcess(tmp_path, workers=2, extra_env={"AUDIT_LOG_TO_FILE": "true", "AUDIT_FILEPATH": str(audit)})
+    server.init()
+    server.start()
+    try:
+        assert server.proc is not None
+        main = server.proc.pid
+        workers = [pid for pid in children(main) if command(pid) != "nats-server"]
+        assert len(workers) == 2
+        wait_for(lambda: len(claim_holders(main)) == 1)
+        (holder,) = claim_holders(main)
+        assert holder in workers
+        with server.client(base_url=server.base_url) as c:
+            assert c.request("MKCOL", f"{FILES}/ev").status_code == 201
+            for i in range(10):
+                assert c.put(f"{FILES}/ev/before{i}.txt", content=b"x").status_code == 201
+            wait_for(lambda: len(uploaded(audit_records(audit))) == 10)
+            os.kill(holder, signal.SIGKILL)  # granian starts a new worker in its place
+            wait_for(lambda: [p for p in claim_holders(main) if p != holder])
+            for i in range(10):
+                assert c.put(f"{FILES}/ev/after{i}.txt", content=b"x").status_code == 201
+        wait_for(lambda: len(uploaded(audit_records(audit))) >= 20)
+        assert sorted(uploaded(audit_records(audit))) == sorted(
+            [f"before{i}.txt" for i in range(10)] + [f"after{i}.txt" for i in range(10)])
+    finally:
+        server.stop()
