@@ -200,13 +200,16 @@ class PreviewJanitor:
 
     GROUP = "thumbnails"
     TYPES = frozenset({events.FileUploaded.type, events.FileVersionRestored.type, events.ItemPurged.type})
+    LINGER_S = 0.5
 
     def __init__(self, previews: Previews, registry: SpaceRegistry) -> None:
         self.previews = previews
         self.registry = registry
 
     async def run(self, bus: EventBus) -> None:
-        async for batch in bus.subscribe_batches(self.GROUP, self.TYPES):
+        # cached previews are keyed by content, so none is ever served stale: dropping them can
+        # wait for a batch
+        async for batch in bus.subscribe_batches(self.GROUP, self.TYPES, linger_s=self.LINGER_S):
             # new files have nothing cached yet: most uploads cost no thread hop here
             work = [e for e in batch if not (isinstance(e, events.FileUploaded) and e.new)]
             if work:
