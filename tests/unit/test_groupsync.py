@@ -123,3 +123,17 @@ def test_a_failed_flush_fails_its_waiters_and_the_next_one_may_succeed(tmp_path:
             await sync.sync_async()
 
     asyncio.run(main())
+
+
+def test_a_flusher_that_cannot_start_fails_the_askers_instead_of_leaving_them_waiting(tmp_path: Path, monkeypatch):
+    def refuse(self) -> None:  # what a process out of threads gets; cannot be caused reliably
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(threading.Thread, "start", refuse)
+    sync = GroupSync(str(tmp_path))
+
+    async def main() -> None:
+        with pytest.raises(RuntimeError, match="can't start"):
+            await asyncio.wait_for(sync.sync_async(), 5)
+
+    asyncio.run(main())

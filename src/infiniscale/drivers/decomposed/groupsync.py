@@ -80,9 +80,14 @@ class GroupSync:
 
     def _ask_for(self, loop: asyncio.AbstractEventLoop) -> None:
         futures = self._asking.pop(loop)
-        with self._cv:
-            target = self._ask()
-            self._coroutines.extend((target, loop, future) for future in futures)
+        try:
+            with self._cv:
+                target = self._ask()
+                self._coroutines.extend((target, loop, future) for future in futures)
+        except Exception as exc:  # no flushing thread (it could not start): the askers hear of it
+            for future in futures:
+                if not future.done():
+                    future.set_exception(exc)
 
     def _ask(self) -> int:
         """Under the lock: the generation that settles a request made now, and the flusher told."""
