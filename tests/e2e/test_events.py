@@ -4,11 +4,13 @@ workers` process that was killed catches up on what was published meanwhile."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -53,13 +55,22 @@ def uploaded(records: list[dict]) -> list[str]:
     return [r["name"] for r in records if r["Action"] == "FileUploaded"]
 
 
-def test_two_workers_log_each_event_once(tmp_path: Path):
-    audit = tmp_path / "audit.log"
-    server = ServerProcess(tmp_path, workers=2, extra_env={"AUDIT_LOG_TO_FILE": "true", "AUDIT_FILEPATH": str(audit)})
+@contextlib.contextmanager
+def audited_server(root: Path, audit: Path) -> Iterator[ServerProcess]:
+    """Two HTTP workers, the audit log (a consumer group) written to `audit`."""
+    server = ServerProcess(root, workers=2, extra_env={"AUDIT_LOG_TO_FILE": "true", "AUDIT_FILEPATH": str(audit)})
     server.init()
     server.start()
     try:
         assert server.proc is not None
+        yield server
+    finally:
+        server.stop()
+
+
+def test_two_workers_log_each_event_once(tmp_path: Path):
+    audit = tmp_path / "audit.log"
+    with audited_server(tmp_path, audit) as server:
         with server.client(base_url=server.base_url) as c:
             assert c.request("MKCOL", f"{FILES}/ev").status_code == 201
             for i in range(40):
@@ -78,8 +89,6 @@ def test_two_workers_log_each_event_once(tmp_path: Path):
         # collecting garbage at half the heap growth, as the environment set no GOGC
         (nats_pid,) = [pid for pid in children(server.proc.pid) if command(pid) == "nats-server"]
         assert b"GOGC=50" in Path(f"/proc/{nats_pid}/environ").read_bytes().split(b"\0")
-    finally:
-        server.stop()
 
 
 def test_a_worker_process_catches_up_after_a_restart(tmp_path: Path):
@@ -182,11 +191,7 @@ def claim_holders(main_pid: int) -> list[int]:
 
 def test_one_worker_consumes_and_another_takes_over_when_it_dies(tmp_path: Path):
     audit = tmp_path / "audit.log"
-    server = ServerProcess(tmp_path, workers=2, extra_env={"AUDIT_LOG_TO_FILE": "true", "AUDIT_FILEPATH": str(audit)})
-    server.init()
-    server.start()
-    try:
-        assert server.proc is not None
+    with audited_server(tmp_path, audit) as server:
         main = server.proc.pid
         workers = [pid for pid in children(main) if command(pid) != "nats-server"]
         assert len(workers) == 2
@@ -205,5 +210,3 @@ def test_one_worker_consumes_and_another_takes_over_when_it_dies(tmp_path: Path)
         wait_for(lambda: len(uploaded(audit_records(audit))) >= 20)
         assert sorted(uploaded(audit_records(audit))) == sorted(
             [f"before{i}.txt" for i in range(10)] + [f"after{i}.txt" for i in range(10)])
-    finally:
-        server.stop()
