@@ -194,3 +194,34 @@ def test_the_index_is_rebuilt_by_the_cli(server, tmp_path: Path):
     """`search index --all-spaces` while the server keeps the index: the server's indexer does it."""
     done = server.cli("search", "index", "--all-spaces", timeout=120)
     assert "spaces" in done.stdout + done.stderr
+
+
+def test_a_folder_larger_than_a_rewrite_page_moves_whole(server):
+    """A moved folder's documents are rewritten a page at a time: every page lands."""
+    from infiniscale.core.indexer import REWRITE_PAGE
+
+    count = REWRITE_PAGE + 150
+    base, dav = server.base_url, server.dav()
+    with client(server, "einstein") as c:
+        assert c.request("MKCOL", f"{dav}/pages").status_code == 201
+        for i in range(count):
+            assert c.put(f"{dav}/pages/paged-{i:05d}.bin", content=b"x").status_code == 201
+        assert c.request("MKCOL", f"{dav}/target").status_code == 201
+        eventually(lambda: len(hits_limit(c, base, 'name:"paged-*"', count + 10)) == count, timeout=60)
+        assert c.request("MOVE", f"{dav}/pages", headers={"Destination": f"{dav}/target/moved"}
+                         ).status_code == 201
+        moved = file_id(c, f"{dav}/target/moved")
+
+        def all_moved() -> bool:
+            found = hits_limit(c, base, f'name:"paged-*" AND scope:{moved}', count + 10)
+            return len(found) == count and all("/target/moved/" in href for href in found.values())
+
+        eventually(all_moved, timeout=60)
+
+
+def hits_limit(c: httpx.Client, base: str, pattern: str, limit: int) -> dict[str, str]:
+    """name -> href, up to `limit` results"""
+    r = report(c, base, pattern, limit=limit)
+    assert r.status_code == 207, r.text
+    return {el.findtext(".//oc:name", namespaces=NS): el.findtext("d:href", namespaces=NS)
+            for el in etree.fromstring(r.content).findall("d:response", NS)}
