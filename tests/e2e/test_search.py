@@ -196,11 +196,13 @@ def test_the_index_is_rebuilt_by_the_cli(server, tmp_path: Path):
     assert "spaces" in done.stdout + done.stderr
 
 
-def test_a_folder_larger_than_a_rewrite_page_moves_whole(server):
-    """A moved folder's documents are rewritten a page at a time: every page lands."""
-    from infiniscale.core.indexer import REWRITE_PAGE
+def test_a_folder_larger_than_a_rewrite_page_moves_and_copies_whole(server):
+    """A moved folder's documents are rewritten a page at a time, a copied one's committed on the way:
+    every page lands."""
+    from infiniscale.core.indexer import PENDING_MAX, REWRITE_PAGE
 
     count = REWRITE_PAGE + 150
+    assert count > PENDING_MAX
     base, dav = server.base_url, server.dav()
     with client(server, "einstein") as c:
         assert c.request("MKCOL", f"{dav}/pages").status_code == 201
@@ -217,6 +219,12 @@ def test_a_folder_larger_than_a_rewrite_page_moves_whole(server):
             return len(found) == count and all("/target/moved/" in href for href in found.values())
 
         eventually(all_moved, timeout=60)
+        # a copy is read from the storage: its documents are committed on the way, past PENDING_MAX
+        assert c.request("COPY", f"{dav}/target/moved", headers={"Destination": f"{dav}/target/copied"}
+                         ).status_code == 201
+        copied = file_id(c, f"{dav}/target/copied")
+        eventually(lambda: len(hits_limit(c, base, f'name:"paged-*" AND scope:{copied}', count + 10)) == count,
+                   timeout=60)
 
 
 def hits_limit(c: httpx.Client, base: str, pattern: str, limit: int) -> dict[str, str]:
