@@ -18,6 +18,7 @@ import asyncio
 import os
 import socket
 from collections.abc import Awaitable, Callable
+from functools import partial
 
 RETRY_S = 2.0  # how soon a waiting worker notices that the holder has gone
 
@@ -55,9 +56,8 @@ class ConsumerClaim:
 
     def guard(self, jobs: tuple[Callable[[], Awaitable[None]], ...]) -> tuple[Callable[[], Awaitable[None]], ...]:
         """The jobs, each starting once this process holds the claim."""
-        def guarded(job: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
-            async def run() -> None:
-                await self.wait()
-                await job()
-            return run
-        return tuple(guarded(job) for job in jobs)
+        return tuple(partial(self._once_claimed, job) for job in jobs)
+
+    async def _once_claimed(self, job: Callable[[], Awaitable[None]]) -> None:
+        await self.wait()
+        await job()

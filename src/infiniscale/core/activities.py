@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from infiniscale.core.batch_lookups import BatchLookups
+from infiniscale.core.batch_lookups import BatchLookups, Lookups
 from infiniscale.core.files import FileService
 from infiniscale.core.model import events
 from infiniscale.core.model.errors import Forbidden, InvalidArgument, StorageError
@@ -32,7 +32,6 @@ from infiniscale.core.userlog import rfc3339_nano
 log = logging.getLogger("infiniscale.activities")
 
 GROUP = "activitylog"
-Lookups = BatchLookups | SpaceRegistry  # a batch's reads are shared; a query reads the tree itself
 
 # what happened -> oCIS's message (ours for a restore from the trash bin, which oCIS does not show)
 MESSAGES = {

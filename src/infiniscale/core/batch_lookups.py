@@ -47,6 +47,10 @@ class BatchLookups:
         return _given(self._spaces[space_id])
 
 
+# what reads the tree: a batch's shared reads, or the registry itself
+Lookups = BatchLookups | SpaceRegistry
+
+
 def _outcome(read, *args):
     try:
         return read(*args)

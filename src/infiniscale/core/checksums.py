@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from infiniscale.core.model.errors import InvalidArgument
 
 ALGORITHMS = ("sha1", "md5", "adler32")
+Buffer = bytes | bytearray | memoryview
 # hashlib and zlib release the GIL on large buffers, so the three run truly in parallel.
 _pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="checksum")
 
@@ -23,31 +24,17 @@ class MultiHasher:
     def _adler_update(self, data: bytes | memoryview) -> None:
         self._adler = zlib.adler32(data, self._adler)
 
-    def update(self, data: bytes | bytearray | memoryview, also: Callable[[], object] | None = None) -> None:
+    def update(self, data: Buffer, also: Callable[[], object] | None = None) -> None:
         """Hashes one buffer; large ones are hashed by three threads at once. `also` (e.g. the write
         of the same buffer) runs alongside."""
-        if len(data) < 256 * 1024:
-            self._sha1.update(data)
-            self._md5.update(data)
-            self._adler_update(data)
-            if also is not None:
-                also()
-            return
-        md5 = _pool.submit(self._md5.update, data)
-        adler = _pool.submit(self._adler_update, data)
-        extra = _pool.submit(also) if also is not None else None
-        self._sha1.update(data)
-        md5.result()
-        adler.result()
-        if extra is not None:
-            extra.result()
+        self.update_parts([data], also)
 
-    def update_parts(self, parts: list[bytes], also: Callable[[], object] | None = None) -> None:
+    def update_parts(self, parts: Sequence[Buffer], also: Callable[[], object] | None = None) -> None:
         """`update` for consecutive buffers: a request body's chunks as they came, hashed where they
         lie instead of copied into one buffer first."""
         if sum(len(p) for p in parts) < 256 * 1024:
-            for part in parts:
-                self.update(part)
+            for hash_update in (self._sha1.update, self._md5.update, self._adler_update):
+                self._each(hash_update, parts)
             if also is not None:
                 also()
             return
@@ -61,7 +48,7 @@ class MultiHasher:
             extra.result()
 
     @staticmethod
-    def _each(update: Callable[[bytes], object], parts: list[bytes]) -> None:
+    def _each(update: Callable[[Buffer], object], parts: Sequence[Buffer]) -> None:
         for part in parts:
             update(part)
 

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from itertools import islice
 
-from infiniscale.core.batch_lookups import BatchLookups
+from infiniscale.core.batch_lookups import BatchLookups, Lookups
 from infiniscale.core.model import events
 from infiniscale.core.model.errors import NotFound, StorageError
 from infiniscale.core.model.events import Event
@@ -61,21 +61,22 @@ class Indexer:
             await self.apply(batch)
 
     async def apply(self, batch: list[Event]) -> None:
-        self._pending.clear()
         updated: list[Event] = []  # a run of events that each re-read one node
-        for event in batch:
-            if isinstance(event, NODE_UPDATES):
-                updated.append(event)
-                continue
+        try:
+            for event in batch:
+                if isinstance(event, NODE_UPDATES):
+                    updated.append(event)
+                    continue
+                await self._index_nodes(updated)
+                updated = []
+                try:
+                    await self._apply_one(event)
+                except (StorageError, OSError):  # the node is gone again, or unreadable: nothing to index
+                    log.debug("search skipped %s for %s", event.type, getattr(event, "node_id", ""), exc_info=True)
             await self._index_nodes(updated)
-            updated = []
-            try:
-                await self._apply_one(event)
-            except (StorageError, OSError):  # the node is gone again, or unreadable: nothing to index
-                log.debug("search skipped %s for %s", event.type, getattr(event, "node_id", ""), exc_info=True)
-        await self._index_nodes(updated)
-        await asyncio.to_thread(self.index.commit)
-        self._pending.clear()  # committed: a moved folder's thousands of documents need not wait for the next batch
+            await asyncio.to_thread(self.index.commit)
+        finally:
+            self._pending.clear()  # a moved folder's thousands of documents need not wait for the next batch
 
     async def _index_nodes(self, updated: list[Event]) -> None:
         """Each node the events name, read as it is now: all of them in one trip to a thread and one
@@ -97,8 +98,7 @@ class Indexer:
         found = []
         for space_id, node_id in keys:
             try:
-                node = look.stat(space_id, node_id)
-                found.append((node, tuple(n.id for n in look.ancestors(space_id, node)[:-1])))
+                found.append(self._stat(space_id, node_id, look))
             except (StorageError, OSError):  # gone again, or unreadable: nothing to index
                 log.debug("search skipped %s", node_id, exc_info=True)
         return found
@@ -117,7 +117,7 @@ class Indexer:
         elif isinstance(event, events.ItemCopied | events.ContainerCreated):
             await self.index_tree(space_id, node_id)
         else:
-            await self.index_node(space_id, node_id)
+            await self._index_nodes([event])
 
     # ------------------------------------------------------------------ documents
 
@@ -126,10 +126,6 @@ class Indexer:
         await asyncio.to_thread(self.index.remove_space, space_id)
         self._pending = {k: v for k, v in self._pending.items() if k[0] != space_id}
         return await self.index_tree(space_id, space_id, progress)
-
-    async def index_node(self, space_id: str, node_id: str) -> None:
-        node, ancestors = await asyncio.to_thread(self._stat, space_id, node_id)
-        await self._put([await self._doc(node, ancestors)])
 
     async def index_tree(self, space_id: str, node_id: str, progress: Callable[[int], None] | None = None) -> int:
         """The node and everything below it, read from the storage; returns how many documents."""
@@ -147,10 +143,11 @@ class Indexer:
                 pending += [(child, (*chain, current.id)) for child in children]
         return count
 
-    def _stat(self, space_id: str, node_id: str) -> tuple[NodeInfo, tuple[str, ...]]:
-        node = self.registry.stat(space_id, node_id)
-        chain = self.registry.ancestors(space_id, node)
-        return node, tuple(n.id for n in chain[:-1])
+    def _stat(self, space_id: str, node_id: str, look: Lookups | None = None) -> tuple[NodeInfo, tuple[str, ...]]:
+        """The node and the ids of the folders above it."""
+        look = look or self.registry
+        node = look.stat(space_id, node_id)
+        return node, tuple(n.id for n in look.ancestors(space_id, node)[:-1])
 
     def _children(self, space_id: str, folder_id: str) -> list[NodeInfo]:
         return list(self.registry.iter_children(space_id, folder_id))
