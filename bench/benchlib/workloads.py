@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from benchlib import procs
@@ -117,14 +118,48 @@ class Target:
 IDLE_WINDOW_S = 0.25
 IDLE_CPU_S = 0.02  # less than this much CPU in a window (8 % of a core): the server is idle
 IDLE_WAIT_MAX_S = 60.0
+# Creating a file takes 20-60 us on a settled ext4, but 0.7-1 ms for minutes after a large deletion
+# (seen on this benchmark's VMs, whose disk is mounted with online discard): whichever server ran
+# next after a 1 GiB file was replaced paid for the one before. The probe waits that out.
+SETTLED_CREATE_S = 200e-6
+SETTLE_PROBE_FILES = 100
+SETTLE_WAIT_MAX_S = 300.0
+
+
+def file_creation_seconds(folder: Path, count: int = SETTLE_PROBE_FILES) -> float:
+    """Median time to create an empty file in folder (then removed again: empty files free no blocks)."""
+    folder.mkdir(exist_ok=True)
+    times = []
+    for i in range(count):
+        path = folder / f"probe{i}"
+        start = time.perf_counter()
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+        times.append(time.perf_counter() - start)
+    for i in range(count):
+        (folder / f"probe{i}").unlink()
+    return sorted(times)[count // 2]
+
+
+def wait_for_settled_filesystem(folder: Path) -> None:
+    start = time.monotonic()
+    while (took := file_creation_seconds(folder)) > SETTLED_CREATE_S:
+        if time.monotonic() - start > SETTLE_WAIT_MAX_S:
+            print(f"    file creation still takes {took * 1e6:.0f} us after {SETTLE_WAIT_MAX_S:.0f} s; "
+                  "timing anyway", flush=True)
+            return
+        time.sleep(1.0)
+    if (waited := time.monotonic() - start) > 1.0:
+        print(f"    waited {waited:.0f} s for the filesystem to settle", flush=True)
 
 
 def quiesce(t: Target) -> None:
     """Before a timed section: flush dirty pages, so one server's writeback does not land in the
-    next one's timing, and wait until the server's own background work is done (two idle windows
-    in a row). infiniscale indexes and records what the untimed setup uploaded; that work belongs
-    to the setup, not to the download timed next."""
+    next one's timing; wait until creating a file costs what it does on a settled filesystem; and
+    wait until the server's own background work is done (two idle windows in a row). infiniscale
+    indexes and records what the untimed setup uploaded; that work belongs to the setup, not to
+    the download timed next."""
     os.sync()
+    wait_for_settled_filesystem(t.server.log.parent / "fs-probe")
     deadline = time.monotonic() + IDLE_WAIT_MAX_S
     idle, before = 0, procs.tree_cpu_seconds(t.server.pid)
     while idle < 2 and time.monotonic() < deadline:
