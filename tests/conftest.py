@@ -163,6 +163,18 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
         s3.stop()
 
 
+def wait_for_nats(proc: subprocess.Popen, port: int) -> None:
+    """Until the nats-server just started accepts connections (15 s at most)."""
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            assert proc.poll() is None and time.monotonic() < deadline, "nats-server did not start"
+            time.sleep(0.05)
+
+
 @pytest.fixture(scope="session")
 def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real NATS server with JetStream (the venv's nats-server) for the session; yields its URL."""
@@ -171,14 +183,7 @@ def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     proc = subprocess.Popen([str(VENV_BIN / "nats-server"), "-a", "127.0.0.1", "-p", str(port), "-js", "-sd",
                              str(store)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                assert proc.poll() is None and time.monotonic() < deadline, "nats-server did not start"
-                time.sleep(0.05)
+        wait_for_nats(proc, port)
         yield f"nats://127.0.0.1:{port}"
     finally:
         proc.terminate()

@@ -2,9 +2,11 @@
 however many processes run it.
 
 One file-backed stream holds every event under `infiniscale.events.<type>`. A group is a durable
-pull consumer of that stream: every process of the group fetches from the same consumer, so an
-event goes to one of them; it is acknowledged once the subscriber asks for the next one, so an
-event whose process died before finishing it is delivered again, and a group that was down
+pull consumer of that stream: every process of the group keeps a standing pull request open on the
+same consumer (`nats_pull.PullFeed`), so an event goes to one of them; it is acknowledged once the
+subscriber asks for the next one, so an event whose process died before finishing it is delivered
+again (events delivered while a batch is handled wait in the process, at most one batch more, and
+their ACK_WAIT_S runs from delivery), and a group that was down
 catches up on what was published meanwhile. Publishing waits for the stream's acknowledgement:
 an event the caller published is stored before the request that caused it is answered.
 
@@ -35,13 +37,13 @@ from infiniscale.drivers.nats_import import (
     AckPolicy,
     ConsumerConfig,
     DeliverPolicy,
-    NatsTimeout,
     NotFoundError,
     RetentionPolicy,
     StorageType,
     StreamConfig,
     nats,
 )
+from infiniscale.drivers.nats_pull import PullFeed
 
 log = logging.getLogger("infiniscale.events")
 
@@ -50,6 +52,7 @@ SUBJECT_PREFIX = "infiniscale.events."
 RETENTION_S = 7 * 24 * 3600.0  # how long the stream keeps events for a group that is down
 ACK_WAIT_S = 60.0  # an event unacknowledged this long is given to another process of the group
 DRAIN_S = 2
+PULL_EXPIRES_S = 5.0  # a group's standing pull request is renewed this often when idle
 
 
 @functools.cache
@@ -188,30 +191,24 @@ class NatsEventBus:
 
     async def _consume_batches(self, group: str, types: frozenset[str] | None,
                                max_batch: int, linger_s: float) -> AsyncIterator[list[Event]]:
-        sub = await self._bind(group, types)
-        loop = asyncio.get_running_loop()
-        while True:
-            try:
-                messages = await sub.fetch(batch=max_batch, timeout=5)
-            except (TimeoutError, NatsTimeout):
-                continue
-            until = loop.time() + linger_s
-            # (a pull shorter than a millisecond would reach the server as an already expired request)
-            while len(messages) < max_batch and (left := until - loop.time()) > 0.001:
-                try:
-                    messages += await sub.fetch(batch=max_batch - len(messages), timeout=left)
-                except (TimeoutError, NatsTimeout):
-                    break
-            events = [event for message in messages for event in decode(message.data)]
-            if events:
-                yield events
-            for message in messages:
-                await message.ack()
+        feed = await self._feed(group, types, max_batch)
+        try:
+            while True:
+                messages = await feed.next_batch(max_batch, linger_s)
+                events = [event for message in messages for event in decode(message.data)]
+                if events:
+                    yield events
+                for message in messages:
+                    await message.ack()
+        finally:
+            await _quietly(feed.stop())
 
-    async def _bind(self, group: str, types: frozenset[str] | None):
+    async def _feed(self, group: str, types: frozenset[str] | None, batch: int) -> PullFeed:
         js = await self._jetstream()
         await self._ensure_consumer(js, group, types)
-        return await js.pull_subscribe_bind(durable=group, stream=self.stream)
+        feed = PullFeed(self._nc, self.stream, group, batch=batch, expires_s=PULL_EXPIRES_S)
+        await feed.start()
+        return feed
 
     async def _ensure_consumer(self, js, group: str, types: frozenset[str] | None) -> None:
         subjects = sorted(self.prefix + t for t in types) if types else [self.prefix + ">"]
@@ -222,16 +219,15 @@ class NatsEventBus:
             await js.add_consumer(self.stream, config)  # the same config from another process: no change
 
     async def _consume(self, group: str, types: frozenset[str] | None) -> AsyncIterator[Event]:
-        sub = await self._bind(group, types)
-        while True:
-            try:
-                messages = await sub.fetch(batch=64, timeout=5)
-            except (TimeoutError, NatsTimeout):
-                continue
-            for message in messages:
-                for event in decode(message.data):
-                    yield event  # the subscriber handles it before asking for the next one
-                await message.ack()
+        feed = await self._feed(group, types, 64)
+        try:
+            while True:
+                for message in await feed.next_batch(64):
+                    for event in decode(message.data):
+                        yield event  # the subscriber handles it before asking for the next one
+                    await message.ack()
+        finally:
+            await _quietly(feed.stop())
 
     def listen(self, types: frozenset[str] | None = None) -> AsyncIterator[Event]:
         """A plain NATS subscription: the stream's messages reach every listening process too."""
@@ -271,3 +267,9 @@ class NatsEventBus:
         if self._nc is not None:
             await self._nc.drain()
             self._nc, self._js = None, None
+
+
+async def _quietly(step) -> None:
+    """A clean-up step that may meet a connection already closed."""
+    with contextlib.suppress(Exception):
+        await step

@@ -15,12 +15,11 @@ if _hide:
     sys.modules["aiohttp"] = None  # type: ignore[assignment]  # `import aiohttp` fails inside nats
 try:
     import nats
-    from nats.errors import TimeoutError as NatsTimeout
     from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, RetentionPolicy, StorageType, StreamConfig
     from nats.js.errors import NotFoundError
 finally:
     if _hide:
         del sys.modules["aiohttp"]
 
-__all__ = ["AckPolicy", "ConsumerConfig", "DeliverPolicy", "NatsTimeout", "NotFoundError", "RetentionPolicy",
+__all__ = ["AckPolicy", "ConsumerConfig", "DeliverPolicy", "NotFoundError", "RetentionPolicy",
            "StorageType", "StreamConfig", "nats"]
