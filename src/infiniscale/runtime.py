@@ -9,7 +9,7 @@ import logging
 import os
 import uuid
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import orjson
 
@@ -358,9 +358,24 @@ def build_previews(settings: Settings) -> Previews | None:
 def build_search_index(settings: Settings) -> TantivyIndex | None:
     if not search_enabled(settings):
         return None
-    from infiniscale.drivers.search_tantivy import TantivyIndex
+    # stands in for the index it opens: callers use it as one
+    return cast("TantivyIndex", LazySearchIndex(search_index_path(settings)))
 
-    return TantivyIndex(search_index_path(settings))
+
+class LazySearchIndex:
+    """The tantivy index opens on first use, and its library (about 9 MiB resident) loads then: an
+    HTTP worker that neither searches nor holds the index writer stays that much smaller."""
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._real: TantivyIndex | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._real is None:
+            from infiniscale.drivers.search_tantivy import TantivyIndex
+
+            self._real = TantivyIndex(self._path)
+        return getattr(self._real, name)
 
 
 def search_index_path(settings: Settings) -> str:

@@ -189,6 +189,10 @@ def claim_holders(main_pid: int) -> list[int]:
     return holders
 
 
+def maps_library(pid: int, name: str) -> bool:
+    return name in Path(f"/proc/{pid}/maps").read_text()
+
+
 def test_one_worker_consumes_and_another_takes_over_when_it_dies(tmp_path: Path):
     audit = tmp_path / "audit.log"
     with audited_server(tmp_path, audit) as server:
@@ -198,6 +202,9 @@ def test_one_worker_consumes_and_another_takes_over_when_it_dies(tmp_path: Path)
         wait_for(lambda: len(claim_holders(main)) == 1)
         (holder,) = claim_holders(main)
         assert holder in workers
+        # the search index (and its library) opens where it is used: the indexer runs in the holder
+        wait_for(lambda: maps_library(holder, "tantivy"))
+        assert not any(maps_library(pid, "tantivy") for pid in workers if pid != holder)
         with server.client(base_url=server.base_url) as c:
             assert c.request("MKCOL", f"{FILES}/ev").status_code == 201
             for i in range(10):
