@@ -120,7 +120,8 @@ IDLE_CPU_S = 0.02  # less than this much CPU in a window (8 % of a core): the se
 IDLE_WAIT_MAX_S = 60.0
 # Creating a file takes 20-60 us on a settled ext4, but 0.7-1 ms for minutes after a large deletion
 # (seen on this benchmark's VMs, whose disk is mounted with online discard): whichever server ran
-# next after a 1 GiB file was replaced paid for the one before. The probe waits that out.
+# next after a 1 GiB file was replaced paid for the one before. The probe waits that out; swings of
+# under a minute, also seen there, it does not catch.
 SETTLED_CREATE_S = 200e-6
 SETTLE_PROBE_FILES = 100
 SETTLE_WAIT_MAX_S = 300.0

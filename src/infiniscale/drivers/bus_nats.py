@@ -6,9 +6,9 @@ pull consumer of that stream: every process of the group keeps a standing pull r
 same consumer (`nats_pull.PullFeed`), so an event goes to one of them; it is acknowledged once the
 subscriber asks for the next one, so an event whose process died before finishing it is delivered
 again (events delivered while a batch is handled wait in the process, at most one batch more, and
-their ACK_WAIT_S runs from delivery), and a group that was down
-catches up on what was published meanwhile. Publishing waits for the stream's acknowledgement:
-an event the caller published is stored before the request that caused it is answered.
+their ACK_WAIT_S runs from delivery), and a group that was down catches up on what was published
+meanwhile. Publishing waits for the stream's acknowledgement: an event the caller published is
+stored before the request that caused it is answered.
 
 The stream keeps an event only while a group has yet to acknowledge it (interest retention), for
 a week at most. Kept for good, events made the NATS server grow with their number: about 36 MiB

@@ -6,7 +6,8 @@ then cost the server and the client two request round trips per event, besides t
 the acknowledgement. Here one pull request asks for up to `batch` messages and stays open for
 `expires_s`; messages arrive on a private inbox as they are published, and a new request goes out
 only when the server has delivered the whole batch or ended the request (408 when it expired).
-A request lost with the connection is replaced once `expires_s` has passed without word from it.
+A request lost with the connection (a crashed server says nothing) is replaced once `expires_s`
+and a grace second have passed without word from it.
 
 The JetStream pull protocol: a request on `$JS.API.CONSUMER.MSG.NEXT.<stream>.<consumer>` with
 `{"batch": n, "expires": ns}` and the inbox as reply subject; messages come to the inbox with their
@@ -30,7 +31,7 @@ GRACE_S = 1.0  # beyond `expires_s`: the request is taken as lost (the connectio
 
 
 class PullError(RuntimeError):
-    """The server refused the pull request (409 and its description: the consumer was deleted, ...)."""
+    """The server answered the pull request with a status we cannot wait out (503: no consumer)."""
 
 
 class PullFeed:
@@ -75,9 +76,10 @@ class PullFeed:
                 break
             if now > self._request_ends:
                 self._owed = 0  # lost with the connection: the server will not end it
-            if self._owed == 0 and now >= self._renew_at:
+            # (a message of an earlier request taken as lost can make the count go below zero)
+            if self._owed <= 0 and now >= self._renew_at:
                 await self._request(loop)
-            wake_at = self._request_ends if self._owed else self._renew_at
+            wake_at = self._request_ends if self._owed > 0 else self._renew_at
             if until is not None:
                 wake_at = min(wake_at, until)
             self._wake.clear()
