@@ -428,7 +428,8 @@ def build_activities(settings: Settings, registry: SpaceRegistry, directory: Bui
         return next((g.name for g in directory.groups() if g.id == group_id), "")
 
     store = SqliteActivityStore(str(settings.data_dir / "activitylog" / "activities.sqlite"))
-    return Activities(store, registry, Principals(user_name, group_name), files)
+    return Activities(store, registry, Principals(user_name, group_name), files,
+                      write_buffer_s=settings.activitylog_write_buffer)
 
 
 def build_mail_notifications(settings: Settings, registry: SpaceRegistry,

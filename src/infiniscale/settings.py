@@ -179,6 +179,9 @@ DECLARED: tuple[Setting, ...] = (
     Setting("audit_filepath", str, "", ("AUDIT_FILEPATH",), "The audit log file; default <data>/audit.log"),
     Setting("audit_log_to_console", bool, False, ("AUDIT_LOG_TO_CONSOLE",),
             "Write the audit events as JSON lines to standard output"),
+    Setting("activitylog_write_buffer", int, 1, ("ACTIVITYLOG_WRITE_BUFFER_DURATION",),
+            "How long the activity log gathers events before writing them (e.g. 1s, 10s; whole seconds); "
+            "0 writes each batch at once", _parse_duration),
     Setting("userlog_global_secret", str, "", ("USERLOG_GLOBAL_NOTIFICATIONS_SECRET",),
             "A `secret` header with this value may set global notifications (admins always may)", secret=True),
     Setting("smtp_host", str, "", ("NOTIFICATIONS_SMTP_HOST",),

@@ -191,6 +191,47 @@ async def test_bad_queries_are_400(env, kql):
     assert r.json()["error"]["code"] == "invalidRequest"
 
 
+async def test_tree_events_carry_the_folders_they_happened_in(env):
+    """What the activity log links a change to comes with the event, as it was then: a batch
+    recorded after a later move still places each change where it happened."""
+    app, c, _ids = env
+    e = c["einstein"]
+    seen: list = []
+
+    async def listen() -> None:
+        async for event in app.webdav.dav.files.bus.listen():
+            seen.append(event)
+
+    listener = asyncio.create_task(listen())
+    await asyncio.sleep(0.05)
+    await e.request("MKCOL", f"{FILES}/docs")
+    await e.request("MKCOL", f"{FILES}/docs/deep")
+    await e.put(f"{FILES}/docs/deep/a.txt", content=b"one")
+    tus = await e.post(f"{FILES}/docs/deep/", content=b"tus", headers={
+        "Tus-Resumable": "1.0.0", "Upload-Length": "3", "Upload-Metadata": "filename dC50eHQ=",
+        "Content-Type": "application/offset+octet-stream"})  # t.txt, whole in the creating request
+    assert tus.status_code == 201, tus.text
+    await e.request("MKCOL", f"{FILES}/other")
+    await e.request("COPY", f"{FILES}/docs/deep/a.txt", headers={"Destination": f"{FILES}/other/c.txt"})
+    await e.request("MOVE", f"{FILES}/docs/deep/a.txt", headers={"Destination": f"{FILES}/other/b.txt"})
+    await e.delete(f"{FILES}/other/b.txt")
+    await asyncio.sleep(0.1)
+    listener.cancel()
+    node = {path: (await file_id(e, path)).split("!")[1] for path in ("docs", "docs/deep", "other")}
+    space = (await file_id(e, "docs")).split("$")[1].split("!")[0]
+    tree = {"ContainerCreated", "FileUploaded", "ItemCopied", "ItemMoved", "ItemTrashed"}
+    assert [(ev.type, ev.ancestors) for ev in seen if ev.type in tree] == [
+        ("ContainerCreated", (space,)),
+        ("ContainerCreated", (space, node["docs"])),
+        ("FileUploaded", (space, node["docs"], node["docs/deep"])),
+        ("FileUploaded", (space, node["docs"], node["docs/deep"])),  # by TUS
+        ("ContainerCreated", (space,)),
+        ("ItemCopied", (space, node["other"])),
+        ("ItemMoved", (space, node["other"])),
+        ("ItemTrashed", (space, node["other"])),
+    ]
+
+
 async def test_a_redelivered_event_is_stored_once(env):
     app, c, ids = env
     e = c["einstein"]

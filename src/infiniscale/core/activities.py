@@ -69,17 +69,20 @@ class Principals:
 
 class Activities:
     def __init__(self, store: ActivityStore, registry: SpaceRegistry, principals: Principals,
-                 files: FileService | None = None) -> None:
+                 files: FileService | None = None, write_buffer_s: float = 0.0) -> None:
         self.store = store
         self.registry = registry
         self.principals = principals
         self.files = files  # for queries (who may read what); a consumer-only process has none
+        self.write_buffer_s = write_buffer_s
 
     # ------------------------------------------------------------------ recording (consumer group)
 
     async def run(self, bus: EventBus) -> None:
-        # no lingering: where a resource sits is read when its event is recorded, so the sooner the better
-        async for batch in bus.subscribe_batches(GROUP, TYPES):
+        """Records what happens, gathering events for `write_buffer_s` after the first of a batch
+        (oCIS's ACTIVITYLOG_WRITE_BUFFER_DURATION): file events carry the folders they happened in,
+        so a batch recorded later still places them where they were."""
+        async for batch in bus.subscribe_batches(GROUP, TYPES, linger_s=self.write_buffer_s):
             await asyncio.to_thread(self.record, batch)
 
     def record(self, batch: list[events.Event]) -> None:
@@ -153,6 +156,9 @@ class Activities:
         links = [(node_id, 0)]
         if node_id == space_id:
             return links
+        first = 0 if record["kind"] == "deleted" else 1
+        if known := getattr(event, "ancestors", ()):  # where it was when it happened
+            return links + [(folder, first + i) for i, folder in enumerate(reversed(known))]
         start, depth = (record["parent"], 0) if record["kind"] == "deleted" else (node_id, None)
         try:
             chain = look.ancestors(space_id, look.stat(space_id, start))

@@ -51,6 +51,13 @@ from infiniscale.core.spaces import READ, WRITE, Space, SpaceRole, Spaces
 
 T = TypeVar("T")
 Chain = list[NodeInfo]
+
+
+def ancestor_ids(chain: Chain) -> tuple[str, ...]:
+    """The ids along a chain that starts at its space's root (`events.Event` ancestors), else ()."""
+    return tuple(node.id for node in chain) if chain and chain[0].is_root else ()
+
+
 UPLOAD_BUFFER = 1 << 20
 IOV_MAX = 1024  # the most buffers one writev takes on Linux
 # uploads up to this size are written and committed from the event loop, not a thread
@@ -397,7 +404,8 @@ class FileService:
             raise Forbidden("the share does not allow creating folders")
         node = await self._run(self.driver.make_folder, parent.space_id, parent, name, user.id)
         await self.bus.publish(events.ContainerCreated(executant=user.id, space_id=parent.space_id,
-                                                       node_id=node.id, parent_id=parent.id, name=name))
+                                                       node_id=node.id, parent_id=parent.id, name=name,
+                                                       ancestors=ancestor_ids(parent_chain)))
         return node
 
     async def upload(
@@ -439,7 +447,7 @@ class FileService:
             writer.discard()
         await self.bus.publish(events.FileUploaded(executant=user.id, space_id=space_id, node_id=node.id,
                                                    parent_id=parent.id, name=name, size=node.size,
-                                                   new=created))
+                                                   new=created, ancestors=ancestor_ids(parent_chain)))
         return node, created
 
     async def upload_small(
@@ -471,9 +479,12 @@ class FileService:
             parent, _node = await self.resolve_slot(user, space_id, names, rid)
             space, _ = await self._check_access(user, space_id, WRITE, parent)
 
+        walked: list[Chain] = []  # the parent's chain, for the event
+
         def prepare() -> tuple[NodeInfo, _BlobWriter, int, dict[str, str]]:
             """Resolves, checks and writes the content; returns the parent and the written blob."""
             parent, node = self._walk_slot(space_id, names, rid)
+            walked.append(parent)
             validate(parent, [*parent, node] if node is not None else None)
             self._check_quota(space, len(data) - (node.size if node is not None else 0))
             writer = _BlobWriter(self.driver.new_blob(space_id))
@@ -510,7 +521,7 @@ class FileService:
         node, created = committed or await self._run(work)
         await self.bus.publish(events.FileUploaded(executant=user.id, space_id=space_id, node_id=node.id,
                                                    parent_id=node.parent_id, name=name, size=node.size,
-                                                   new=created))
+                                                   new=created, ancestors=ancestor_ids(walked[-1])))
         return node, created
 
     async def delete(self, user: User, chain: Chain, tokens: frozenset[str]) -> None:
@@ -521,7 +532,8 @@ class FileService:
         await self._share_allows(user, chain, "delete")
         await self._run(self.driver.delete, node.space_id, node)
         await self.bus.publish(events.ItemTrashed(executant=user.id, space_id=node.space_id, node_id=node.id,
-                                                  parent_id=node.parent_id, name=node.name))
+                                                  parent_id=node.parent_id, name=node.name,
+                                                  ancestors=ancestor_ids(chain[:-1])))
 
     async def move(self, user: User, src: Chain, dst_parent: Chain, dst_name: str, overwrite: bool,
                    tokens: frozenset[str], precondition: Precondition | None = None) -> tuple[NodeInfo, bool]:
@@ -544,7 +556,8 @@ class FileService:
                                     lambda n: replace(n, locks=()), False)
         await self.bus.publish(events.ItemMoved(executant=user.id, space_id=node.space_id, node_id=node.id,
                                                 old_parent_id=node.parent_id, old_name=node.name,
-                                                parent_id=dst_parent[-1].id, name=dst_name))
+                                                parent_id=dst_parent[-1].id, name=dst_name,
+                                                ancestors=ancestor_ids(dst_parent)))
         return moved, replaced
 
     async def copy(self, user: User, src: Chain, dst_parent: Chain, dst_name: str, overwrite: bool,
@@ -562,7 +575,8 @@ class FileService:
             copied, replaced = await self._copy_across(user, node, dst_parent[-1], dst_name, depth_infinity,
                                                        precondition)
         await self.bus.publish(events.ItemCopied(executant=user.id, space_id=node.space_id, source_id=node.id,
-                                                 node_id=copied.id, parent_id=dst_parent[-1].id, name=dst_name))
+                                                 node_id=copied.id, parent_id=dst_parent[-1].id, name=dst_name,
+                                                 ancestors=ancestor_ids(dst_parent)))
         return copied, replaced
 
     async def _copy_across(self, user: User, node: NodeInfo, dst_parent: NodeInfo, dst_name: str,

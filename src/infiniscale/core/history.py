@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from infiniscale.core.files import Chain, FileService
+from infiniscale.core.files import Chain, FileService, ancestor_ids
 from infiniscale.core.model import events
 from infiniscale.core.model.errors import Conflict, Forbidden, NotFound
 from infiniscale.core.model.identity import User
@@ -64,7 +64,7 @@ class History:
         restored = await self.files._run(self.driver.restore_revision, node.space_id, node, key)
         await self.files.bus.publish(events.FileVersionRestored(
             executant=user.id, space_id=node.space_id, node_id=node.id, parent_id=node.parent_id,
-            name=node.name, key=key))
+            name=node.name, key=key, ancestors=ancestor_ids(chain[:-1])))
         return restored
 
     # ---------------------------------------------------------------- trash bin
@@ -117,7 +117,7 @@ class History:
                                                        dst_parent[-1], dst_name, overwrite)
         await self.files.bus.publish(events.ItemRestored(
             executant=user.id, space_id=space_id, node_id=node_id, parent_id=dst_parent[-1].id, name=dst_name,
-            old_parent_id=item.origin_parent_id, old_name=item.origin_name))
+            old_parent_id=item.origin_parent_id, old_name=item.origin_name, ancestors=ancestor_ids(dst_parent)))
         return restored, replaced
 
     async def purge(self, user: User, space_id: str, node_id: str) -> None:

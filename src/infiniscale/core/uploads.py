@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from functools import partial
 
 from infiniscale.core.checksums import ChunkHasher, MultiHasher
-from infiniscale.core.files import Chain, FileService, verify_checksum, write_all, write_parts
+from infiniscale.core.files import Chain, FileService, ancestor_ids, verify_checksum, write_all, write_parts
 from infiniscale.core.model import events
 from infiniscale.core.model.errors import (
     AlreadyExists,
@@ -29,6 +29,7 @@ from infiniscale.core.model.errors import (
     InvalidArgument,
     NotFound,
     PreconditionFailed,
+    StorageError,
 )
 from infiniscale.core.model.identity import User
 from infiniscale.core.model.nodes import NodeInfo, etag_matches
@@ -215,6 +216,7 @@ class UploadService:
         cached = self._hashers.pop(session.id, None)
         hasher = await cached[1].settled() if cached else None
         files = self.files
+        walked: list[tuple[str, ...]] = []  # the parent's folders, for the event
 
         def commit() -> tuple[NodeInfo, bool]:
             fd = os.open(path, os.O_RDONLY)
@@ -229,6 +231,8 @@ class UploadService:
             result = files.driver.commit_upload(session.space_id, parent, session.name, path, size, sums,
                                                 session.mtime_ns, session.user_id,
                                                 _etag_precondition(session.if_match))
+            with contextlib.suppress(StorageError):  # else the event goes without them
+                walked.append(ancestor_ids(files.driver.ancestors(session.space_id, parent)))
             self.store.remove(record, keep_data=True)  # the data file is the node's content now
             return result
 
@@ -238,13 +242,14 @@ class UploadService:
             # the upload can never succeed: do not leave it for the client to resume
             await self._run(self.store.remove, record)
             raise
-        await self._published(session, node, created)
+        await self._published(session, node, created, walked[-1] if walked else ())
         return node, created
 
-    async def _published(self, session: UploadSession, node: NodeInfo, created: bool) -> None:
+    async def _published(self, session: UploadSession, node: NodeInfo, created: bool,
+                         ancestors: tuple[str, ...]) -> None:
         await self.files.bus.publish(events.FileUploaded(
             executant=session.user_id, space_id=node.space_id, node_id=node.id, parent_id=node.parent_id,
-            name=node.name, size=node.size, new=created))
+            name=node.name, size=node.size, new=created, ancestors=ancestors))
 
     # ------------------------------------------------------------------ chunking NG
 
@@ -411,7 +416,7 @@ class UploadService:
 
         result = await self._run(assemble)
         if result is not None:
-            await self._published(session, *result)
+            await self._published(session, *result, ancestor_ids(parent_chain))
         return result
 
     # ------------------------------------------------------------------ housekeeping

@@ -1,4 +1,11 @@
-"""Events the core publishes after each durable change. `type` is stable on the wire."""
+"""Events the core publishes after each durable change. `type` is stable on the wire.
+
+`ancestors`, on the events of a change in the tree, holds the ids of the folders from the space
+root down to the item's (new) parent as they were when the change was made, so a consumer that
+handles the event later does not place it where a later move put things. It is empty where the
+publisher did not have the whole chain (an item reached through a share or by id, events of
+earlier versions): the consumer looks the folders up then.
+"""
 
 from __future__ import annotations
 
@@ -32,6 +39,7 @@ class ContainerCreated(Event):
     node_id: str
     parent_id: str
     name: str
+    ancestors: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -42,6 +50,7 @@ class FileUploaded(Event):
     name: str
     size: int
     new: bool
+    ancestors: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -50,6 +59,7 @@ class FileTouched(Event):
     node_id: str
     parent_id: str
     name: str
+    ancestors: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -60,6 +70,7 @@ class ItemMoved(Event):
     old_name: str
     parent_id: str
     name: str
+    ancestors: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -69,6 +80,7 @@ class ItemCopied(Event):
     node_id: str
     parent_id: str
     name: str
+    ancestors: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -77,6 +89,7 @@ class ItemTrashed(Event):
     node_id: str
     parent_id: str
     name: str
+    ancestors: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -87,6 +100,7 @@ class ItemRestored(Event):
     name: str
     old_parent_id: str
     old_name: str
+    ancestors: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -103,6 +117,7 @@ class FileVersionRestored(Event):
     parent_id: str
     name: str
     key: str
+    ancestors: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
