@@ -64,6 +64,11 @@ class Conn:
 
     def request(self, method: str, path: str, body: bytes | Iterable[bytes] | None = None,
                 headers: dict[str, str] | None = None) -> Response:
+        return self.raw(method, self.prefix + quote(path), body, headers or {})
+
+    def raw(self, method: str, path: str, body: bytes | Iterable[bytes] | None,
+            headers: dict[str, str]) -> Response:
+        """A request to an absolute URL path (outside the WebDAV root too, e.g. a TUS upload URL)."""
         try:
             return self._send(method, path, body, headers)
         except STALE:
@@ -73,18 +78,10 @@ class Conn:
             return self._send(method, path, body, headers)
 
     def _send(self, method: str, path: str, body: bytes | Iterable[bytes] | None,
-              headers: dict[str, str] | None) -> Response:
-        all_headers = self.headers | (headers or {})
-        self.http.request(method, self.prefix + quote(path), body=body, headers=all_headers)
-        r = self.http.getresponse()
-        return Response(r.status, r.headers, r.read())  # read fully, or keep-alive breaks
-
-    def raw(self, method: str, path: str, body: bytes | Iterable[bytes] | None,
-            headers: dict[str, str]) -> Response:
-        """A request to an absolute URL path outside the WebDAV root (e.g. a TUS upload URL)."""
+              headers: dict[str, str]) -> Response:
         self.http.request(method, path, body=body, headers=self.headers | headers)
         r = self.http.getresponse()
-        return Response(r.status, r.headers, r.read())
+        return Response(r.status, r.headers, r.read())  # read fully, or keep-alive breaks
 
     def ping(self) -> None:
         """Make sure the connection is open and alive before a timed request."""
