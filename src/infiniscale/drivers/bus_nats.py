@@ -201,7 +201,7 @@ class NatsEventBus:
                 for message in messages:
                     await message.ack()
         finally:
-            await _quietly(feed.stop())
+            await feed.stop()
 
     async def _feed(self, group: str, types: frozenset[str] | None, batch: int) -> PullFeed:
         js = await self._jetstream()
@@ -227,7 +227,7 @@ class NatsEventBus:
                         yield event  # the subscriber handles it before asking for the next one
                     await message.ack()
         finally:
-            await _quietly(feed.stop())
+            await feed.stop()
 
     def listen(self, types: frozenset[str] | None = None) -> AsyncIterator[Event]:
         """A plain NATS subscription: the stream's messages reach every listening process too."""
@@ -267,9 +267,3 @@ class NatsEventBus:
         if self._nc is not None:
             await self._nc.drain()
             self._nc, self._js = None, None
-
-
-async def _quietly(step) -> None:
-    """A clean-up step that may meet a connection already closed."""
-    with contextlib.suppress(Exception):
-        await step

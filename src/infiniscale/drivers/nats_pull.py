@@ -53,9 +53,11 @@ class PullFeed:
         self._sub = await self._nc.subscribe(self._inbox, cb=self._take)
 
     async def stop(self) -> None:
-        if self._sub is not None:
-            await self._sub.unsubscribe()
-            self._sub = None
+        """Ends the inbox subscription; the connection may be closed already (a drained bus)."""
+        sub, self._sub = self._sub, None
+        if sub is not None:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
 
     async def _take(self, message) -> None:
         self._arrived.append(message)
