@@ -11,6 +11,7 @@ import uuid
 import orjson
 
 from infiniscale.core.model.events import ContainerCreated, FileUploaded, TagsAdded
+from infiniscale.drivers import bus_nats
 from infiniscale.drivers.bus_nats import NatsEventBus, decode
 
 
@@ -109,11 +110,38 @@ def test_type_filters_and_round_trip_of_fields(nats_server):
 
 
 def test_unknown_event_types_are_skipped():
-    assert decode(b'{"type": "FromTheFuture", "executant": "u", "space_id": "s"}') == []
+    assert decode(b'{"type": "FromTheFuture", "executant": "u", "space_id": "s"}') == ()
     event = uploaded(7)
-    assert decode(encode(event)) == [event]  # one event per message, as earlier versions stored them
+    assert decode(encode(event)) == (event,)  # one event per message, as earlier versions stored them
     future = b'{"type": "FromTheFuture", "executant": "u", "space_id": "s"}'
-    assert decode(b"[" + future + b"," + encode(event) + b"]") == [event]
+    assert decode(b"[" + future + b"," + encode(event) + b"]") == (event,)
+
+
+def test_the_groups_of_a_process_share_the_decoded_events(nats_server):
+    """Decoding is a large part of what consuming costs: a message is decoded once per process,
+    not once per group, and what is kept stays bounded."""
+    stream = f"T{uuid.uuid4().hex}"
+
+    async def run() -> None:
+        bus = NatsEventBus(nats_server, stream, groups={"index": None, "audit": None})
+        indexer: list = []
+        auditor: list = []
+        tasks = [asyncio.create_task(collect(bus, "index", indexer, "i")),
+                 asyncio.create_task(collect(bus, "audit", auditor, "a"))]
+        for i in range(20):
+            await bus.publish(uploaded(i))
+        await settle(indexer, 20)
+        await settle(auditor, 20)
+        for task in tasks:
+            task.cancel()
+        by_node = {e.node_id: e for _, e in indexer}
+        assert all(by_node[e.node_id] is e for _, e in auditor)
+        await bus.close()
+
+    asyncio.run(run())
+    for i in range(bus_nats.DECODED_KEPT + 10):
+        decode(orjson.dumps([uploaded(i).to_dict()]))
+    assert bus_nats._decoded_count <= bus_nats.DECODED_KEPT
 
 
 def test_concurrent_publications_share_messages_and_all_arrive_in_order(nats_server):

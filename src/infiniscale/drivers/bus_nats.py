@@ -73,12 +73,28 @@ def encode_many(events: list[Event]) -> bytes:
     return orjson.dumps([event.to_dict() for event in events])
 
 
-def decode(raw: bytes) -> list[Event]:
+DECODED_KEPT = 4096  # events a process keeps decoded (about 2 MiB), for its other groups
+
+
+_decoded: dict[bytes, tuple[Event, ...]] = {}  # message -> its events, oldest first
+_decoded_count = 0
+
+
+def decode(raw: bytes) -> tuple[Event, ...]:
     """The events of a message: a list of them, or one (as stored by earlier versions). Types this
-    version does not know (sent by a newer one) are left out."""
-    data = orjson.loads(raw)
-    found = (_from_dict(item) for item in (data if isinstance(data, list) else [data]))
-    return [event for event in found if event is not None]
+    version does not know (sent by a newer one) are left out. Every consumer group of a process
+    receives the same messages, at about the same pace: the first to come decodes them, the
+    others get the same events (frozen values)."""
+    global _decoded_count
+    events = _decoded.get(raw)
+    if events is None:
+        data = orjson.loads(raw)
+        found = (_from_dict(item) for item in (data if isinstance(data, list) else [data]))
+        events = _decoded[raw] = tuple(event for event in found if event is not None)
+        _decoded_count += len(events)
+        while _decoded_count > DECODED_KEPT and len(_decoded) > 1:
+            _decoded_count -= len(_decoded.pop(next(iter(_decoded))))
+    return events
 
 
 def _from_dict(data: dict) -> Event | None:
