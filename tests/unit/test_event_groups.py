@@ -41,7 +41,7 @@ class RecordingBus:
                           linger_s: float = 0.0) -> AsyncIterator:
         return self.subscribe(group, types)
 
-    def listen(self, types: frozenset[str] | None = None) -> AsyncIterator:
+    def listen(self, types: frozenset[str] | None = None, subscribed=None) -> AsyncIterator:
         return self._nothing()
 
     async def _nothing(self) -> AsyncIterator:

@@ -18,6 +18,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from infiniscale.core.model import events
@@ -32,6 +33,8 @@ log = logging.getLogger("infiniscale.clientlog")
 
 BACKLOG = 1000  # messages kept for one slow stream before it is dropped
 UNVERSIONED_RECHECK_S = 30.0
+LISTEN_LINGER_S = 60.0  # a process keeps listening this long after its last stream closed
+SUBSCRIBE_WAIT_S = 5.0  # the longest a stream waits for the subscription before it opens anyway
 
 FILE_EVENTS: dict[type[events.Event], str] = {
     events.ContainerCreated: "folder-created",
@@ -78,7 +81,7 @@ class ClientLog:
     def __init__(self, spaces: Spaces, registry: SpaceRegistry,
                  group_members: Callable[[str], list[str]] | None = None,
                  user_by_id: Callable[[str], User | None] | None = None,
-                 directory_version: Callable[[], Any] = lambda: None) -> None:
+                 directory_version: Callable[[], Any] = lambda: None, linger_s: float = LISTEN_LINGER_S) -> None:
         self.spaces = spaces
         self.registry = registry
         self.group_members = group_members or (lambda group_id: [])
@@ -86,23 +89,63 @@ class ClientLog:
         self.directory_version = directory_version
         self._directory_seen: Any = None
         self._streams: list[_Stream] = []
+        self.linger_s = linger_s
+        self._wanted = asyncio.Event()  # a stream is open, or opening, and nobody listens yet
+        self._live: asyncio.Future[None] | None = None  # done once the listener is subscribed
 
     @contextlib.asynccontextmanager
     async def connect(self, user: User) -> AsyncIterator[asyncio.Queue[Message]]:
+        """A stream of live updates for `user`; events published after this returns reach it."""
         stream = _Stream(user, asyncio.Queue(BACKLOG))  # the user as just authenticated: current
         self._streams.append(stream)
         try:
+            await self._listening()
             yield stream.queue
         finally:
             self._streams.remove(stream)
 
+    async def _listening(self) -> None:
+        if self._live is None:
+            self._live = asyncio.get_running_loop().create_future()
+            self._wanted.set()
+        try:  # a bus that is away delays the stream a little; it opens anyway
+            await asyncio.wait_for(asyncio.shield(self._live), SUBSCRIBE_WAIT_S)
+        except TimeoutError:  # the stream works without; it may miss what comes meanwhile
+            log.warning("live updates: no subscription to the events after %ss", SUBSCRIBE_WAIT_S)
+
     async def run(self, bus: EventBus) -> None:
-        async for event in bus.listen(TYPES):
-            if self._streams:
-                try:
-                    await self.dispatch(event)
-                except Exception:
-                    log.exception("live update for %s failed", event.type)
+        """Listens while streams are open, and `linger_s` after the last one closed (clients
+        reconnect): a process nobody follows has the events not sent to it at all. A stream
+        waits until the subscription stands, so it misses nothing published after it opened."""
+        while True:
+            if self._streams and self._live is None:  # a listener that failed, with streams open
+                self._live = asyncio.get_running_loop().create_future()
+                self._wanted.set()
+            await self._wanted.wait()
+            live = self._live
+            assert live is not None
+            alone_since: float | None = None
+            try:
+                async with contextlib.aclosing(bus.listen(TYPES, subscribed=partial(_settle, live))) as feed:
+                    async for event in feed:
+                        if self._streams:
+                            alone_since = None
+                            try:
+                                await self.dispatch(event)
+                            except Exception:
+                                log.exception("live update for %s failed", event.type)
+                            continue
+                        alone_since = alone_since or time.monotonic()
+                        if time.monotonic() - alone_since >= self.linger_s:
+                            # from here on, a stream that opens asks for a new subscription
+                            self._wanted.clear()
+                            self._live = None
+                            break
+            except BaseException:
+                if self._live is live:
+                    self._wanted.clear()
+                    self._live = None
+                raise
 
     async def _follow_directory(self) -> None:
         """Takes each stream's user afresh from the directory when it has changed (one stat when not)."""
@@ -196,3 +239,8 @@ class ClientLog:
             "etag": node.etag if node is not None else "",
             "affecteduserids": affected,
         }
+
+
+def _settle(live: asyncio.Future[None]) -> None:
+    if not live.done():
+        live.set_result(None)

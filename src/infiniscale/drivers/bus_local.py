@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from infiniscale.core.model.events import Event
 
@@ -67,9 +67,12 @@ class LocalEventBus:
 
         return batches()
 
-    def listen(self, types: frozenset[str] | None = None) -> AsyncIterator[Event]:
+    def listen(self, types: frozenset[str] | None = None,
+               subscribed: Callable[[], None] | None = None) -> AsyncIterator[Event]:
         entry: tuple[asyncio.Queue[Event], frozenset[str] | None] = (asyncio.Queue(self.backlog), types)
         self._listeners.append(entry)
+        if subscribed is not None:
+            subscribed()
 
         async def events() -> AsyncIterator[Event]:
             try:

@@ -28,7 +28,7 @@ import contextlib
 import dataclasses
 import functools
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 
 import orjson
 
@@ -245,11 +245,13 @@ class NatsEventBus:
         finally:
             await feed.stop()
 
-    def listen(self, types: frozenset[str] | None = None) -> AsyncIterator[Event]:
+    def listen(self, types: frozenset[str] | None = None,
+               subscribed: Callable[[], None] | None = None) -> AsyncIterator[Event]:
         """A plain NATS subscription: the stream's messages reach every listening process too."""
-        return self._listen(types)
+        return self._listen(types, subscribed)
 
-    async def _listen(self, types: frozenset[str] | None) -> AsyncIterator[Event]:
+    async def _listen(self, types: frozenset[str] | None,
+                      subscribed: Callable[[], None] | None) -> AsyncIterator[Event]:
         await self._jetstream()
         assert self._nc is not None
         subjects = sorted(self.prefix + t for t in types) if types else [self.prefix + ">"]
@@ -261,6 +263,9 @@ class NatsEventBus:
 
         subscriptions = [await self._nc.subscribe(subject, cb=take) for subject in subjects]
         try:
+            if subscribed is not None:
+                await self._nc.flush()  # the server has the subscriptions once it answers
+                subscribed()
             while True:
                 for event in decode(await queue.get()):
                     yield event

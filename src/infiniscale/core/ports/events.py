@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Protocol
 
 from infiniscale.core.model.events import Event
@@ -22,7 +22,10 @@ class EventBus(Protocol):
         events then makes one commit per `linger_s` instead of one per event."""
         ...
 
-    def listen(self, types: frozenset[str] | None = None) -> AsyncIterator[Event]:
+    def listen(self, types: frozenset[str] | None = None,
+               subscribed: Callable[[], None] | None = None) -> AsyncIterator[Event]:
         """Every event published from now on, in every process that listens (no group, nothing
-        kept for a listener that is away): for what each process must see, like live updates."""
+        kept for a listener that is away): for what each process must see, like live updates.
+        `subscribed` is called once what is published from then on is sure to arrive (with a
+        remote bus, after the first step of the iteration has subscribed there)."""
         ...
