@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs, unquote
@@ -18,6 +17,7 @@ from infiniscale.core.apptokens import AppTokens
 from infiniscale.core.clientlog import ClientLog
 from infiniscale.core.model.events import initiator
 from infiniscale.core.model.identity import User
+from infiniscale.core.model.ids import unique_suffix
 from infiniscale.core.signing import SigningKeys
 from infiniscale.core.userlog import Userlog
 from infiniscale.observability import request_id
@@ -115,7 +115,7 @@ class App:
                 rid = value.decode("latin-1")[:128]
             elif key == b"initiator-id":
                 client_session = value.decode("latin-1")[:128]
-        rid = rid or uuid.uuid4().hex
+        rid = rid or unique_suffix()  # uuid4 cost a system call and 3 % of a small upload
         token = request_id.set(rid)
         initiator.set(client_session)  # events of this request carry it (this task's context only)
         status_holder = [0]

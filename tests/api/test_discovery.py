@@ -62,3 +62,6 @@ async def test_health_and_request_id(client):
     assert r.status_code == 200 and r.headers["x-request-id"] == "abc-123"
     r = await client.get("/readyz")
     assert r.status_code == 200 and len(r.headers["x-request-id"]) == 32
+    int(r.headers["x-request-id"], 16)  # hex digits
+    again = await client.get("/readyz")
+    assert again.headers["x-request-id"] != r.headers["x-request-id"]

@@ -202,6 +202,23 @@ def test_the_stream_keeps_events_until_every_group_acknowledged_them(nats_server
     asyncio.run(run())
 
 
+def test_stored_events_carry_no_headers(nats_server):
+    """Each group parses a message's headers at every delivery: events are stored without any."""
+    stream = f"T{uuid.uuid4().hex}"
+
+    async def run() -> None:
+        bus = NatsEventBus(nats_server, stream, groups={"search": None})
+        event = uploaded(1)
+        await bus.publish(event)
+        js = await bus._jetstream()
+        stored = await js.get_msg(stream, seq=1)
+        assert decode(stored.data) == (event,)
+        assert not stored.headers
+        await bus.close()
+
+    asyncio.run(run())
+
+
 def test_a_stream_of_an_earlier_version_keeps_only_what_groups_need(nats_server):
     """Streams used to keep every event for a week; they are switched over, keeping the events a
     group of the deployment has yet to get."""

@@ -181,7 +181,9 @@ class NatsEventBus:
 
     async def _send_one(self, js, event_type: str, items: list[tuple[Event, asyncio.Future[None]]]) -> None:
         try:
-            await js.publish(self.prefix + event_type, encode_many([event for event, _ in items]), stream=self.stream)
+            # no expected-stream header: only our stream can hold these subjects (NATS refuses
+            # overlapping streams), and a header is parsed again at each group's every delivery
+            await js.publish(self.prefix + event_type, encode_many([event for event, _ in items]))
         except Exception as exc:  # every publisher of the message hears of it
             for _, stored in items:
                 if not stored.done():

@@ -43,7 +43,7 @@ class PullFeed:
         self._inbox = ""
         self._sub = None
         self._arrived: deque = deque()
-        self._wake = asyncio.Event()
+        self._waiter: asyncio.Future[None] | None = None  # next_batch waiting for a message
         self._owed = 0  # messages the open request may still deliver; 0: none is open
         self._request_ends = 0.0  # loop time after which the open request is taken as lost
         self._renew_at = 0.0  # no new request before this loop time
@@ -61,7 +61,7 @@ class PullFeed:
 
     async def _take(self, message) -> None:
         self._arrived.append(message)
-        self._wake.set()
+        _wake(self._waiter)
 
     async def next_batch(self, max_batch: int, linger_s: float = 0.0) -> list:
         """Waits for at least one message, then takes what has arrived (and, with `linger_s`, what
@@ -84,11 +84,16 @@ class PullFeed:
             wake_at = self._request_ends if self._owed > 0 else self._renew_at
             if until is not None:
                 wake_at = min(wake_at, until)
-            self._wake.clear()
             if self._arrived:
                 continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), max(wake_at - loop.time(), 0.0))
+            # a bare future and a timer: wait_for made a task and a timeout per message
+            waiter = self._waiter = loop.create_future()
+            timer = loop.call_at(wake_at, _wake, waiter)
+            try:
+                await waiter
+            finally:
+                timer.cancel()
+                self._waiter = None
         return batch
 
     def _collect(self, batch: list, max_batch: int, loop: asyncio.AbstractEventLoop) -> None:
@@ -113,3 +118,8 @@ class PullFeed:
         await self._nc.publish(self._subject, orjson.dumps({"batch": self._batch,
                                                             "expires": int(self._expires_s * 1e9)}),
                                reply=self._inbox)
+
+
+def _wake(waiter: asyncio.Future[None] | None) -> None:
+    if waiter is not None and not waiter.done():
+        waiter.set_result(None)

@@ -20,13 +20,13 @@ def new_id() -> str:
     os.urandom is enough, and much cheaper than a urandom call per id on a hot path. Formatted
     here rather than through uuid.UUID, whose checks cost more than the drawing (getrandbits
     holds the GIL throughout: no lock needed)."""
-    digits = "%032x" % ((_rng.getrandbits(128) & _KEEP) | _V4)
+    digits = f"{(_rng.getrandbits(128) & _KEEP) | _V4:032x}"
     return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
 
 
 def unique_suffix() -> str:
-    """A name part unique on this machine for temp files."""
-    return new_id().replace("-", "")
+    """A name part unique on this machine for temp files, request ids and the like: 32 hex digits."""
+    return f"{_rng.getrandbits(128):032x}"
 
 
 @dataclass(frozen=True, slots=True)
