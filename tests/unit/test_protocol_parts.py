@@ -1,6 +1,8 @@
-"""Small protocol pieces: If headers, ranges, checksum headers, XML escaping against lxml."""
+"""Small protocol pieces: If headers, ranges, checksum headers, XML escaping against lxml, streamed bodies."""
 
 from __future__ import annotations
+
+import asyncio
 
 import pytest
 from hypothesis import given
@@ -92,3 +94,28 @@ def test_ocs_v2_maps_statuscodes_to_http():
 
     assert [v2_http_status(c) for c in (997, 998, 996, 999, 104, 101, 102, 400, 404, 423, 1000)] == [
         401, 404, 500, 500, 403, 400, 400, 400, 404, 423, 500]
+
+
+def test_a_streamed_response_ends_with_its_last_chunk():
+    """The last chunk carries the end of the body: no empty message after it (one send fewer
+    for every download and listing); empty chunks are skipped, an empty stream is one empty body."""
+    from infiniscale.protocols.http import respond_stream
+
+    async def stream(parts: list[bytes]) -> list[dict]:
+        sent: list[dict] = []
+
+        async def send(message: dict) -> None:
+            sent.append(message)
+
+        async def chunks():
+            for part in parts:
+                yield part
+
+        await respond_stream(send, 200, [("content-type", "text/plain")], chunks())
+        return sent
+
+    sent = asyncio.run(stream([b"a", b"", b"b", b"c"]))
+    assert [m["type"] for m in sent] == ["http.response.start"] + ["http.response.body"] * 3
+    assert [(m["body"], m.get("more_body", False)) for m in sent[1:]] == [(b"a", True), (b"b", True), (b"c", False)]
+    sent = asyncio.run(stream([]))
+    assert [(m["body"], m.get("more_body", False)) for m in sent[1:]] == [(b"", False)]

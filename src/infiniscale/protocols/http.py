@@ -108,7 +108,10 @@ async def respond(send: Any, status: int, headers: Iterable[tuple[str, str]] = (
 async def respond_stream(send: Any, status: int, headers: Iterable[tuple[str, str]],
                          chunks: AsyncIterator[bytes]) -> None:
     await send({"type": "http.response.start", "status": status, "headers": encode_headers(headers)})
+    held = b""  # each chunk waits for the next, so the last one ends the body: one send fewer
     async for chunk in chunks:
         if chunk:
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
-    await send({"type": "http.response.body", "body": b""})
+            if held:
+                await send({"type": "http.response.body", "body": held, "more_body": True})
+            held = chunk
+    await send({"type": "http.response.body", "body": held})
