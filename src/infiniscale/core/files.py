@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 from infiniscale.core import locks as locking
 from infiniscale.core.checksums import MultiHasher
+from infiniscale.core.inline_reads import InlineReads
 from infiniscale.core.model import events
 from infiniscale.core.model.errors import (
     AlreadyExists,
@@ -62,6 +63,7 @@ UPLOAD_BUFFER = 1 << 20
 IOV_MAX = 1024  # the most buffers one writev takes on Linux
 # uploads up to this size are written and committed from the event loop, not a thread
 INLINE_UPLOAD = 64 * 1024
+INLINE_CHILDREN = 64  # a folder's first children listed from the event loop (see InlineReads)
 
 
 class FileService:
@@ -79,10 +81,18 @@ class FileService:
         self.sharing = sharing
         # drivers block: many concurrent uploads must not queue their fsyncs behind a few threads
         self._executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="storage")
+        self._inline_reads = InlineReads(self._executor)
 
     async def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, partial(fn, *args, **kwargs))
+
+    async def _read(self, space_id: str, fn: Callable[..., T], *args: Any) -> T:
+        """A read of the space's tree (no locks taken): on the event loop where that is local file
+        access and has been fast (`InlineReads`), else in a thread."""
+        if self.driver.local_metadata(space_id):
+            return await self._inline_reads(fn, *args)
+        return await self._run(fn, *args)
 
     def resource_id(self, node: NodeInfo) -> str:
         return f"{self.driver.storage_id_of(node.space_id)}${node.space_id}!{node.id}"
@@ -222,7 +232,7 @@ class FileService:
             share = received.share
             try:
                 space = await self._space(share.space_id)
-                chain = await self._run(self._chain_of, share.space_id, share.node_id)
+                chain = await self._read(share.space_id, self._chain_of, share.space_id, share.node_id)
             except (StorageError, InvalidArgument):
                 continue  # the item is gone
             if share.space_id not in grants:
@@ -265,7 +275,7 @@ class FileService:
             if chain is not None or node is None:
                 raise
         return await self._check_access(user, space_id, READ,
-                                        await self._run(self.driver.ancestors, node.space_id, node))
+                                        await self._read(node.space_id, self.driver.ancestors, node.space_id, node))
 
     def uploader_level(self, user_id: str, node: NodeInfo) -> int:
         """The access level of whoever finished an upload, known by id only (so group memberships
@@ -302,14 +312,15 @@ class FileService:
 
     async def resolve(self, user: User, space_id: str, names: list[str]) -> Chain:
         member = await self._gate(user, space_id)
-        return await self._resolved(user, await self._run(self.driver.resolve, space_id, names), member)
+        return await self._resolved(user, await self._read(space_id, self.driver.resolve, space_id, names), member)
 
     async def resolve_id(self, user: User, rid: ResourceId, names: list[str]) -> Chain:
         """Resolves `names` below the node `rid` addresses; the chain starts at the space root."""
         if not self.holds(rid.storage_id, rid.space_id):
             raise NotFound("resource not found")
         member = await self._gate(user, rid.space_id)
-        return await self._resolved(user, await self._run(self._walk, rid.space_id, names, rid), member)
+        return await self._resolved(user, await self._read(rid.space_id, self._walk, rid.space_id, names, rid),
+                                    member)
 
     def _walk(self, space_id: str, names: list[str], rid: ResourceId | None) -> Chain:
         """The chain from the space root to `names`, below the node `rid` addresses if given."""
@@ -327,7 +338,7 @@ class FileService:
                 raise NotFound("resource not found")
             space_id = rid.space_id
         member = await self._gate(user, space_id)
-        parent, node = await self._run(self._walk_slot, space_id, names, rid)
+        parent, node = await self._read(space_id, self._walk_slot, space_id, names, rid)
         await self._resolved(user, parent, member)
         return parent, node
 
@@ -343,22 +354,25 @@ class FileService:
         `with_locks` the storage may answer from its listing cache."""
         iterator = self.driver.iter_children(space_id, folder.id, not with_locks)
 
-        def take() -> list[NodeInfo]:
+        def take(limit: int) -> list[NodeInfo]:
             out = []
             for node in iterator:
                 out.append(node)
-                if len(out) >= batch:
+                if len(out) >= limit:
                     break
             return out
 
         try:
-            while True:
-                chunk = await self._run(take)
-                if not chunk:
-                    return
+            # the first few like any other read (most folders are small: no thread hop), the rest
+            # of a large folder in a thread, batch by batch
+            limit = INLINE_CHILDREN
+            chunk = await self._read(space_id, take, limit)
+            while chunk:
                 yield chunk
-                if len(chunk) < batch:
+                if len(chunk) < limit:
                     return
+                limit = batch
+                chunk = await self._run(take, limit)
         finally:
             with contextlib.suppress(Exception):
                 iterator.close()  # type: ignore[attr-defined]
@@ -384,7 +398,7 @@ class FileService:
 
     async def child(self, folder: NodeInfo, name: str) -> NodeInfo | None:
         """A child by name, without access checks (the caller has the folder already)."""
-        return await self._run(self.driver.child, folder.space_id, folder.id, name)
+        return await self._read(folder.space_id, self.driver.child, folder.space_id, folder.id, name)
 
     def path_names(self, chain: Chain) -> list[str]:
         return [node.name for node in chain[1:]]

@@ -120,6 +120,9 @@ class SpaceRegistry:
     def remote_blobs(self, space_id: str) -> bool:
         return self._on(space_id).remote_blobs(space_id)
 
+    def local_metadata(self, space_id: str) -> bool:
+        return self._on(space_id).local_metadata(space_id)
+
     def open_blob(self, space_id: str, node: NodeInfo) -> BlobSource:
         return self._on(space_id).open_blob(space_id, node)
 

@@ -48,6 +48,8 @@ class StorageDriver(Protocol):
     def iter_children(self, space_id: str, parent_id: str, cached: bool = False) -> Iterator[NodeInfo]: ...
     def remote_blobs(self, space_id: str) -> bool:
         """Whether the space's content lives on another server (opening it takes a round trip)."""
+    def local_metadata(self, space_id: str) -> bool:
+        """Whether reading the space's tree is local file access (no round trip to another machine)."""
     def open_blob(self, space_id: str, node: NodeInfo) -> BlobSource:
         """Raises FileNotFoundError when the content is gone (an overwrite removed it meanwhile)."""
     def blob_path(self, space_id: str, node: NodeInfo) -> str | None:

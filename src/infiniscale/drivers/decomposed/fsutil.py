@@ -169,3 +169,35 @@ def flocked(path: str, shared: bool = False, wait: bool = True) -> Iterator[None
             os.close(fd)  # closing releases the lock in any case
             raise
         _lock_files.give_back(path, fd)
+
+
+# filesystems whose every metadata operation may be a round trip to another machine
+NETWORK_FILESYSTEMS = frozenset({"nfs", "nfs4", "cifs", "smb3", "smbfs", "ceph", "glusterfs", "9p", "afs",
+                                 "lustre", "gpfs", "beegfs", "ocfs2", "gfs2", "davfs", "sshfs"})
+
+
+def filesystem_type(path: str, mountinfo: str | None = None) -> str:
+    """The type of the filesystem `path` is on, from /proc/self/mountinfo ("" if unknown)."""
+    if mountinfo is None:
+        try:
+            with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as f:
+                mountinfo = f.read()
+        except OSError:
+            return ""
+    target = os.path.realpath(path)
+    best, found = -1, ""
+    for line in mountinfo.splitlines():
+        fields, _, rest = line.partition(" - ")
+        parts = fields.split()
+        if len(parts) < 5 or not rest:
+            continue
+        mount_point = parts[4].replace("\\040", " ")
+        inside = target == mount_point or target.startswith(mount_point.rstrip("/") + "/")
+        if inside and len(mount_point) >= best:  # the last of equal mounts is the one on top
+            best, found = len(mount_point), rest.split()[0]
+    return found
+
+
+def on_network_filesystem(path: str, mountinfo: str | None = None) -> bool:
+    kind = filesystem_type(path, mountinfo)
+    return kind in NETWORK_FILESYSTEMS or kind.startswith("fuse")

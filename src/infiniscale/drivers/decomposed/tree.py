@@ -39,6 +39,7 @@ from infiniscale.drivers.decomposed.fsutil import (
     flocked,
     fsync_dir,
     makedirs,
+    on_network_filesystem,
     write_atomic,
     write_new,
     write_staged,
@@ -94,6 +95,7 @@ class DecomposedStorage:
         self._inline_commits: set[asyncio.Future] = set()
         makedirs(root)
         self._group = GroupSync(root)
+        self._local_metadata = not on_network_filesystem(root)
 
     # ---------------------------------------------------------------- spaces
 
@@ -362,6 +364,9 @@ class DecomposedStorage:
 
     def remote_blobs(self, space_id: str) -> bool:
         return not isinstance(self.blobs, LocalBlobs)
+
+    def local_metadata(self, space_id: str) -> bool:
+        return self._local_metadata
 
     def blob_path(self, space_id: str, node: NodeInfo) -> str | None:
         return self.blobs.local_path(space_id, node.blob_id) if node.blob_id else None
