@@ -89,6 +89,15 @@ def test_hrefs_and_escaped_text_parse_back(name):
     assert len(text) == len(name)
 
 
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40))
+def test_escaping_skips_only_text_with_nothing_to_escape(text):
+    from xml.sax.saxutils import escape as sax_escape
+
+    full = sax_escape(xml._INVALID_XML_CHARS.sub("\ufffd", text), {"\r": "&#13;"})
+    assert xml.escape(text) == full
+    assert xml.escape("a&b<c>\rd\x01") == "a&amp;b&lt;c&gt;&#13;d\ufffd"
+
+
 def test_ocs_v2_maps_statuscodes_to_http():
     from infiniscale.protocols.ocs import v2_http_status
 

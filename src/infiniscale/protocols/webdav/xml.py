@@ -30,6 +30,8 @@ _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=Fals
 _DOCTYPE = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
 # XML 1.0 forbids most control characters even as references
 _INVALID_XML_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+# anything escape() changes: most values (ids, etags, numbers, most names) have none of it
+_NEEDS_ESCAPING = re.compile("[&<>\r\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
 def parse(body: bytes) -> etree._Element:
@@ -50,6 +52,8 @@ def parse(body: bytes) -> etree._Element:
 
 
 def escape(text: str) -> str:
+    if not _NEEDS_ESCAPING.search(text):  # one scan; a PROPFIND escapes every value of every entry
+        return text
     # a literal CR would be normalised away by any XML parser: send it as a character reference
     return _escape(_INVALID_XML_CHARS.sub("\ufffd", text), {"\r": "&#13;"})
 
