@@ -17,6 +17,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from infiniscale.drivers.decomposed.fsutil import WouldBlock
+
 # (space id, node id) -> size delta to add there and above
 Deltas = dict[tuple[str, str], int]
 # applies a delta to one node; returns its parent id ("" at the root or when propagation must stop)
@@ -86,12 +88,16 @@ class Propagator:
 
 
 class LoopPropagation:
-    """The propagations that coroutines of one event loop ask for in one turn of the loop, handed
-    to the propagator in one call, in a thread of its own. Uploads whose flush completed together
-    resume together, so they propagate together too."""
+    """The propagations that coroutines of one event loop ask for in one turn of the loop, applied
+    together. Uploads whose flush completed together resume together, so they propagate together
+    too. With `propagate_now` (local storage: see `apply_unless_locked`), each ancestor whose lock
+    is free is updated right there on the loop, as a thread hop costs more than the update; what
+    meets a lock held elsewhere goes on to `propagate_all` in a thread of its own, which waits."""
 
-    def __init__(self, propagate_all: Callable[[Deltas], None]) -> None:
+    def __init__(self, propagate_all: Callable[[Deltas], None],
+                 propagate_now: Callable[[Deltas], Deltas] | None = None) -> None:
         self._propagate_all = propagate_all
+        self._propagate_now = propagate_now
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="propagation")
         self._open: dict[asyncio.AbstractEventLoop, tuple[Deltas, asyncio.Future[None]]] = {}
 
@@ -108,8 +114,38 @@ class LoopPropagation:
 
     def _launch(self, loop: asyncio.AbstractEventLoop) -> None:
         deltas, done = self._open.pop(loop)
+        if self._propagate_now is not None:
+            try:
+                deltas = self._propagate_now(deltas)
+            except BaseException as exc:  # handed to every member, as from the thread
+                done.set_exception(exc)
+                return
+            if not deltas:
+                done.set_result(None)
+                return
         work = loop.run_in_executor(self._executor, self._propagate_all, deltas)
         work.add_done_callback(lambda finished: _pass_on(finished, done))
+
+
+def apply_unless_locked(apply_one: ApplyOne, deltas: Deltas) -> Deltas:
+    """Walks the deltas up level by level like `Propagator`, with an `apply_one` that raises
+    WouldBlock instead of waiting for a lock; returns the deltas left at the nodes it met locked
+    (each still to be applied there and above)."""
+    left: Deltas = {}
+    work = dict(deltas)
+    while work:
+        upper: Deltas = {}
+        for key, delta in work.items():
+            try:
+                parent_id = apply_one(key[0], key[1], delta)
+            except WouldBlock:
+                left[key] = left.get(key, 0) + delta
+                continue
+            if parent_id:
+                up = (key[0], parent_id)
+                upper[up] = upper.get(up, 0) + delta
+        work = upper
+    return left
 
 
 def _pass_on(finished: asyncio.Future[None], done: asyncio.Future[None]) -> None:

@@ -24,6 +24,7 @@ import shutil
 import time
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import replace
+from functools import partial
 from typing import NamedTuple
 
 import msgpack
@@ -46,7 +47,7 @@ from infiniscale.drivers.decomposed.fsutil import (
 )
 from infiniscale.drivers.decomposed.groupsync import GroupSync
 from infiniscale.drivers.decomposed.layout import SpaceLayout, check_id, decode_node, encode_node
-from infiniscale.drivers.decomposed.propagate import Deltas, LoopPropagation, Propagator
+from infiniscale.drivers.decomposed.propagate import Deltas, LoopPropagation, Propagator, apply_unless_locked
 
 Precondition = Callable[[NodeInfo | None], None]
 
@@ -91,11 +92,12 @@ class DecomposedStorage:
         self._layouts: dict[str, SpaceLayout] = {}
         self.blobs: BlobStore = blobs(self.layout)
         self._propagator = Propagator(self._propagate_one)
-        self._inline_propagation = LoopPropagation(self._propagate_all)
         self._inline_commits: set[asyncio.Future] = set()
         makedirs(root)
         self._group = GroupSync(root)
         self._local_metadata = not on_network_filesystem(root)
+        self._inline_propagation = LoopPropagation(self._propagate_all,
+                                                   self._propagate_now if self._local_metadata else None)
 
     # ---------------------------------------------------------------- spaces
 
@@ -451,10 +453,20 @@ class DecomposedStorage:
         except OSError:
             log.exception("propagation failed; run `infiniscale storage check --repair`")
 
-    def _propagate_one(self, space_id: str, node_id: str, size_delta: int) -> str:
-        """Applies a delta to one ancestor; returns where to continue ("" to stop)."""
+    def _propagate_now(self, deltas: Deltas) -> Deltas:
+        """`_propagate_all` from the event loop, for the ancestors whose lock is free now; returns
+        the deltas left at the others. Never raises either."""
+        try:
+            return apply_unless_locked(partial(self._propagate_one, wait=False), deltas)
+        except OSError:
+            log.exception("propagation failed; run `infiniscale storage check --repair`")
+            return {}
+
+    def _propagate_one(self, space_id: str, node_id: str, size_delta: int, wait: bool = True) -> str:
+        """Applies a delta to one ancestor; returns where to continue ("" to stop). Without `wait`,
+        a lock held elsewhere raises WouldBlock before anything is read."""
         layout = self.layout(space_id)
-        with flocked(layout.stripe(node_id)):
+        with flocked(layout.stripe(node_id), wait=wait):
             try:
                 raw = self._read_sidecar(layout, node_id)
             except NotFound:
