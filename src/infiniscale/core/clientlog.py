@@ -92,6 +92,7 @@ class ClientLog:
         self.linger_s = linger_s
         self._wanted = asyncio.Event()  # a stream is open, or opening, and nobody listens yet
         self._live: asyncio.Future[None] | None = None  # done once the listener is subscribed
+        self._alone_since = time.monotonic()  # when the last stream closed
 
     @contextlib.asynccontextmanager
     async def connect(self, user: User) -> AsyncIterator[asyncio.Queue[Message]]:
@@ -103,6 +104,8 @@ class ClientLog:
             yield stream.queue
         finally:
             self._streams.remove(stream)
+            if not self._streams:
+                self._alone_since = time.monotonic()
 
     async def _listening(self) -> None:
         if self._live is None:
@@ -124,19 +127,16 @@ class ClientLog:
             await self._wanted.wait()
             live = self._live
             assert live is not None
-            alone_since: float | None = None
             try:
                 async with contextlib.aclosing(bus.listen(TYPES, subscribed=partial(_settle, live))) as feed:
                     async for event in feed:
                         if self._streams:
-                            alone_since = None
                             try:
                                 await self.dispatch(event)
                             except Exception:
                                 log.exception("live update for %s failed", event.type)
                             continue
-                        alone_since = alone_since or time.monotonic()
-                        if time.monotonic() - alone_since >= self.linger_s:
+                        if time.monotonic() - self._alone_since >= self.linger_s:  # seen at the next event
                             # from here on, a stream that opens asks for a new subscription
                             self._wanted.clear()
                             self._live = None
