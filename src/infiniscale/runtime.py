@@ -461,7 +461,7 @@ def consumer_jobs(settings: Settings, bus: EventBus, registry: SpaceRegistry,
     if activities is not None:
         jobs.append(lambda: keep_consuming("activitylog", partial(activities.run, bus)))
     if previews is not None:
-        janitor = PreviewJanitor(previews, registry)
+        janitor = PreviewJanitor(previews)
         jobs.append(lambda: keep_consuming("thumbnails", partial(janitor.run, bus)))
     if index is not None:
         indexer = build_indexer(settings, registry, index)

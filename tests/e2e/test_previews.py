@@ -122,18 +122,37 @@ def test_bad_requests_get_the_errors_ocis_gives(server):
         assert c.get(f"{pics}/notes.txt?preview=0").content.startswith(b"first line")
 
 
-def test_a_new_version_drops_the_old_previews(server):
+def test_a_new_version_drops_the_old_previews_once_it_is_previewed(server):
+    """Previews are keyed by content, so an old one is never served; it goes from the cache when
+    the new content is first previewed (no upload has to wait for, or pay for, the clean-up)."""
     with server.client() as c:
         url = f"{server.dav()}/pics/changing.png"
         assert c.put(url, content=picture("png")).status_code == 201
         old = c.get(url, params={"preview": "1", "x": "16", "y": "16"}).content
-        node_dir = next(p.parent for p in cached(server) if p.stat().st_size == len(old) and p.read_bytes() == old)
+        old_file = next(p for p in cached(server) if p.stat().st_size == len(old) and p.read_bytes() == old)
         assert c.put(url, content=picture("png", rgb=(250, 200, 0))).status_code == 204
+        new = c.get(url, params={"preview": "1", "x": "16", "y": "16"}).content
+        assert new != old
+        assert not old_file.exists()
+        assert [p.read_bytes() for p in old_file.parent.iterdir()] == [new]
+
+
+def test_previews_of_a_purged_file_go(server):
+    """The `thumbnails` group takes purges: a trashed file keeps its previews, a purged one not."""
+    with server.client() as c:
+        url = f"{server.dav()}/pics/purged.png"
+        assert c.put(url, content=picture("png", rgb=(10, 200, 90))).status_code == 201
+        image = c.get(url, params={"preview": "1", "x": "16", "y": "16"}).content
+        node_dir = next(p for p in cached(server) if p.read_bytes() == image).parent
+        assert c.delete(url).status_code == 204
+        time.sleep(1)
+        assert any(node_dir.iterdir())  # trashed: kept for a restore
+        trash = f"{server.base_url}/remote.php/dav/trash-bin/einstein/"
+        assert c.request("DELETE", trash).status_code == 204
         deadline = time.monotonic() + 10
-        while any(node_dir.iterdir()):
-            assert time.monotonic() < deadline, "the old preview was not removed"
+        while node_dir.exists() and any(node_dir.iterdir()):
+            assert time.monotonic() < deadline, "the purged file's previews stayed"
             time.sleep(0.05)
-        assert c.get(url, params={"preview": "1", "x": "16", "y": "16"}).content != old
 
 
 @pytest.mark.timeout(120)

@@ -10,7 +10,7 @@ import uuid
 
 import orjson
 
-from infiniscale.core.model.events import ContainerCreated, FileUploaded, TagsAdded
+from infiniscale.core.model.events import ContainerCreated, FileUploaded, ItemPurged, TagsAdded
 from infiniscale.drivers import bus_nats
 from infiniscale.drivers.bus_nats import NatsEventBus, decode
 
@@ -197,6 +197,31 @@ def test_the_stream_keeps_events_until_every_group_acknowledged_them(nats_server
         async with asyncio.timeout(10):
             while await stored() > 1:  # all but the newest acknowledged by both: gone
                 await asyncio.sleep(0.05)
+        await bus.close()
+
+    asyncio.run(run())
+
+
+def test_a_group_made_by_an_earlier_version_takes_the_types_of_this_one(nats_server):
+    """A group whose event types changed (thumbnails no longer takes uploads) is updated in place:
+    it keeps its position, and what it no longer takes is not delivered to it."""
+    stream = f"T{uuid.uuid4().hex}"
+
+    async def run() -> None:
+        earlier = NatsEventBus(nats_server, stream, groups={"thumbs": frozenset({"FileUploaded", "ItemPurged"})})
+        await earlier.publish(ItemPurged(executant="u", space_id="s", node_id="before", name="a"))
+        await earlier.close()
+        bus = NatsEventBus(nats_server, stream, groups={"thumbs": frozenset({"ItemPurged"})})
+        js = await bus._jetstream()
+        config = (await js.consumer_info(stream, "thumbs")).config
+        assert (config.filter_subjects or [config.filter_subject]) == [bus.prefix + "ItemPurged"]
+        await bus.publish(uploaded(1))
+        await bus.publish(ItemPurged(executant="u", space_id="s", node_id="after", name="b"))
+        got: list = []
+        task = asyncio.create_task(collect(bus, "thumbs", got, "t", frozenset({"ItemPurged"})))
+        await settle(got, 2)
+        task.cancel()
+        assert [e.node_id for _, e in got] == ["before", "after"]
         await bus.close()
 
     asyncio.run(run())

@@ -20,13 +20,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from infiniscale.core.model import events
-from infiniscale.core.model.errors import InvalidArgument, NotFound, StorageError
+from infiniscale.core.model.errors import InvalidArgument, NotFound
 from infiniscale.core.model.ids import unique_suffix
 from infiniscale.core.model.media import mime_type
 from infiniscale.core.model.nodes import NodeInfo
 from infiniscale.core.ports.events import EventBus
 from infiniscale.core.ports.imaging import ImageError, Thumbnailer
-from infiniscale.core.registry import SpaceRegistry
 
 log = logging.getLogger("infiniscale.thumbnails")
 
@@ -147,8 +146,15 @@ class Previews:
         finally:
             self._slots.release()
         self.rendered += 1
-        await asyncio.to_thread(_write_atomically, path, image)
+        await asyncio.to_thread(self._store, node, path, image)
         return image, CONTENT_TYPES[fmt]
+
+    def _store(self, node: NodeInfo, path: str, image: bytes) -> None:
+        """Caches a rendered preview, and drops the node's previews of earlier contents: they can
+        never be served again (the key holds the content), so they go when the new content is
+        first previewed, not at every upload (a file's last previewed content stays until then)."""
+        _write_atomically(path, image)
+        self.forget(node.id, keep_blob=node.blob_id)
 
     async def _acquire(self) -> None:
         if self.fail_fast:
@@ -195,36 +201,21 @@ def _write_atomically(path: str, data: bytes) -> None:
 
 
 class PreviewJanitor:
-    """Consumer group `thumbnails`: a file's cached previews go when it gets new content or is
-    purged (a trashed file keeps them, for a restore)."""
+    """Consumer group `thumbnails`: a file's cached previews go when it is purged (a trashed file
+    keeps them, for a restore). Those of replaced contents go when the new one is previewed
+    (`Previews._store`): the group takes no upload events, which were most of its traffic."""
 
     GROUP = "thumbnails"
-    TYPES = frozenset({events.FileUploaded.type, events.FileVersionRestored.type, events.ItemPurged.type})
+    TYPES = frozenset({events.ItemPurged.type})
     LINGER_S = 0.5
 
-    def __init__(self, previews: Previews, registry: SpaceRegistry) -> None:
+    def __init__(self, previews: Previews) -> None:
         self.previews = previews
-        self.registry = registry
 
     async def run(self, bus: EventBus) -> None:
         # cached previews are keyed by content, so none is ever served stale: dropping them can
         # wait for a batch
         async for batch in bus.subscribe_batches(self.GROUP, self.TYPES, linger_s=self.LINGER_S):
-            # new files have nothing cached yet: most uploads cost no thread hop here
-            work = [e for e in batch if not (isinstance(e, events.FileUploaded) and e.new)]
-            if work:
-                await asyncio.to_thread(lambda work=work: [self.apply(e) for e in work])
-
-    def apply(self, event: events.Event) -> None:
-        node_id = getattr(event, "node_id", "")
-        if isinstance(event, events.ItemPurged):
-            self.previews.forget(node_id)
-            return
-        if isinstance(event, events.FileUploaded) and event.new:
-            return  # nothing cached yet
-        try:
-            node = self.registry.stat(event.space_id, node_id)
-        except StorageError:
-            self.previews.forget(node_id)
-            return
-        self.previews.forget(node_id, keep_blob=node.blob_id)
+            purged = [e.node_id for e in batch if isinstance(e, events.ItemPurged)]  # the group may
+            if purged:  # still take other types if its filter could not be narrowed: they are left
+                await asyncio.to_thread(lambda purged=purged: [self.previews.forget(n) for n in purged])

@@ -233,8 +233,14 @@ class NatsEventBus:
         config = ConsumerConfig(durable_name=group, ack_policy=AckPolicy.EXPLICIT, deliver_policy=DeliverPolicy.ALL,
                                 ack_wait=ACK_WAIT_S, filter_subjects=subjects, max_ack_pending=1000,
                                 inactive_threshold=RETENTION_S)
-        if not await self._exists(js, group):
+        try:
+            info = await js.consumer_info(self.stream, group)
+        except NotFoundError:
             await js.add_consumer(self.stream, config)  # the same config from another process: no change
+            return
+        taken = info.config.filter_subjects or ([info.config.filter_subject] if info.config.filter_subject else [])
+        if sorted(taken) != subjects:  # made by a version whose group took other event types
+            await js.add_consumer(self.stream, config)  # an update: its position and pending events stay
 
     async def _consume(self, group: str, types: frozenset[str] | None) -> AsyncIterator[Event]:
         feed = await self._feed(group, types, 64)
@@ -275,13 +281,6 @@ class NatsEventBus:
             for sub in subscriptions:
                 with contextlib.suppress(Exception):
                     await sub.unsubscribe()
-
-    async def _exists(self, js, group: str) -> bool:
-        try:
-            await js.consumer_info(self.stream, group)
-        except NotFoundError:
-            return False
-        return True
 
     async def close(self) -> None:
         """Drains: unsubscribes, sends what was published, then closes. A closed subscriber's
