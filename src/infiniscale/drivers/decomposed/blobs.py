@@ -14,6 +14,7 @@ import errno
 import os
 import shutil
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Protocol
 
 from infiniscale.core.files import write_parts
@@ -112,6 +113,9 @@ def _copy_durably(source: str, target: str) -> None:
         os.fsync(dst.fileno())
 
 
+_READERS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="blob-read")
+
+
 class LocalSource:
     """An open blob file. Holding the descriptor keeps the content readable even if an overwrite
     removes the blob meanwhile."""
@@ -119,23 +123,37 @@ class LocalSource:
     def __init__(self, fd: int) -> None:
         self.fd = fd
         self.size = os.fstat(fd).st_size
+        self._reading: Future[bytes] | None = None  # the latest read, maybe ahead of use
 
     async def chunks(self, start: int, end: int) -> AsyncIterator[bytes]:
         if end - start < INLINE_READ:
             # a small read from the page cache costs less than the hop to a thread and back
             yield os.pread(self.fd, end - start + 1, start)
             return
-        loop = asyncio.get_running_loop()
-        offset = start
-        while offset <= end:
-            chunk = await loop.run_in_executor(None, os.pread, self.fd, min(READ_CHUNK, end - offset + 1), offset)
-            if not chunk:
-                break
+        def read_from(offset: int) -> asyncio.Future[bytes]:
+            self._reading = _READERS.submit(os.pread, self.fd, min(READ_CHUNK, end - offset + 1), offset)
+            return asyncio.wrap_future(self._reading)
+
+        # one read ahead: the next chunk comes from the disk while this one is sent
+        offset, reading = start, read_from(start)
+        while True:
+            chunk = await reading
             offset += len(chunk)
+            if not chunk:
+                return
+            reading = read_from(offset) if offset <= end else None
             yield chunk
+            if reading is None:
+                return
 
     def close(self) -> None:
-        os.close(self.fd)
+        """Closes the descriptor, once a read still running on it (one ahead of a download that
+        stopped) has ended: never under a read, and never a number reused meanwhile."""
+        reading = self._reading
+        if reading is not None and not reading.done():
+            reading.add_done_callback(lambda _: os.close(self.fd))
+        else:
+            os.close(self.fd)
 
 
 class AsyncSource(Protocol):
