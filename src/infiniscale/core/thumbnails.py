@@ -216,6 +216,7 @@ class PreviewJanitor:
         # cached previews are keyed by content, so none is ever served stale: dropping them can
         # wait for a batch
         async for batch in bus.subscribe_batches(self.GROUP, self.TYPES, linger_s=self.LINGER_S):
-            purged = [e.node_id for e in batch if isinstance(e, events.ItemPurged)]  # the group may
-            if purged:  # still take other types if its filter could not be narrowed: they are left
+            # only purges: a group made by an earlier version may take other types still
+            purged = [e.node_id for e in batch if isinstance(e, events.ItemPurged)]
+            if purged:
                 await asyncio.to_thread(lambda purged=purged: [self.previews.forget(n) for n in purged])
