@@ -15,6 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from infiniscale.cli import accepting_connections
+
 VENV_BIN = Path(sys.executable).parent
 DEMO = {"einstein": "relativity", "marie": "radioactivity", "richard": "superfluidity", "moss": "vista",
         "katherine": "gemini"}
@@ -165,14 +167,7 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
 
 def wait_for_nats(proc: subprocess.Popen, port: int) -> None:
     """Until the nats-server just started accepts connections (15 s at most)."""
-    deadline = time.monotonic() + 15
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            assert proc.poll() is None and time.monotonic() < deadline, "nats-server did not start"
-            time.sleep(0.05)
+    assert accepting_connections(proc, port), "nats-server did not start"
 
 
 @pytest.fixture(scope="session")

@@ -217,22 +217,31 @@ def start_embedded_nats(settings: Settings) -> tuple[subprocess.Popen, Settings]
     env = {"GOGC": EMBEDDED_NATS_GOGC, **os.environ}
     proc = subprocess.Popen([binary, "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(store)],
                             stdout=log_file, stderr=log_file, stdin=subprocess.DEVNULL, env=env)
-    deadline = time.monotonic() + 15
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                raise SettingsError(f"the embedded NATS server did not start on port {port} "
-                                    f"(see {store / 'nats-server.log'})") from None
-            time.sleep(0.05)
+    if not accepting_connections(proc, port):
+        proc.kill()
+        raise SettingsError(f"the embedded NATS server did not start on port {port} "
+                            f"(see {store / 'nats-server.log'})")
     endpoint = f"127.0.0.1:{port}"
     (store / ENDPOINT_FILE).write_text(endpoint)  # for commands that talk to the running server
     resolved = Settings(values={**settings.values, "events_endpoint": endpoint},
                         sources={**settings.sources, "events_endpoint": "embedded NATS server"})
     return proc, resolved
+
+
+def accepting_connections(proc: subprocess.Popen, port: int, timeout_s: float = 15.0) -> bool:
+    """Waits until the server just started as `proc` accepts connections on the loopback `port`;
+    False when it ended or `timeout_s` passed first."""
+    import socket
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return True
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
 
 
 ENDPOINT_FILE = "endpoint"

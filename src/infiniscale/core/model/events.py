@@ -2,9 +2,9 @@
 
 `ancestors`, on the events of a change in the tree, holds the ids of the folders from the space
 root down to the item's (new) parent as they were when the change was made, so a consumer that
-handles the event later does not place it where a later move put things. It is empty where the
-publisher did not have the whole chain (an item reached through a share or by id, events of
-earlier versions): the consumer looks the folders up then.
+handles the event later does not place it where a later move put things. Every publisher has that
+chain (paths through a share or by id are resolved from the space root too); it is empty in events
+stored by earlier versions, and the consumer then looks the folders up.
 """
 
 from __future__ import annotations
