@@ -35,6 +35,7 @@ from infiniscale.core.model.identity import User
 from infiniscale.core.model.nodes import NodeInfo, etag_matches
 from infiniscale.core.ports.storage import Precondition
 from infiniscale.core.ports.uploads import UploadStore
+from infiniscale.core.writeback import STEP, WritebackPacer
 
 log = logging.getLogger("infiniscale.uploads")
 BUFFER = 1 << 20
@@ -506,11 +507,14 @@ def _concatenate(folder: str, names: list[str], target: str) -> dict[str, str]:
     hasher = MultiHasher()
     os.makedirs(os.path.dirname(target), exist_ok=True)
     fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    writeback, size = WritebackPacer(fd), 0
     try:
         for name in names:
             with open(os.path.join(folder, name), "rb", buffering=0) as fh:
                 while block := fh.read(COPY_BLOCK):
                     hasher.update(block, also=partial(write_all, fd, block))
+                    size += len(block)
+                    writeback.written_to(size)
         os.fsync(fd)
     except BaseException:
         os.close(fd)
@@ -575,18 +579,23 @@ async def _stream_into(fd: int, offset: int, body: AsyncIterator[bytes], limit: 
     pending_size = 0
     in_flight: asyncio.Future | None = None
     position = offset
+    writeback = WritebackPacer(fd, offset)
 
-    def consume(parts: list[bytes], at: int) -> None:
+    def consume(parts: list[bytes], at: int, size: int, last: bool = False) -> None:
         if chunk is not None:
             for part in parts:
                 chunk.update(part)
         write_parts(fd, parts, at)
+        if last:  # a large request's tail goes to the disk too, not only at the upload's end
+            writeback.ended_at(at + size)
+        else:
+            writeback.written_to(at + size)
 
-    async def hand_over(parts: list[bytes], size: int, at: int) -> asyncio.Future:
+    async def hand_over(parts: list[bytes], size: int, at: int, last: bool = False) -> asyncio.Future:
         if lane is not None:
             await lane.room()
             lane.feed(parts, size)
-        return asyncio.ensure_future(run(consume, parts, at))
+        return asyncio.ensure_future(run(consume, parts, at, size, last))
 
     try:
         async for piece in body:
@@ -605,6 +614,6 @@ async def _stream_into(fd: int, offset: int, body: AsyncIterator[bytes], limit: 
         if in_flight is not None:
             await asyncio.shield(in_flight)
         if pending:
-            await asyncio.shield(await hand_over(pending, pending_size, position))
+            await asyncio.shield(await hand_over(pending, pending_size, position, last=written >= STEP))
     return written
 

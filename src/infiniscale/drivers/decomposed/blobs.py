@@ -19,6 +19,7 @@ from typing import Protocol
 
 from infiniscale.core.files import write_parts
 from infiniscale.core.model.ids import new_id
+from infiniscale.core.writeback import WritebackPacer
 from infiniscale.drivers.decomposed.fsutil import fsync_dir, makedirs, write_all
 from infiniscale.drivers.decomposed.layout import SpaceLayout
 
@@ -68,6 +69,7 @@ class LocalSink(BlobSinkBase):
         self.path = path
         self.fd: int | None = None
         self.size = 0
+        self._writeback: WritebackPacer | None = None
 
     def _open(self) -> int:
         if self.fd is None:
@@ -76,17 +78,23 @@ class LocalSink(BlobSinkBase):
             except FileNotFoundError:
                 makedirs(os.path.dirname(self.path))
                 self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            self._writeback = WritebackPacer(self.fd)
         return self.fd
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         fd = self._open()
         if data:
             write_all(fd, data)
-            self.size += len(data)
+            self._wrote(len(data))
 
     def write_parts(self, parts: list[bytes]) -> None:
         write_parts(self._open(), parts)
-        self.size += sum(len(p) for p in parts)
+        self._wrote(sum(len(p) for p in parts))
+
+    def _wrote(self, count: int) -> None:
+        self.size += count
+        assert self._writeback is not None
+        self._writeback.written_to(self.size)  # a large blob goes to the disk as it comes
 
     def finish(self) -> None:
         # small content is not fsynced here: the commit's group flush makes it durable before any
