@@ -10,6 +10,8 @@ from __future__ import annotations
 import ctypes
 import logging
 
+from infiniscale.core import libc
+
 LARGE_TRANSFER = 32 << 20
 log = logging.getLogger("infiniscale.memory")
 
@@ -26,11 +28,9 @@ _M_ARENA_MAX = -8
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
 
-try:
-    _libc = ctypes.CDLL("libc.so.6")
-    _malloc_trim, _mallopt = _libc.malloc_trim, _libc.mallopt
-except (OSError, AttributeError):  # not glibc: nothing to do
-    _malloc_trim = _mallopt = None
+# None where the C library is not glibc: then there is nothing to tune
+_malloc_trim = libc.function("malloc_trim", [ctypes.c_size_t])
+_mallopt = libc.function("mallopt", [ctypes.c_int, ctypes.c_int])
 
 
 def tune_allocator() -> None:

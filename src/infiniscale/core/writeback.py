@@ -11,8 +11,9 @@ nothing left to write. The pages stay cached, so reading the file back right awa
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 from collections.abc import Callable
+
+from infiniscale.core import libc
 
 # a stretch this long is handed to the disk at once: far above the size of small files, which the
 # commit's group flush handles, and small enough that the disk starts early in a large one
@@ -21,14 +22,10 @@ _SYNC_FILE_RANGE_WRITE = 2  # start writing the dirty pages of the range; do not
 
 
 def _load() -> Callable[[int, int, int], bool] | None:
-    """sync_file_range(2) from the C library (Linux; Python 3.11 has no binding)."""
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-        call = libc.sync_file_range  # a ctypes call releases the GIL while it runs
-    except (OSError, AttributeError):
+    """sync_file_range(2) (Linux)."""
+    call = libc.function("sync_file_range", [ctypes.c_int, ctypes.c_longlong, ctypes.c_longlong, ctypes.c_uint])
+    if call is None:
         return None
-    call.argtypes = [ctypes.c_int, ctypes.c_longlong, ctypes.c_longlong, ctypes.c_uint]
-    call.restype = ctypes.c_int
 
     def start(fd: int, offset: int, length: int) -> bool:
         # a hint: where it fails (a filesystem without it), the final fsync still writes everything

@@ -12,26 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
-import ctypes.util
 import os
 import threading
 import weakref
-from collections.abc import Callable
 
+from infiniscale.core import libc
 
-def _load_syncfs() -> Callable[[int], int] | None:
-    """syncfs(2) from the C library (Python 3.11 has no binding); None where there is none."""
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-        syncfs = libc.syncfs  # a ctypes call releases the GIL while it runs
-    except (OSError, AttributeError):
-        return None
-    syncfs.argtypes = [ctypes.c_int]
-    syncfs.restype = ctypes.c_int
-    return syncfs
-
-
-_syncfs = _load_syncfs()
+_syncfs = libc.function("syncfs", [ctypes.c_int])  # Python 3.11 has no binding
 
 
 def _flush(fd: int) -> None:
