@@ -21,12 +21,10 @@ from pathlib import Path
 from infiniscale import __version__
 from infiniscale.settings import (
     CONFIG_FILE_NAME,
-    RESOLVED_ENV,
     Settings,
     SettingsError,
     events_needed,
     help_text,
-    http_worker_count,
     resolve,
 )
 
@@ -116,34 +114,11 @@ def cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
-# a stop waits this long for requests in flight; live-update streams (SSE) never end by themselves
-WORKERS_KILL_TIMEOUT_S = 10
-
-
-def _granian_server(settings: Settings):
-    from granian import Granian
-    from granian.constants import Interfaces, Loops
-    from granian.log import LogLevels
-
-
-    os.environ[RESOLVED_ENV] = settings.to_json()
-    workers = http_worker_count(settings)
-    kwargs = {}
-    if settings.tls:
-        kwargs = {"ssl_cert": Path(settings.tls_cert), "ssl_key": Path(settings.tls_key),
-                  "ssl_protocol_min": "tls1.2"}
-    return Granian("infiniscale.runtime:create_app", address=settings.listen_host, port=settings.listen_port,
-                   interface=Interfaces.ASGI, workers=workers, loop=Loops.uvloop, factory=True,
-                   # warnings always: a worker that died and was respawned must show in the log
-                   log_level=LogLevels.debug if settings.log_level in ("debug", "trace") else LogLevels.warning,
-                   respawn_failed_workers=True,
-                   backlog=2048, workers_kill_timeout=WORKERS_KILL_TIMEOUT_S, **kwargs)
-
-
 def cmd_server(args: argparse.Namespace) -> int:
     from infiniscale.drivers.directory_builtin import BuiltinDirectory
     from infiniscale.observability import setup_logging
     from infiniscale.recovery import mark_clean_shutdown, recover
+    from infiniscale.serving import serve
 
     flags = {"workers": args.workers, "roles": args.roles}
     settings = resolve(flags=flags)
@@ -166,12 +141,11 @@ def cmd_server(args: argparse.Namespace) -> int:
     nats = None
     if events_needed(settings) and not settings.events_endpoint:
         nats, settings = start_embedded_nats(settings)
-    server = _granian_server(settings)
     scheme = "https" if settings.tls else "http"
     print(f"infiniscale {__version__} serving {scheme}://{settings.http_addr} (public URL {settings.url})",
           file=sys.stderr, flush=True)
     try:
-        server.serve()
+        serve(settings)
     finally:
         mark_clean_shutdown(settings, instance)
         if nats is not None:
@@ -566,7 +540,8 @@ def build_parser() -> argparse.ArgumentParser:
     p_init.set_defaults(func=cmd_init)
     p_server = sub.add_parser("server", help="serve everything on one port", epilog=help_text(),
                               formatter_class=argparse.RawDescriptionHelpFormatter)
-    p_server.add_argument("--workers", type=int, help="HTTP worker processes (default: one per core)")
+    p_server.add_argument("--workers", type=int,
+                          help="HTTP worker processes (default: one per core but one, at least one)")
     p_server.add_argument("--roles", help="http, workers (event consumers) or both (default)")
     p_server.set_defaults(func=cmd_server)
     p_health = sub.add_parser("health", help="ask a running server whether it is healthy")

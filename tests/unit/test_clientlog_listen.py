@@ -8,7 +8,7 @@ import asyncio
 import json
 import uuid
 
-from infiniscale.core.clientlog import ClientLog
+from infiniscale.core.clientlog import END, ClientLog, Message
 from infiniscale.core.model.events import UserNotified
 from infiniscale.core.model.identity import User
 from infiniscale.drivers.bus_nats import NatsEventBus
@@ -66,5 +66,23 @@ def test_events_reach_a_process_only_while_it_has_streams(nats_server):
             await asyncio.gather(task, return_exceptions=True)
             await publisher.close()
             await listener.close()
+
+    asyncio.run(run())
+
+
+def test_a_stopping_server_ends_every_stream_even_one_nobody_reads():
+    async def run() -> None:
+        clientlog = ClientLog(None, None)  # type: ignore[arg-type] - streams alone need no spaces
+        clientlog._live = asyncio.get_running_loop().create_future()
+        clientlog._live.set_result(None)  # as if subscribed: no bus in this test
+        async with clientlog.connect(EINSTEIN) as read, clientlog.connect(EINSTEIN) as unread:
+            while not unread.full():
+                unread.put_nowait(Message("item-added", {}))
+            clientlog.end_all()
+            assert await asyncio.wait_for(read.get(), 1) is END
+            drained = [unread.get_nowait() for _ in range(unread.qsize())]
+            assert drained[-1] is END and len(drained) == unread.maxsize
+            clientlog.end_all()  # a second stop adds nothing
+            assert read.empty()
 
     asyncio.run(run())

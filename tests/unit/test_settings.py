@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
-from infiniscale.settings import DECLARED, SettingsError, help_text, resolve
+from infiniscale.settings import DECLARED, SettingsError, help_text, http_worker_count, resolve
 
 
 def test_defaults(tmp_path: Path):
@@ -81,3 +82,19 @@ def test_durations_take_go_syntax_or_seconds():
     assert resolve(env={}).trash_personal_retention == 720 * 3600
     with pytest.raises(SettingsError, match="STORAGE_USERS_PURGE_TRASH_BIN_PERSONAL_DELETE_BEFORE"):
         resolve(env={"STORAGE_USERS_PURGE_TRASH_BIN_PERSONAL_DELETE_BEFORE": "a week"})
+
+
+def test_http_workers_default_to_one_per_core_but_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    settings = resolve(env={"HOME": str(tmp_path)})
+    allowed = os.sched_getaffinity(0)
+    try:
+        os.sched_setaffinity(0, {min(allowed)})  # this thread may run on one core only
+        assert http_worker_count(settings) == 1
+        if len(allowed) >= 2:
+            os.sched_setaffinity(0, set(sorted(allowed)[:2]))
+            assert http_worker_count(settings) == 1  # the second core is left to NATS and the consumers
+    finally:
+        os.sched_setaffinity(0, allowed)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)))  # a larger machine than this
+    assert http_worker_count(settings) == 7
+    assert http_worker_count(resolve(env={"HOME": str(tmp_path), "INFINISCALE_HTTP_WORKERS": "3"})) == 3

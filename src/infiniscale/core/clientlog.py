@@ -67,7 +67,7 @@ class Message:
     data: dict
 
 
-END = Message("", {})  # the last message of a stream whose user is gone
+END = Message("", {})  # the last message of a stream: its user is gone, or the server stops
 
 
 @dataclass(eq=False)
@@ -106,6 +106,16 @@ class ClientLog:
             self._streams.remove(stream)
             if not self._streams:
                 self._alone_since = time.monotonic()
+
+    def end_all(self) -> None:
+        """Ends every open stream, as the server stops: clients open a new one when it is back."""
+        for stream in self._streams:
+            if stream.ended:
+                continue
+            stream.ended = True
+            if stream.queue.full():  # a stream nobody reads loses its oldest message, not its end
+                stream.queue.get_nowait()
+            stream.queue.put_nowait(END)
 
     async def _listening(self) -> None:
         if self._live is None:

@@ -1,0 +1,100 @@
+"""How `infiniscale server` runs: a single HTTP worker serves from the server's own process (the
+whole server is that process and its NATS server), several workers are processes under it, and a
+stop lets uploads in flight finish and ends live-update streams at once."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from infiniscale.serving import STOP_TIMEOUT_S
+from tests.conftest import ServerProcess, running_server
+
+pytestmark = pytest.mark.e2e
+
+SSE = "/ocs/v2.php/apps/notifications/api/v1/notifications/sse"
+
+
+def children(pid: int) -> list[str]:
+    """The command names of the processes whose parent is `pid`."""
+    names = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:  # ended meanwhile
+            continue
+        comm, rest = stat[stat.index("(") + 1:stat.rindex(")")], stat[stat.rindex(")") + 2:].split()
+        if int(rest[1]) == pid:
+            names.append(comm)
+    return sorted(names)
+
+
+def test_one_worker_serves_from_the_server_process_and_more_run_under_it(tmp_path: Path):
+    with running_server(tmp_path / "one", workers=1) as server:
+        assert children(server.proc.pid) == ["nats-server"]
+        with server.client() as client:
+            assert client.request("PROPFIND", server.dav(), headers={"Depth": "0"}).status_code == 207
+    with running_server(tmp_path / "two", workers=2) as server:
+        kids = children(server.proc.pid)
+        assert kids.count("nats-server") == 1 and len(kids) == 3  # and a process per worker
+        with server.client() as client:
+            assert client.request("PROPFIND", server.dav(), headers={"Depth": "0"}).status_code == 207
+
+
+def test_a_stop_finishes_an_upload_in_flight_and_ends_live_streams(tmp_path: Path):
+    server = ServerProcess(tmp_path, workers=1)
+    server.init()
+    server.start()
+    chunks = [os.urandom(64 << 10) for _ in range(8)]
+    stream_open, upload_started = threading.Event(), threading.Event()
+    outcome: dict[str, object] = {}
+
+    def follow_live_updates() -> None:
+        with server.client() as client, client.stream("GET", server.base_url + SSE) as response:
+            outcome["sse_status"] = response.status_code
+            for _ in response.iter_bytes():
+                stream_open.set()
+        outcome["sse_ended"] = time.monotonic()
+
+    def slow_body():
+        for chunk in chunks:
+            yield chunk
+            upload_started.set()
+            time.sleep(0.25)
+
+    def upload() -> None:
+        with server.client() as client:
+            outcome["put"] = client.put(server.dav() + "/slow.bin", content=slow_body()).status_code
+
+    follower = threading.Thread(target=follow_live_updates, daemon=True)
+    uploader = threading.Thread(target=upload, daemon=True)
+    follower.start()
+    assert stream_open.wait(10)
+    uploader.start()
+    assert upload_started.wait(10)
+    stopped_at = time.monotonic()
+    os.kill(server.proc.pid, signal.SIGTERM)  # as `kill PID` or a container runtime sends it
+    uploader.join(30)
+    assert outcome.get("put") == 201  # the upload that was under way when the stop came
+    follower.join(10)
+    assert outcome.get("sse_status") == 200 and outcome["sse_ended"] - stopped_at < STOP_TIMEOUT_S / 2
+    assert server.proc.wait(30) == 0
+    assert time.monotonic() - stopped_at < STOP_TIMEOUT_S  # the live stream did not hold the stop
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{server.base_url}/healthz", timeout=2)
+    server.proc = None
+    server.start()
+    try:
+        with server.client() as client:
+            assert client.get(server.dav() + "/slow.bin").content == b"".join(chunks)
+    finally:
+        server.stop()
+    server.assert_no_worker_died()
