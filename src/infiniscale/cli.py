@@ -169,8 +169,9 @@ def _serve_workers(settings: Settings) -> int:
 
 
 def start_embedded_nats(settings: Settings) -> tuple[subprocess.Popen, Settings]:
-    """Starts nats-server (from the venv) with JetStream under <data>/nats, in this process group
-    (a crash of the server takes it along); returns it and the settings with its endpoint."""
+    """Starts nats-server (from the venv) with JetStream under <data>/nats, stopped by this process
+    when it stops and by the kernel when it ends otherwise; returns it and the settings with its
+    endpoint."""
     import shutil
     import socket
 
@@ -184,13 +185,17 @@ def start_embedded_nats(settings: Settings) -> tuple[subprocess.Popen, Settings]
             port = probe.getsockname()[1]
     store = settings.data_dir / "nats"
     store.mkdir(parents=True, exist_ok=True)
+    _wait_for_orphaned_nats(store)
     log_file = open(store / "nats-server.log", "ab")  # noqa: SIM115 - the child keeps writing to it
     # Go's collector lets the heap grow to twice what is live; half of that instead kept the embedded
     # server a quarter smaller at no measurable CPU cost (100 000 stored events: 78 MiB, not 102).
     # A fixed GOMEMLIMIT is no substitute: as the stream grew past it, collection took 4x the CPU.
     env = {"GOGC": EMBEDDED_NATS_GOGC, **os.environ}
+    # A process group of its own: Ctrl-C, or a SIGTERM to the server's group, reaches the server
+    # alone, which finishes its requests (and publishes their events) before it stops NATS.
     proc = subprocess.Popen([binary, "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(store)],
-                            stdout=log_file, stderr=log_file, stdin=subprocess.DEVNULL, env=env)
+                            stdout=log_file, stderr=log_file, stdin=subprocess.DEVNULL, env=env,
+                            process_group=0, preexec_fn=_ended_with(os.getpid()))
     if not accepting_connections(proc, port):
         proc.kill()
         raise SettingsError(f"the embedded NATS server did not start on port {port} "
@@ -200,6 +205,65 @@ def start_embedded_nats(settings: Settings) -> tuple[subprocess.Popen, Settings]
     resolved = Settings(values={**settings.values, "events_endpoint": endpoint},
                         sources={**settings.sources, "events_endpoint": "embedded NATS server"})
     return proc, resolved
+
+
+PR_SET_PDEATHSIG = 1
+ORPHAN_WAIT_S = 5
+
+
+def _wait_for_orphaned_nats(store: Path) -> None:
+    """A server that was killed leaves its NATS server stopping (it got SIGTERM from the kernel);
+    a server restarted at once waits until that one has let go of the store. A NATS server whose
+    infiniscale server still runs (another one on the same data) is left alone."""
+    deadline = time.monotonic() + ORPHAN_WAIT_S
+    for pid in _nats_servers_of(store):
+        while _is_orphan(pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if _is_orphan(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def _nats_servers_of(store: Path) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            args = (entry / "cmdline").read_bytes().split(b"\0")
+            if args and args[0].endswith(b"nats-server") and os.fsencode(store) in args:
+                found.append(int(entry.name))
+    return found
+
+
+def _is_orphan(pid: int) -> bool:
+    """Still there, and its parent is no infiniscale server (it has been handed to init)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        parent = int(stat[stat.rindex(")") + 2:].split()[1])
+        if stat[stat.rindex(")") + 2] == "Z":
+            return False  # ended, not yet reaped
+        return b"infiniscale" not in Path(f"/proc/{parent}/cmdline").read_bytes()
+    except (OSError, ValueError, IndexError):
+        return False
+
+
+def _ended_with(parent: int):
+    """For the child between fork and exec: the kernel sends it SIGTERM when `parent` ends,
+    however it ends (even by SIGKILL), so no NATS server outlives its infiniscale server."""
+    import ctypes
+
+    from infiniscale.core import libc
+
+    prctl = libc.function("prctl", [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong])
+
+    def tie() -> None:
+        if prctl is not None:
+            prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        if os.getppid() != parent:  # the parent ended before the tie was made
+            os._exit(1)
+
+    return tie
 
 
 def accepting_connections(proc: subprocess.Popen, port: int, timeout_s: float = 15.0) -> bool:

@@ -4,8 +4,10 @@ stop lets uploads in flight finish and ends live-update streams at once."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -14,7 +16,7 @@ import httpx
 import pytest
 
 from infiniscale.serving import STOP_TIMEOUT_S
-from tests.conftest import ServerProcess, running_server
+from tests.conftest import VENV_BIN, ServerProcess, running_server
 
 pytestmark = pytest.mark.e2e
 
@@ -98,3 +100,101 @@ def test_a_stop_finishes_an_upload_in_flight_and_ends_live_streams(tmp_path: Pat
     finally:
         server.stop()
     server.assert_no_worker_died()
+
+
+def running(pid: int) -> bool:
+    """Neither gone nor ended (a process handed to init may stay a zombie for a while)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2] != "Z"
+
+
+def nats_child(pid: int) -> int:
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if "(nats-server)" in stat and int(stat[stat.rindex(")") + 2:].split()[1]) == pid:
+                return int(entry.name)
+    raise AssertionError("the server has no NATS server")
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_ctrl_c_stops_the_server_before_its_nats_server(tmp_path: Path, workers: int):
+    """SIGINT to the terminal's whole process group: an upload under way still publishes its event."""
+    server = ServerProcess(tmp_path, workers=workers)
+    server.init()
+    server.start()
+    nats = nats_child(server.proc.pid)
+    assert os.getpgid(nats) != os.getpgid(server.proc.pid)
+    body = os.urandom(1 << 20)
+    started = threading.Event()
+    outcome: dict[str, int] = {}
+
+    def slow_body():
+        for offset in range(0, len(body), 128 << 10):
+            yield body[offset:offset + (128 << 10)]
+            started.set()
+            time.sleep(0.2)
+
+    def upload() -> None:
+        with server.client() as client:
+            outcome["put"] = client.put(server.dav() + "/during-stop.bin", content=slow_body()).status_code
+
+    uploader = threading.Thread(target=upload, daemon=True)
+    uploader.start()
+    assert started.wait(10)
+    os.killpg(server.proc.pid, signal.SIGINT)
+    uploader.join(30)
+    assert outcome.get("put") == 201
+    assert server.proc.wait(30) == 0
+    assert not running(nats)  # stopped by the server, after its requests
+    server.proc = None
+    server.start()
+    try:
+        with server.client() as client:
+            assert client.get(server.dav() + "/during-stop.bin").content == body
+    finally:
+        server.stop()
+    server.assert_no_worker_died()
+
+
+def test_the_nats_server_ends_with_a_killed_server(tmp_path: Path):
+    server = ServerProcess(tmp_path)
+    server.init()
+    server.start()
+    nats = nats_child(server.proc.pid)
+    os.kill(server.proc.pid, signal.SIGKILL)  # the server alone: its NATS server is in another group
+    server.proc.wait(10)
+    deadline = time.monotonic() + 10
+    while running(nats) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if running(nats):
+        os.kill(nats, signal.SIGKILL)
+        raise AssertionError("the NATS server outlived its server")
+    server.proc = None
+
+
+def test_a_server_does_not_share_its_store_with_an_orphaned_nats_server(tmp_path: Path):
+    """A NATS server left running on the store by a server that is gone (here one that ignores the
+    end of its parent) is waited for, then stopped, before the new server starts its own."""
+    server = ServerProcess(tmp_path)
+    server.init()
+    store = tmp_path / "data" / "nats"
+    store.mkdir(parents=True, exist_ok=True)
+    launcher = subprocess.run(
+        ["sh", "-c", '"$0" -a 127.0.0.1 -p -1 -js -sd "$1" >/dev/null 2>&1 & echo $!',
+         str(VENV_BIN / "nats-server"), str(store)], capture_output=True, text=True, check=True)
+    orphan = int(launcher.stdout)  # its shell has ended: it belongs to init now
+    try:
+        server.start()
+        assert not running(orphan)
+        assert nats_child(server.proc.pid) != orphan
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(orphan, signal.SIGKILL)
+        server.stop()
