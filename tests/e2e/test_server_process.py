@@ -39,6 +39,32 @@ def children(pid: int) -> list[str]:
     return sorted(names)
 
 
+class SlowUpload:
+    """A PUT whose body arrives in pieces, a pause after each: still under way when a stop comes."""
+
+    def __init__(self, server: ServerProcess, path: str, pieces: list[bytes], pause_s: float) -> None:
+        self.pieces, self.pause_s = pieces, pause_s
+        self.started = threading.Event()
+        self.status = 0
+        self._thread = threading.Thread(target=self._put, args=(server, path), daemon=True)
+        self._thread.start()
+        assert self.started.wait(10)
+
+    def _body(self):
+        for piece in self.pieces:
+            yield piece
+            self.started.set()
+            time.sleep(self.pause_s)
+
+    def _put(self, server: ServerProcess, path: str) -> None:
+        with server.client() as client:
+            self.status = client.put(server.dav() + path, content=self._body()).status_code
+
+    def result(self) -> int:
+        self._thread.join(30)
+        return self.status
+
+
 def test_one_worker_serves_from_the_server_process_and_more_run_under_it(tmp_path: Path):
     with running_server(tmp_path / "one", workers=1) as server:
         assert children(server.proc.pid) == ["nats-server"]
@@ -56,8 +82,8 @@ def test_a_stop_finishes_an_upload_in_flight_and_ends_live_streams(tmp_path: Pat
     server.init()
     server.start()
     chunks = [os.urandom(64 << 10) for _ in range(8)]
-    stream_open, upload_started = threading.Event(), threading.Event()
-    outcome: dict[str, object] = {}
+    stream_open = threading.Event()
+    outcome: dict[str, float | int] = {}
 
     def follow_live_updates() -> None:
         with server.client() as client, client.stream("GET", server.base_url + SSE) as response:
@@ -66,26 +92,13 @@ def test_a_stop_finishes_an_upload_in_flight_and_ends_live_streams(tmp_path: Pat
                 stream_open.set()
         outcome["sse_ended"] = time.monotonic()
 
-    def slow_body():
-        for chunk in chunks:
-            yield chunk
-            upload_started.set()
-            time.sleep(0.25)
-
-    def upload() -> None:
-        with server.client() as client:
-            outcome["put"] = client.put(server.dav() + "/slow.bin", content=slow_body()).status_code
-
     follower = threading.Thread(target=follow_live_updates, daemon=True)
-    uploader = threading.Thread(target=upload, daemon=True)
     follower.start()
     assert stream_open.wait(10)
-    uploader.start()
-    assert upload_started.wait(10)
+    upload = SlowUpload(server, "/slow.bin", chunks, 0.25)
     stopped_at = time.monotonic()
     os.kill(server.proc.pid, signal.SIGTERM)  # as `kill PID` or a container runtime sends it
-    uploader.join(30)
-    assert outcome.get("put") == 201  # the upload that was under way when the stop came
+    assert upload.result() == 201  # the upload that was under way when the stop came
     follower.join(10)
     assert outcome.get("sse_status") == 200 and outcome["sse_ended"] - stopped_at < STOP_TIMEOUT_S / 2
     assert server.proc.wait(30) == 0
@@ -131,33 +144,17 @@ def test_ctrl_c_stops_the_server_before_its_nats_server(tmp_path: Path, workers:
     server.start()
     nats = nats_child(server.proc.pid)
     assert os.getpgid(nats) != os.getpgid(server.proc.pid)
-    body = os.urandom(1 << 20)
-    started = threading.Event()
-    outcome: dict[str, int] = {}
-
-    def slow_body():
-        for offset in range(0, len(body), 128 << 10):
-            yield body[offset:offset + (128 << 10)]
-            started.set()
-            time.sleep(0.2)
-
-    def upload() -> None:
-        with server.client() as client:
-            outcome["put"] = client.put(server.dav() + "/during-stop.bin", content=slow_body()).status_code
-
-    uploader = threading.Thread(target=upload, daemon=True)
-    uploader.start()
-    assert started.wait(10)
+    pieces = [os.urandom(128 << 10) for _ in range(8)]
+    upload = SlowUpload(server, "/during-stop.bin", pieces, 0.2)
     os.killpg(server.proc.pid, signal.SIGINT)
-    uploader.join(30)
-    assert outcome.get("put") == 201
+    assert upload.result() == 201
     assert server.proc.wait(30) == 0
     assert not running(nats)  # stopped by the server, after its requests
     server.proc = None
     server.start()
     try:
         with server.client() as client:
-            assert client.get(server.dav() + "/during-stop.bin").content == body
+            assert client.get(server.dav() + "/during-stop.bin").content == b"".join(pieces)
     finally:
         server.stop()
     server.assert_no_worker_died()
