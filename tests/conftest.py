@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from infiniscale.cli import accepting_connections
+from infiniscale.embedded_nats import accepting_connections
 
 VENV_BIN = Path(sys.executable).parent
 DEMO = {"einstein": "relativity", "marie": "radioactivity", "richard": "superfluidity", "moss": "vista",
