@@ -22,7 +22,6 @@ from infiniscale.settings import (
     CONFIG_FILE_NAME,
     Settings,
     SettingsError,
-    events_needed,
     help_text,
     resolve,
 )
@@ -138,7 +137,9 @@ def cmd_server(args: argparse.Namespace) -> int:
     # race-free); loading the application stack here would only add to this process's memory
     instance = recover(settings)
     nats = None
-    if events_needed(settings) and not settings.events_endpoint:
+    if not settings.events_endpoint:
+        # always: some consumer group always takes the events (at least the notifications of
+        # shares received), and only the bus keeps them for it across a crash of the server
         nats, settings = start_embedded_nats(settings)
     scheme = "https" if settings.tls else "http"
     print(f"infiniscale {__version__} serving {scheme}://{settings.http_addr} (public URL {settings.url})",

@@ -442,14 +442,6 @@ def http_worker_count(settings: Settings) -> int:
     return settings.workers or max(1, len(os.sched_getaffinity(0)) - 1)
 
 
-def events_needed(settings: Settings) -> bool:
-    """Whether events must cross processes (then they go through NATS, embedded if no endpoint is
-    set): something consumes them in a group (search, the audit log), or several HTTP workers hold
-    live-update streams that must hear of changes made through any of them."""
-    return (bool(settings.events_endpoint) or settings.audit_log_to_file or settings.audit_log_to_console
-            or search_enabled(settings) or http_worker_count(settings) > 1)
-
-
 def web_enabled(settings: Settings) -> bool:
     """The browser app, unless OCIS_EXCLUDE_RUN_SERVICES names `web` (as in oCIS)."""
     return "web" not in [s.strip() for s in settings.exclude_services.split(",")]

@@ -130,13 +130,14 @@ def test_a_worker_process_catches_up_after_a_restart(tmp_path: Path):
         server.stop()
 
 
-def test_without_a_consumer_no_nats_server_runs(tmp_path: Path):
-    """Search consumes events by default; without it (and without an audit log) nothing does."""
+def test_with_search_off_the_other_consumers_still_get_their_events_through_nats(tmp_path: Path):
+    """Search off: notifications, activities and the preview janitor still consume the events, so
+    they still go through the embedded NATS server, which keeps them for each until it has them."""
     server = ServerProcess(tmp_path, extra_env={"OCIS_EXCLUDE_RUN_SERVICES": "search"})
     server.init()
     server.start()
     try:
-        assert not (tmp_path / "data" / "nats").exists()
+        assert (tmp_path / "data" / "nats" / "endpoint").exists()
         with server.client() as c:
             caps = c.get(f"{server.base_url}/ocs/v2.php/cloud/capabilities?format=json").json()["ocs"]["data"]
             assert caps["capabilities"]["dav"]["reports"] == []
@@ -144,6 +145,19 @@ def test_without_a_consumer_no_nats_server_runs(tmp_path: Path):
                     b'</oc:search></oc:search-files>')
             r = c.request("REPORT", f"{server.base_url}/dav/spaces/", content=body)
             assert r.status_code == 501
+            assert c.request("MKCOL", f"{server.dav()}/noted").status_code == 201
+            assert c.put(f"{server.dav()}/noted/a.txt", content=b"x").status_code == 201
+            found = c.request("PROPFIND", f"{server.dav()}/noted", headers={"Depth": "0"}).text
+            folder_id = found.split("<oc:fileid>")[1].split("<")[0]
+            deadline = time.monotonic() + 10
+            while True:  # recorded by the activity log, which took the event from NATS
+                r = c.get(server.base_url + "/graph/v1beta1/extensions/org.libregraph/activities",
+                          params={"kql": f"itemid:{folder_id} AND depth:1"})
+                if (r.status_code == 200 and len(r.json()["value"]) >= 2) or time.monotonic() > deadline:
+                    break
+                time.sleep(0.1)
+            # the folder's own creation and the file added to it
+            assert [a["template"]["message"] for a in r.json()["value"]] == ["{user} added {resource} to {folder}"] * 2
     finally:
         server.stop()
 
