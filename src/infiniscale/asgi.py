@@ -143,12 +143,6 @@ class App:
                     "user": req.user.username if req.user else ""})
             request_id.reset(token)
 
-    def stopping(self) -> None:
-        """The server is stopping: requests that would never end by themselves (live-update
-        streams) end now, so that the stop need not wait for them."""
-        if self.clientlog is not None:
-            self.clientlog.end_all()
-
     @staticmethod
     async def _in_thread(fn: Callable, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(None, fn, *args)

@@ -65,6 +65,7 @@ from infiniscale.protocols.shares_ocs import SharesOcs
 from infiniscale.protocols.web import WebApp
 from infiniscale.protocols.webdav.app import WebDavApp
 from infiniscale.protocols.webdav.context import DavConfig, DavContext
+from infiniscale.serving import end_live_streams_on_stop
 from infiniscale.settings import (
     RESOLVED_ENV,
     Settings,
@@ -278,6 +279,7 @@ def build_app(settings: Settings) -> App:
                if web_enabled(settings) else None,
                background=(lambda: uploads.reap_periodically(reap_interval(settings.upload_expiration)),
                            lambda: keep_consuming("clientlog", partial(clientlog.run, bus)),
+                           lambda: end_live_streams_on_stop(clientlog.end_all),
                            lambda: every(GRANT_PURGE_INTERVAL_S, FileIdpStore(settings.idp_dir).purge_expired),
                            lambda: every(STALE_S3_UPLOAD_CHECK_S, partial(abort_stale_s3_uploads, registry)),
                            lambda: every_async(EXPIRED_SHARES_CHECK_S, share_service.expire),

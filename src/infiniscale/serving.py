@@ -12,6 +12,8 @@ import asyncio
 import logging
 import os
 import signal
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -70,13 +72,7 @@ def _serve_here(settings: Settings) -> None:
 
     from infiniscale.runtime import create_app
 
-    apps = []
-
-    def create() -> Any:
-        apps.append(create_app())
-        return apps[-1]
-
-    server = Server(create, **_options(settings))
+    server = Server(create_app, **_options(settings))
     logging.getLogger("_granian").addFilter(_DropExperimentalNotice())
 
     async def run() -> None:
@@ -84,8 +80,6 @@ def _serve_here(settings: Settings) -> None:
         serving = asyncio.current_task()
 
         def stop() -> None:
-            for app in apps:
-                app.stopping()
             server.signal_handler_interrupt()
             # granian waits for every connection to close: one that never does is cut after this
             loop.call_later(STOP_TIMEOUT_S, serving.cancel)
@@ -98,3 +92,24 @@ def _serve_here(settings: Settings) -> None:
             log.warning("stopped with requests still open after %s s", STOP_TIMEOUT_S)
 
     uvloop.run(run())
+
+
+async def end_live_streams_on_stop(end_all: Callable[[], None]) -> None:
+    """Run once by each HTTP worker when it starts serving: SIGTERM and SIGINT end its live-update
+    streams at once (they never end by themselves, and the stop would wait STOP_TIMEOUT_S for
+    them), then go on to the handler the server installed: granian's in a worker process, or
+    `_serve_here`'s. Python's handler runs beside the event loop's own, which still hears of the
+    signal through its wake-up file descriptor."""
+    if threading.current_thread() is not threading.main_thread():
+        return  # signal handlers belong to the main thread; an in-process test has none to chain
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        installed = signal.getsignal(signum)
+        if not callable(installed):  # the default action: no server installed a handler here
+            continue
+
+        def chained(sig: int, frame: Any, installed: Callable = installed) -> None:
+            loop.call_soon_threadsafe(end_all)
+            installed(sig, frame)
+
+        signal.signal(signum, chained)

@@ -77,8 +77,9 @@ def test_one_worker_serves_from_the_server_process_and_more_run_under_it(tmp_pat
             assert client.request("PROPFIND", server.dav(), headers={"Depth": "0"}).status_code == 207
 
 
-def test_a_stop_finishes_an_upload_in_flight_and_ends_live_streams(tmp_path: Path):
-    server = ServerProcess(tmp_path, workers=1)
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_stop_finishes_an_upload_in_flight_and_ends_live_streams(tmp_path: Path, workers: int):
+    server = ServerProcess(tmp_path, workers=workers)
     server.init()
     server.start()
     chunks = [os.urandom(64 << 10) for _ in range(8)]
