@@ -89,8 +89,8 @@ def _is_orphan(pid: int) -> bool:
     """Still there, and its parent is no infiniscale server (it has been handed to init)."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
-        parent = int(stat[stat.rindex(")") + 2:].split()[1])
-        if stat[stat.rindex(")") + 2] == "Z":
+        state, parent = stat[stat.rindex(")") + 2:].split()[:2]
+        if state == "Z":
             return False  # ended, not yet reaped
         return b"infiniscale" not in Path(f"/proc/{parent}/cmdline").read_bytes()
     except (OSError, ValueError, IndexError):

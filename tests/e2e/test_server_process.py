@@ -23,9 +23,9 @@ pytestmark = pytest.mark.e2e
 SSE = "/ocs/v2.php/apps/notifications/api/v1/notifications/sse"
 
 
-def children(pid: int) -> list[str]:
-    """The command names of the processes whose parent is `pid`."""
-    names = []
+def children(pid: int) -> dict[int, str]:
+    """The processes whose parent is `pid`: their command names by process id."""
+    found = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -35,8 +35,8 @@ def children(pid: int) -> list[str]:
             continue
         comm, rest = stat[stat.index("(") + 1:stat.rindex(")")], stat[stat.rindex(")") + 2:].split()
         if int(rest[1]) == pid:
-            names.append(comm)
-    return sorted(names)
+            found[int(entry.name)] = comm
+    return found
 
 
 class SlowUpload:
@@ -67,11 +67,11 @@ class SlowUpload:
 
 def test_one_worker_serves_from_the_server_process_and_more_run_under_it(tmp_path: Path):
     with running_server(tmp_path / "one", workers=1) as server:
-        assert children(server.proc.pid) == ["nats-server"]
+        assert list(children(server.proc.pid).values()) == ["nats-server"]
         with server.client() as client:
             assert client.request("PROPFIND", server.dav(), headers={"Depth": "0"}).status_code == 207
     with running_server(tmp_path / "two", workers=2) as server:
-        kids = children(server.proc.pid)
+        kids = list(children(server.proc.pid).values())
         assert kids.count("nats-server") == 1 and len(kids) == 3  # and a process per worker
         with server.client() as client:
             assert client.request("PROPFIND", server.dav(), headers={"Depth": "0"}).status_code == 207
@@ -126,15 +126,7 @@ def running(pid: int) -> bool:
 
 
 def nats_child(pid: int) -> int:
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if "(nats-server)" in stat and int(stat[stat.rindex(")") + 2:].split()[1]) == pid:
-                return int(entry.name)
-    raise AssertionError("the server has no NATS server")
+    return next(child for child, comm in children(pid).items() if comm == "nats-server")
 
 
 @pytest.mark.parametrize("workers", [1, 2])
