@@ -88,10 +88,10 @@ def start_infiniscale(d: Path, binary: Path, extra_env: dict[str, str] | None = 
     if not binary.exists():
         raise ServerError(f"{binary} not found (run `make setup`)")
     port = procs.free_port()
-    env = dict(os.environ, OCIS_BASE_DATA_PATH=str(d / "data"), OCIS_CONFIG_DIR=str(d / "config"),
-               PROXY_TLS="false", PROXY_HTTP_ADDR=f"127.0.0.1:{port}", IDM_CREATE_DEMO_USERS="true",
-               PROXY_ENABLE_BASIC_AUTH="true", OCIS_URL=f"http://127.0.0.1:{port}",
-               OCIS_LOG_LEVEL="warn", **(extra_env or {}))
+    env = {**os.environ, "OCIS_BASE_DATA_PATH": str(d / "data"), "OCIS_CONFIG_DIR": str(d / "config"),
+           "PROXY_TLS": "false", "PROXY_HTTP_ADDR": f"127.0.0.1:{port}", "IDM_CREATE_DEMO_USERS": "true",
+           "PROXY_ENABLE_BASIC_AUTH": "true", "OCIS_URL": f"http://127.0.0.1:{port}",
+           "OCIS_LOG_LEVEL": "warn", **(extra_env or {})}  # extra_env may override any of these
     log = d / "server.log"
     init = subprocess.run([str(binary), "init", "--admin-password", "admin"], env=env, cwd=d,
                           capture_output=True, timeout=120)
