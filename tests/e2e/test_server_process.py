@@ -58,6 +58,9 @@ class SlowUpload:
 
     def _put(self, server: ServerProcess, path: str) -> None:
         with server.client() as client:
+            # a first request on the same connection: a worker has accepted it before the upload
+            # starts (a stop resets connections still waiting in the listen queue, as any server's does)
+            client.request("PROPFIND", server.dav(), headers={"Depth": "0"})
             self.status = client.put(server.dav() + path, content=self._body()).status_code
 
     def result(self) -> int:
