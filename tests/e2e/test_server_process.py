@@ -109,11 +109,16 @@ def test_a_stop_finishes_an_upload_in_flight_and_ends_live_streams(tmp_path: Pat
     assert time.monotonic() - stopped_at < STOP_TIMEOUT_S  # the live stream did not hold the stop
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{server.base_url}/healthz", timeout=2)
+    assert_kept_after_restart(server, "/slow.bin", b"".join(chunks))
+
+
+def assert_kept_after_restart(server: ServerProcess, path: str, content: bytes) -> None:
+    """The stopped server, started again, serves `path` with exactly `content`; no worker died."""
     server.proc = None
     server.start()
     try:
         with server.client() as client:
-            assert client.get(server.dav() + "/slow.bin").content == b"".join(chunks)
+            assert client.get(server.dav() + path).content == content
     finally:
         server.stop()
     server.assert_no_worker_died()
@@ -146,14 +151,7 @@ def test_ctrl_c_stops_the_server_before_its_nats_server(tmp_path: Path, workers:
     assert upload.result() == 201
     assert server.proc.wait(30) == 0
     assert not running(nats)  # stopped by the server, after its requests
-    server.proc = None
-    server.start()
-    try:
-        with server.client() as client:
-            assert client.get(server.dav() + "/during-stop.bin").content == b"".join(pieces)
-    finally:
-        server.stop()
-    server.assert_no_worker_died()
+    assert_kept_after_restart(server, "/during-stop.bin", b"".join(pieces))
 
 
 def test_the_nats_server_ends_with_a_killed_server(tmp_path: Path):
