@@ -309,3 +309,33 @@ def test_the_nats_client_leaves_aiohttp_unloaded_but_importable():
     code = ("import sys, infiniscale.drivers.bus_nats; assert 'aiohttp' not in sys.modules, 'loaded'; "
             "import aiohttp, aiobotocore.session")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_a_listener_hears_whatever_is_published_once_it_says_it_listens(nats_server):
+    """`listen` reports itself subscribed only once the server has its subscriptions: a message
+    published from another connection right after always arrives. Each round opens a fresh
+    listener, as a process does when its first live-update stream opens."""
+    stream = f"T{uuid.uuid4().hex}"
+
+    async def run() -> None:
+        publisher = NatsEventBus(nats_server, stream)
+        await publisher.publish(uploaded(0))  # makes the stream
+        missed = []
+        for i in range(1, 201):
+            listener = NatsEventBus(nats_server, stream)
+            subscribed = asyncio.Event()
+            feed = listener.listen(subscribed=subscribed.set)
+            first = asyncio.ensure_future(anext(feed))
+            await subscribed.wait()
+            await publisher.publish(uploaded(i))
+            try:
+                async with asyncio.timeout(3):
+                    assert (await first).node_id == f"n{i}"
+            except TimeoutError:
+                missed.append(i)
+            await feed.aclose()
+            await listener.close()
+        await publisher.close()
+        assert missed == []
+
+    asyncio.run(run())

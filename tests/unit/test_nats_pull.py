@@ -14,7 +14,7 @@ import pytest
 
 from infiniscale.core.model.events import FileUploaded
 from infiniscale.drivers import bus_nats
-from infiniscale.drivers.bus_nats import NatsEventBus
+from infiniscale.drivers.bus_nats import NatsEventBus, subscriptions_in_place
 from infiniscale.drivers.nats_import import nats
 from infiniscale.drivers.nats_pull import PullFeed
 from tests.conftest import VENV_BIN, free_port, wait_for_nats
@@ -33,7 +33,7 @@ async def pull_requests_seen(url: str, stream: str, group: str) -> tuple[list[by
         seen.append(message.data)
 
     await spy.subscribe(f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{group}", cb=note)
-    await spy.flush()
+    await subscriptions_in_place(spy)
     return seen, spy
 
 
