@@ -185,6 +185,49 @@ def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         proc.wait(timeout=30)
 
 
+class RestartableNats:
+    """A NATS server of a test's own, which the test may stop, freeze and start again on the same
+    port and store."""
+
+    def __init__(self, store: Path) -> None:
+        self.port = free_port()
+        self.url = f"nats://127.0.0.1:{self.port}"
+        self.command = [str(VENV_BIN / "nats-server"), "-a", "127.0.0.1", "-p", str(self.port), "-js", "-sd",
+                        str(store)]
+        self.procs: list[subprocess.Popen] = []
+
+    @property
+    def pid(self) -> int:
+        return self.procs[-1].pid
+
+    def start(self) -> None:
+        self.procs.append(subprocess.Popen(self.command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        wait_for_nats(self.procs[-1], self.port)
+
+    def stop(self, crash: bool = False) -> None:
+        if crash:
+            self.procs[-1].kill()
+        else:
+            self.procs[-1].terminate()
+        self.procs[-1].wait(timeout=30)
+
+    def end(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.kill()  # a frozen one too
+                proc.wait()
+
+
+@pytest.fixture
+def restartable_nats(tmp_path: Path) -> Iterator[RestartableNats]:
+    nats = RestartableNats(tmp_path / "nats-store")
+    nats.start()
+    try:
+        yield nats
+    finally:
+        nats.end()
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     """A failed test that used a server gets the end of that server's log in its report."""

@@ -46,6 +46,7 @@ from infiniscale.protocols.webdav.app import WebDavApp
 log = logging.getLogger("infiniscale.http")
 access_log = logging.getLogger("infiniscale.access")
 
+SHUTDOWN_WAIT_S = 4.0  # for the background jobs at a stop; the outbox sender takes up to 3 s
 JSON = [("content-type", "application/json; charset=utf-8")]
 # OCS paths that answer without credentials (oCIS: the proxy lets them through)
 ANONYMOUS_OCS = ("/ocs/v1.php/cloud/capabilities", "/ocs/v2.php/cloud/capabilities", "/ocs/v1.php/config",
@@ -156,6 +157,8 @@ class App:
             elif message["type"] == "lifespan.shutdown":
                 for task in self._tasks:
                     task.cancel()
+                if self._tasks:  # room for a job to finish on its way out (the events still to send)
+                    await asyncio.wait(self._tasks, timeout=SHUTDOWN_WAIT_S)
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 

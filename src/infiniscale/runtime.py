@@ -8,6 +8,7 @@ import contextlib
 import logging
 import os
 import uuid
+from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any, cast
 
@@ -284,6 +285,7 @@ def build_app(settings: Settings) -> App:
                            lambda: every(STALE_S3_UPLOAD_CHECK_S, partial(abort_stale_s3_uploads, registry)),
                            lambda: every_async(EXPIRED_SHARES_CHECK_S, share_service.expire),
                            *retention_jobs(settings, registry),
+                           *event_senders(bus),
                            *consumers))
 
 
@@ -307,10 +309,24 @@ def group_member_ids(directory: BuiltinDirectory | LdapDirectory, group_id: str)
 
 def build_bus(settings: Settings) -> EventBus:
     if settings.events_endpoint:
-        from infiniscale.drivers.bus_nats import NatsEventBus  # only processes that use NATS load its client
+        # only processes that use NATS load its client
+        from infiniscale.drivers.bus_nats import NatsEventBus
+        from infiniscale.drivers.outbox import OutboxBus
 
-        return NatsEventBus(f"nats://{settings.events_endpoint}", groups=event_groups(settings))
+        return OutboxBus(NatsEventBus(f"nats://{settings.events_endpoint}", groups=event_groups(settings)),
+                         outbox_path(settings))
     return LocalEventBus()
+
+
+def outbox_path(settings: Settings) -> str:
+    return str(settings.data_dir / "outbox")
+
+
+def event_senders(bus: EventBus) -> list[Callable[[], Awaitable[None]]]:
+    """The job that sends a process's published events on, for a bus that has one: every process
+    that publishes runs it (never only one of them, as with the consumers)."""
+    run = getattr(bus, "run", None)
+    return [run] if run is not None else []
 
 
 def event_groups(settings: Settings) -> dict[str, frozenset[str] | None]:
@@ -501,10 +517,10 @@ async def run_workers(settings: Settings) -> None:
         loop.add_signal_handler(sig, stop.set)
     registry = build_registry(settings)
     directory = build_directory(settings)
-    tasks = [asyncio.create_task(job()) for job in consumer_jobs(
+    tasks = [asyncio.create_task(job()) for job in [*event_senders(bus), *consumer_jobs(
         settings, bus, registry, build_search_index(settings), build_previews(settings),
         build_userlog(settings, registry, directory), build_mail_notifications(settings, registry, directory),
-        build_activities(settings, registry, directory))]
+        build_activities(settings, registry, directory))]]
     await stop.wait()
     for task in tasks:
         task.cancel()

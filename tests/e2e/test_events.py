@@ -51,6 +51,15 @@ def command(pid: int) -> str:
     return Path(f"/proc/{pid}/comm").read_text().strip()
 
 
+def stopped(pid: int) -> bool:
+    """Every thread of the process stopped (each stops on its own, some time after the signal)."""
+    states = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        stat = (task / "stat").read_text()
+        states.append(stat[stat.rindex(")") + 2])
+    return all(state == "T" for state in states)
+
+
 def uploaded(records: list[dict]) -> list[str]:
     return [r["name"] for r in records if r["Action"] == "FileUploaded"]
 
@@ -231,3 +240,50 @@ def test_one_worker_consumes_and_another_takes_over_when_it_dies(tmp_path: Path)
         wait_for(lambda: len(uploaded(audit_records(audit))) >= 20)
         assert sorted(uploaded(audit_records(audit))) == sorted(
             [f"before{i}.txt" for i in range(10)] + [f"after{i}.txt" for i in range(10)])
+
+
+def test_uploads_go_on_while_nats_is_frozen_and_their_events_outlive_a_crash(tmp_path: Path):
+    """With the NATS server frozen, uploads are answered at once (their events wait in the
+    server's outbox); the server and its NATS server are then killed; the next start sends the
+    events, and the audit log has each upload once."""
+    audit = tmp_path / "audit.log"
+    server = ServerProcess(tmp_path, extra_env={"AUDIT_LOG_TO_FILE": "true", "AUDIT_FILEPATH": str(audit)})
+    server.init()
+    server.start()
+    (nats,) = [pid for pid in children(server.proc.pid) if command(pid) == "nats-server"]
+    try:
+        with server.client(base_url=server.base_url) as c:
+            assert c.put(f"{FILES}/before.txt", content=b"x").status_code == 201
+            wait_for(lambda: uploaded(audit_records(audit)) == ["before.txt"])
+            os.kill(nats, signal.SIGSTOP)
+            wait_for(lambda: stopped(nats))  # the signal takes effect a moment later
+            for i in range(5):
+                started = time.monotonic()
+                assert c.put(f"{FILES}/frozen{i}.txt", content=b"y").status_code == 201
+                assert time.monotonic() - started < 2.0  # waiting for NATS took 5 s, then failed
+            assert c.request("MKCOL", f"{FILES}/frozen-folder").status_code == 201
+    finally:
+        # NATS first: the end of its server would wake it (the kernel continues a stopped process
+        # whose process group loses its parent) and it would take the publication it has waiting
+        os.kill(nats, signal.SIGKILL)
+        os.kill(server.proc.pid, signal.SIGKILL)
+        server.proc.wait(30)
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{nats}").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert uploaded(audit_records(audit)) == ["before.txt"]
+    assert len(list((tmp_path / "data" / "outbox").iterdir())) == 1  # the killed server's
+
+    server.proc = None
+    server.start()
+    try:
+        wait_for(lambda: {f"frozen{i}.txt" for i in range(5)} <= set(uploaded(audit_records(audit))))
+        time.sleep(1)  # a duplicate would arrive now
+        records = audit_records(audit)
+        # before.txt may come again: its consumer had not acknowledged it when the crash came
+        assert [name for name in uploaded(records) if name != "before.txt"] == [f"frozen{i}.txt" for i in range(5)]
+        assert [r["Action"] for r in records].count("ContainerCreated") == 1
+        assert [p.name for p in (tmp_path / "data" / "outbox").iterdir()] != []  # the running server's own
+    finally:
+        server.stop()
+    assert list((tmp_path / "data" / "outbox").iterdir()) == []  # a clean stop leaves none

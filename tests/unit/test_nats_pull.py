@@ -5,10 +5,8 @@ lost with a restarted server is replaced."""
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 
@@ -17,7 +15,6 @@ from infiniscale.drivers import bus_nats
 from infiniscale.drivers.bus_nats import NatsEventBus, subscriptions_in_place
 from infiniscale.drivers.nats_import import nats
 from infiniscale.drivers.nats_pull import PullFeed
-from tests.conftest import VENV_BIN, free_port, wait_for_nats
 
 
 def uploaded(i: int) -> FileUploaded:
@@ -88,45 +85,16 @@ def test_a_request_the_server_ended_is_renewed_at_once(nats_server):
     asyncio.run(run())
 
 
-@pytest.fixture
-def restartable_nats(tmp_path: Path):
-    """A NATS server of the test's own, which the test can stop and start again on the same port
-    and store."""
-    port = free_port()
-    command = [str(VENV_BIN / "nats-server"), "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(tmp_path)]
-    procs: list[subprocess.Popen] = []
-
-    def start() -> None:
-        procs.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        wait_for_nats(procs[-1], port)
-
-    def stop(crash: bool) -> None:
-        if crash:
-            procs[-1].kill()
-        else:
-            procs[-1].terminate()
-        procs[-1].wait(timeout=30)
-
-    start()
-    try:
-        yield f"nats://127.0.0.1:{port}", start, stop
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-
-
 @pytest.mark.parametrize("crash", [False, True], ids=["shutdown", "crash"])
 def test_a_request_lost_with_a_restarted_server_is_replaced(restartable_nats, monkeypatch, crash: bool):
     """A server shutting down ends the request (409); one that crashed says nothing, and the
     request is replaced once its time is up."""
-    url, start, stop = restartable_nats
+    nats = restartable_nats
     monkeypatch.setattr(bus_nats, "PULL_EXPIRES_S", 0.5)
     stream = f"T{uuid.uuid4().hex}"
 
     async def run() -> None:
-        bus = NatsEventBus(url, stream, groups={"g": None})
+        bus = NatsEventBus(nats.url, stream, groups={"g": None})
         got: list[str] = []
 
         async def consume() -> None:
@@ -138,8 +106,8 @@ def test_a_request_lost_with_a_restarted_server_is_replaced(restartable_nats, mo
         async with asyncio.timeout(10):
             while not got:
                 await asyncio.sleep(0.02)
-        stop(crash)  # the open pull request goes with the server
-        start()
+        nats.stop(crash)  # the open pull request goes with the server
+        nats.start()
         async with asyncio.timeout(30):
             while True:  # once the client has reconnected and JetStream is back
                 try:

@@ -8,7 +8,8 @@ subscriber asks for the next one, so an event whose process died before finishin
 again (events delivered while a batch is handled wait in the process, at most one batch more, and
 their ACK_WAIT_S runs from delivery), and a group that was down catches up on what was published
 meanwhile. Publishing waits for the stream's acknowledgement: an event the caller published is
-stored before the request that caused it is answered.
+stored when `publish` returns. (The server publishes through `outbox.OutboxBus`, which answers a
+request once its event is in the process's outbox and sends the outbox on with `publish_encoded`.)
 
 The stream keeps an event only while a group has yet to acknowledge it (interest retention), for
 a week at most. Kept for good, events made the NATS server grow with their number: about 36 MiB
@@ -207,6 +208,12 @@ class NatsEventBus:
         for _, stored in items:
             if not stored.done():
                 stored.set_result(None)
+
+    async def publish_encoded(self, event_type: str, events: list[bytes]) -> None:
+        """Publishes events of one type, each already a JSON object, as one message; returns
+        once the stream has stored it."""
+        js = await self._jetstream()
+        await js.publish(self.prefix + event_type, b"[" + b",".join(events) + b"]")
 
     def subscribe(self, group: str, types: frozenset[str] | None = None) -> AsyncIterator[Event]:
         """Events for `group` (of `types`, or all), from the first one the group has not
