@@ -326,7 +326,7 @@ def event_senders(bus: EventBus) -> list[Callable[[], Awaitable[None]]]:
     """The job that sends a process's published events on, for a bus that has one: every process
     that publishes runs it (never only one of them, as with the consumers)."""
     run = getattr(bus, "run", None)
-    return [run] if run is not None else []
+    return [lambda: keep_consuming("outbox sender", run)] if run is not None else []
 
 
 def event_groups(settings: Settings) -> dict[str, frozenset[str] | None]:
