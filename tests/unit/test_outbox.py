@@ -16,6 +16,7 @@ import uuid
 from pathlib import Path
 
 from infiniscale.core.model.events import FileUploaded
+from infiniscale.drivers import outbox as outbox_module
 from infiniscale.drivers.bus_nats import NatsEventBus
 from infiniscale.drivers.outbox import HEADER, RECORD, START_OVER_BYTES, SUFFIX, Outbox, OutboxBus
 
@@ -94,6 +95,7 @@ def test_publishing_goes_on_while_nats_is_frozen(restartable_nats, tmp_path: Pat
 CRASHING_PUBLISHER = """
 import asyncio, os, sys
 from infiniscale.core.model.events import FileUploaded
+from infiniscale.drivers import outbox as outbox_module
 from infiniscale.drivers.bus_nats import NatsEventBus
 from infiniscale.drivers.outbox import RECORD, OutboxBus
 
@@ -122,6 +124,28 @@ def test_the_next_process_sends_what_a_crashed_one_left(nats_server, tmp_path: P
         assert await bus.send_orphans() == 1
         assert await received(bus.inner, 3) == [2, 3, 4]  # not the two already sent, nor the cut record
         assert outboxes(tmp_path) == []
+        await bus.close()
+
+    asyncio.run(run())
+
+
+def test_a_running_process_takes_over_the_outbox_of_one_that_crashed_later(nats_server, tmp_path: Path,
+                                                                           monkeypatch):
+    """As a server sharing the storage with one that crashed: it looks for orphans now and then."""
+    monkeypatch.setattr(outbox_module, "ORPHAN_SCAN_S", 0.3)
+    stream = f"T{uuid.uuid4().hex}"
+
+    async def run() -> None:
+        bus = OutboxBus(NatsEventBus(nats_server, stream, groups={"g": None}), str(tmp_path))
+        sender = asyncio.create_task(bus.run())
+        await asyncio.sleep(0.2)
+        crashed = await asyncio.create_subprocess_exec(sys.executable, "-c", CRASHING_PUBLISHER, str(tmp_path),
+                                                       "crash", stdout=subprocess.DEVNULL)
+        await crashed.wait()
+        assert await received(bus.inner, 3) == [2, 3, 4]
+        assert [p.name for p in outboxes(tmp_path)] == [os.path.basename(bus.own().path)]
+        sender.cancel()
+        await asyncio.gather(sender, return_exceptions=True)
         await bus.close()
 
     asyncio.run(run())

@@ -6,8 +6,9 @@ an event outlives a crash of the process that published it (before, an event not
 by the stream was lost with the process, and a request whose event could not be published failed
 after its change was made). One sender task per process publishes the outbox in order, in batches
 (one message per event type), and records in the file's header how far the stream has acknowledged
-it. A process that starts sends on the outboxes of processes that are gone (their lock is free).
-An event may then reach the stream twice, which consumers absorb as they absorb a redelivery.
+it. A process sends on the outboxes of processes that are gone (their lock is free) when it starts
+and every minute. An event may then reach the stream twice, which consumers absorb as they absorb
+a redelivery.
 
 The outbox is written like the page cache holds it, without an fsync: it survives the process,
 and a power loss may take its last events, as it may take those the NATS server has not synced yet.
@@ -42,6 +43,7 @@ BATCH_BYTES = 256 * 1024  # read from the outbox per batch
 START_OVER_BYTES = 1 << 20  # a fully sent outbox larger than this is emptied
 RETRY_S = (0.2, 0.5, 1.0, 2.0, 5.0)  # waits between attempts while NATS is away
 DRAIN_S = 3.0  # a stopping process sends what is left for this long; the rest waits for the next start
+ORPHAN_SCAN_S = 60.0
 
 
 class Outbox:
@@ -154,16 +156,21 @@ class OutboxBus:
         self._wake.set()
 
     async def run(self) -> None:
-        """Sends what processes that are gone left in their outboxes, then this process's
-        outbox as it fills, until cancelled; then what is left, for DRAIN_S at most."""
+        """Sends this process's outbox as it fills, until cancelled, then what is left (DRAIN_S
+        at most); and what processes that are gone left in theirs, at the start and every
+        ORPHAN_SCAN_S (a server sharing the storage with one that crashed takes over its events)."""
         outbox = self.own()
+        loop = asyncio.get_running_loop()
         try:
-            await self.send_orphans()
             while True:
-                if not outbox.pending():
-                    self._wake.clear()
-                    await self._wake.wait()
-                await self._send_batch(outbox)
+                await self.send_orphans()
+                scan_at = loop.time() + ORPHAN_SCAN_S
+                while loop.time() < scan_at:
+                    if not outbox.pending():
+                        self._wake.clear()
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(self._wake.wait(), scan_at - loop.time())
+                    await self._send_batch(outbox)
         except asyncio.CancelledError:
             with contextlib.suppress(Exception, asyncio.CancelledError):
                 await asyncio.wait_for(self._send_all(outbox), DRAIN_S)
