@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import httpx
 import pytest
@@ -31,6 +32,8 @@ def free_port() -> int:
 class ServerProcess:
     """`infiniscale init` + `infiniscale server` in a private data directory. Stopped by PID
     (its process group, since the server forks worker processes)."""
+
+    started: ClassVar[list[ServerProcess]] = []  # by the current test, whose report shows their logs
 
     def __init__(self, root: Path, workers: int = 1, extra_env: dict[str, str] | None = None,
                  tls: bool = False) -> None:
@@ -63,6 +66,7 @@ class ServerProcess:
         self.cli("init", "--admin-password", "admin")
 
     def start(self) -> None:
+        ServerProcess.started.append(self)
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
         self.proc = subprocess.Popen([str(VENV_BIN / "infiniscale"), "server"], env=self.env, stdout=log,
                                      stderr=subprocess.STDOUT, start_new_session=True)
@@ -235,6 +239,14 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     report = outcome.get_result()
     if not report.failed:
         return
-    for value in getattr(item, "funcargs", {}).values():
-        if isinstance(value, ServerProcess) and value.log_path.exists():
-            report.sections.append((f"server log {value.log_path}", value.log_path.read_text(errors="replace")[-4000:]))
+    servers = [value for value in getattr(item, "funcargs", {}).values() if isinstance(value, ServerProcess)]
+    for server in dict.fromkeys([*servers, *ServerProcess.started]):  # those a test made itself too
+        if server.log_path.exists():
+            report.sections.append((f"server log {server.log_path}",
+                                    server.log_path.read_text(errors="replace")[-4000:]))
+
+
+@pytest.fixture(autouse=True)
+def _servers_of_this_test() -> Iterator[None]:
+    ServerProcess.started.clear()
+    yield
