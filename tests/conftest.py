@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -23,10 +24,35 @@ DEMO = {"einstein": "relativity", "marie": "radioactivity", "richard": "superflu
         "katherine": "gemini"}
 
 
+def _ephemeral_ports_start() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+_EPHEMERAL_START = _ephemeral_ports_start()
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A free loopback port below the kernel's ephemeral range. The kernel never hands those out by
+    itself, to a server binding port 0 (the embedded NATS server) or to an outgoing connection, so
+    none can take a port a test picked before the test's server binds it: once, a server's NATS took
+    its HTTP port that way. Never the same port twice in a session."""
+    rng = random.SystemRandom()
+    for _ in range(1000):
+        port = rng.randrange(10_000, _EPHEMERAL_START)
+        if port in _handed_out:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:  # in use
+                continue
+        _handed_out.add(port)
+        return port
+    raise RuntimeError("no free port below the ephemeral range")
 
 
 class ServerProcess:
