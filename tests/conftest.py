@@ -203,16 +203,12 @@ def wait_for_nats(proc: subprocess.Popen, port: int) -> None:
 @pytest.fixture(scope="session")
 def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real NATS server with JetStream (the venv's nats-server) for the session; yields its URL."""
-    store = tmp_path_factory.mktemp("nats")
-    port = free_port()
-    proc = subprocess.Popen([str(VENV_BIN / "nats-server"), "-a", "127.0.0.1", "-p", str(port), "-js", "-sd",
-                             str(store)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    nats = RestartableNats(tmp_path_factory.mktemp("nats"))
+    nats.start()
     try:
-        wait_for_nats(proc, port)
-        yield f"nats://127.0.0.1:{port}"
+        yield nats.url
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        nats.stop()
 
 
 class RestartableNats:

@@ -143,7 +143,7 @@ class NatsEventBus:
         self._nc: nats.NATS | None = None
         self._js = None
         self._connecting: asyncio.Lock | None = None
-        self._outbox: list[tuple[Event, asyncio.Future[None]]] = []
+        self._unsent: list[tuple[Event, asyncio.Future[None]]] = []
         self._sender: asyncio.Future[None] | None = None
 
     async def _jetstream(self):
@@ -176,17 +176,17 @@ class NatsEventBus:
         """Returns once the stream has stored the event."""
         js = await self._jetstream()
         stored: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._outbox.append((event, stored))
+        self._unsent.append((event, stored))
         if self._sender is None:
             self._sender = asyncio.ensure_future(self._send(js))
         await asyncio.shield(stored)  # a cancelled request does not take its batch's outcome away
 
     async def _send(self, js) -> None:
-        """Sends the outbox until it is empty: what arrives while a message awaits its
+        """Sends what is unsent until nothing is: what arrives while a message awaits its
         acknowledgement goes in the next one."""
         try:
-            while self._outbox:
-                batch, self._outbox = self._outbox[:MAX_EVENTS_PER_MESSAGE], self._outbox[MAX_EVENTS_PER_MESSAGE:]
+            while self._unsent:
+                batch, self._unsent = self._unsent[:MAX_EVENTS_PER_MESSAGE], self._unsent[MAX_EVENTS_PER_MESSAGE:]
                 by_type: dict[str, list[tuple[Event, asyncio.Future[None]]]] = {}
                 for item in batch:
                     by_type.setdefault(item[0].type, []).append(item)

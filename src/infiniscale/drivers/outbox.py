@@ -27,6 +27,7 @@ import logging
 import os
 import struct
 import uuid
+import weakref
 from collections.abc import AsyncIterator, Callable
 
 import orjson
@@ -141,14 +142,16 @@ class OutboxBus:
         self.inner = inner
         self.folder = folder
         self._outbox: Outbox | None = None
-        self._pid = 0
         self._wake = asyncio.Event()
+        # a forked process makes an outbox of its own; told at the fork, publishing need not ask
+        # the kernel for its pid each time
+        bus = weakref.ref(self)
+        os.register_at_fork(after_in_child=lambda: _forget_outbox(bus()))
 
     def own(self) -> Outbox:
-        """This process's outbox, made on first use (a forked process makes one of its own)."""
-        if self._outbox is None or self._pid != os.getpid():
+        """This process's outbox, made on first use."""
+        if self._outbox is None:
             self._outbox = Outbox.create(self.folder)
-            self._pid = os.getpid()
         return self._outbox
 
     async def publish(self, event: Event) -> None:
@@ -242,3 +245,8 @@ class OutboxBus:
 
     async def close(self) -> None:
         await self.inner.close()
+
+
+def _forget_outbox(bus: OutboxBus | None) -> None:
+    if bus is not None:
+        bus._outbox = None  # the parent's: its lock and file stay the parent's
